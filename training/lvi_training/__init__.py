@@ -1,0 +1,1 @@
+"""lvi_training: cohort tools, phantom generator, training and evaluation (uses LVIPredictorLib)."""

@@ -1,0 +1,43 @@
+"""The ``lvi`` command: one entry point, one module per subcommand.
+
+Each module listed in COMMAND_MODULES exposes ``register(subparsers)`` which adds
+its sub-parser and sets ``func`` (called with the parsed namespace, returns an
+exit code). Modules are imported only when the parser is built so ``lvi --help``
+stays fast and a broken optional command cannot break the others silently.
+"""
+
+import argparse
+import importlib
+import sys
+
+import LVIPredictorLib
+
+COMMAND_MODULES = (
+    "lvi_training.cmd_info",
+)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="lvi",
+        description="LVIPredictor: predict lymphovascular invasion of breast cancer from MRI, "
+        "and train/evaluate the models on your own cohort.",
+    )
+    parser.add_argument("--version", action="version", version="lvi " + LVIPredictorLib.__version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
