@@ -1,0 +1,193 @@
+"""Predictor: one loaded model, its card's preprocessing, and an honest result.
+
+The Predictor reads the preprocessing spec and decision threshold from the model card,
+never from defaults. 2D models score the patient from the k largest VOI cross-sections with
+:func:`preprocessing.aggregate_slice_scores` — the same rule training used. An optional
+Grad-CAM heat-map is returned on the input image's grid so viewers can overlay it.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+from . import weights as weights_module
+from .errors import LVIError
+from .preprocessing import aggregate_slice_scores, preprocess
+
+# Words in a DICOM SeriesDescription that betray each sequence (Siemens/GE/Philips habits).
+_SEQUENCE_HINTS = {
+    "t2": ("t2", "stir", "tirm", "tse", "fse"),
+    "dce": ("dyn", "vibe", "fl3d", "t1", "dce", "thrive", "lava", "vibrant", "sub"),
+}
+
+
+def resolve_device(device="auto"):
+    # type: (str) -> str
+    """'auto' picks CUDA, then Apple MPS, then the CPU. Asking for a missing device is an error."""
+    device = (device or "auto").lower()
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LVIError(None, "device {!r} was requested but torch sees no CUDA GPU (torch {} {})".format(
+            device, torch.__version__, "CPU build" if torch.version.cuda is None else "CUDA " + torch.version.cuda))
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise LVIError(None, "device 'mps' was requested but is not available")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise LVIError(None, "unknown device {!r}; use auto, cpu, cuda or mps".format(device))
+    return device
+
+
+def sequence_warning(series_description, sequence):
+    # type: (Optional[str], str) -> Optional[str]
+    """A warning when a series description looks like the other sequence than the model's."""
+    if not series_description:
+        return None
+    text = series_description.lower()
+    other = "dce" if sequence == "t2" else "t2"
+    own_hit = any(w in text for w in _SEQUENCE_HINTS[sequence])
+    other_hit = any(w in text for w in _SEQUENCE_HINTS[other])
+    if other_hit and not own_hit:
+        names = {"t2": "FS-T2WI", "dce": "DCE"}
+        return "series '{}' looks like {} but this model was trained on {}".format(
+            series_description, names[other], names[sequence])
+    return None
+
+
+@dataclass
+class Prediction:
+    probability: float
+    label: int
+    threshold: float
+    model_id: str
+    architecture: str
+    sequence: str
+    weights_sha256: str
+    device: str
+    warnings: List[str] = field(default_factory=list)
+    timings: Dict[str, float] = field(default_factory=dict)
+    slice_probabilities: List[float] = field(default_factory=list)
+    demo: bool = False
+    heatmap: Optional[sitk.Image] = None
+
+    def to_dict(self):
+        d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
+                                           "sequence", "weights_sha256", "device", "warnings", "timings",
+                                           "slice_probabilities", "demo")}
+        d["warnings"] = list(self.warnings)
+        d["timings"] = dict(self.timings)
+        return d
+
+
+class Predictor:
+    """Load a model card's weights once; predict on (image, mask) pairs."""
+
+    def __init__(self, card, device="auto"):
+        start = time.perf_counter()
+        self.device = resolve_device(device)
+        if not isinstance(card, dict):
+            card = weights_module.load_card(card)
+        self.model, self.card = weights_module.load_model(card, device=self.device)
+        self.spec = weights_module.card_spec(self.card)
+        self.load_seconds = time.perf_counter() - start
+
+    @property
+    def model_id(self):
+        return self.card["model_id"]
+
+    def predict(self, image, mask, heatmap=False, image_source=None, mask_source=None, series_description=None):
+        # type: (sitk.Image, sitk.Image, bool, Optional[str], Optional[str], Optional[str]) -> Prediction
+        timings = {}
+        t0 = time.perf_counter()
+        prepared = preprocess(image, mask, self.spec, image_source=image_source, mask_source=mask_source)
+        timings["preprocess"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        x = torch.from_numpy(prepared.inputs).to(self.device)
+        if heatmap:
+            logits, cams = _grad_cam(self.model, x)
+        else:
+            with torch.inference_mode():
+                logits = self.model(x)
+        probs = torch.sigmoid(logits.float()).reshape(-1).detach().cpu().numpy().astype(np.float64)
+        timings["forward"] = time.perf_counter() - t0
+        probability = aggregate_slice_scores(probs, prepared.slice_weights)
+
+        warnings = list(prepared.warnings)
+        hint = series_description
+        if hint is None and image.HasMetaDataKey("lvi:series_description"):
+            hint = image.GetMetaData("lvi:series_description")
+        seq_warning = sequence_warning(hint, self.card["sequence"])
+        if seq_warning:
+            warnings.append(seq_warning)
+        demo = bool(self.card.get("demo", False))
+        if demo:
+            warnings.append(weights_module.DEMO_NOTICE)
+
+        heat = None
+        if heatmap:
+            t0 = time.perf_counter()
+            heat = _heatmap_on_image_grid(cams, prepared, image)
+            timings["heatmap"] = time.perf_counter() - t0
+        threshold = float(self.card["threshold"])
+        return Prediction(
+            probability=probability, label=int(probability >= threshold), threshold=threshold,
+            model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
+            weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
+            slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
+            self.spec.dims == 2 else [], demo=demo, heatmap=heat)
+
+
+def _grad_cam(model, x):
+    """Logits and Grad-CAM maps (one per input row, at input resolution, scaled to [0, 1])."""
+    captured = {}
+
+    def keep(_module, _inputs, output):
+        output.retain_grad()
+        captured["features"] = output
+
+    features_module = model.layer4 if hasattr(model, "layer4") else model.body
+    handle = features_module.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            logits.sum().backward()
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    a = captured["features"]
+    g = a.grad
+    reduce_dims = tuple(range(2, a.dim()))
+    weights = g.mean(dim=reduce_dims, keepdim=True)
+    cam = torch.relu((weights * a).sum(dim=1, keepdim=True))
+    mode = "trilinear" if cam.dim() == 5 else "bilinear"
+    cam = torch.nn.functional.interpolate(cam, size=tuple(x.shape[2:]), mode=mode, align_corners=False)
+    flat = cam.reshape(cam.shape[0], -1)
+    peak = flat.max(dim=1, keepdim=True).values.clamp_min(1e-12)
+    cam = (flat / peak).reshape(cam.shape)
+    return logits.detach(), cam[:, 0].detach().cpu().numpy()
+
+
+def _heatmap_on_image_grid(cams, prepared, image):
+    """Place the crop-grid Grad-CAM into physical space and resample it onto the image grid."""
+    reference = prepared.crop_reference
+    z, y, x = sitk.GetArrayViewFromImage(reference).shape
+    volume = np.zeros((z, y, x), dtype=np.float32)
+    if prepared.slice_indices:
+        for row, k in enumerate(prepared.slice_indices):
+            volume[k] = cams[row]
+    else:
+        volume[:] = cams[0]
+    crop = sitk.GetImageFromArray(volume)
+    crop.CopyInformation(reference)
+    return sitk.Resample(crop, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)

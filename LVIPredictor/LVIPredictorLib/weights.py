@@ -1,0 +1,236 @@
+"""Safe weights: safetensors + a JSON model card, checked on every load.
+
+A model card says everything needed to use the weights correctly and honestly: the
+architecture and its configuration, the sequence and DCE phase, the preprocessing spec
+(prediction reads it from here, never from defaults), the frozen decision threshold and
+how it was chosen, the training data and command, the metrics with confidence intervals,
+library versions, and the SHA-256 of the weights file.
+
+Loading verifies the checksum, then that every tensor matches the architecture by name
+and shape, and never unpickles anything (safetensors holds raw tensors only).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import models
+from .errors import WeightsError
+from .preprocessing import PreprocessSpec
+
+CARD_SCHEMA_VERSION = 1
+REQUIRED_CARD_KEYS = ("model_id", "architecture", "architecture_config", "sequence", "preprocessing",
+                      "threshold", "weights_file", "weights_sha256")
+SEQUENCES = ("t2", "dce")
+DEMO_NOTICE = ("Demo weights trained on synthetic phantoms, not validated on patients, "
+               "not for clinical use.")
+_FLOAT_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path, data):
+    """Write JSON next to its destination and rename, so a crash never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, str(path))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_model(model, card, out_stem, dtype="float16", overwrite=False):
+    """Write ``<out_stem>.safetensors`` and ``<out_stem>.json``; returns both paths.
+
+    ``card`` needs at least model_id, architecture, architecture_config, sequence,
+    preprocessing and threshold; weights_file/sha256/dtype are filled in here.
+    Existing files are never replaced unless ``overwrite``.
+    """
+    out_stem = Path(out_stem)
+    weights_path = out_stem.with_name(out_stem.name + ".safetensors")
+    card_path = out_stem.with_name(out_stem.name + ".json")
+    for p in (weights_path, card_path):
+        if p.exists() and not overwrite:
+            raise WeightsError(str(p), "already exists; refusing to overwrite (pass overwrite=True)")
+    if dtype not in _FLOAT_DTYPES:
+        raise ValueError("dtype must be one of {}".format(", ".join(_FLOAT_DTYPES)))
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.to(_FLOAT_DTYPES[dtype])
+        tensors[name] = t.contiguous()
+    fd, tmp = tempfile.mkstemp(prefix="." + weights_path.name + ".", dir=str(weights_path.parent))
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt", "architecture": str(card.get("architecture"))})
+        os.replace(tmp, str(weights_path))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    full = dict(card)
+    full.setdefault("schema_version", CARD_SCHEMA_VERSION)
+    full["weights_file"] = weights_path.name
+    full["weights_sha256"] = sha256_of(weights_path)
+    full["weights_dtype"] = dtype
+    _check_card(full, str(card_path))
+    write_json_atomic(card_path, full)
+    return weights_path, card_path
+
+
+def load_card(card_path):
+    """Read and check a model card; remembers where it came from in ``card['_card_path']``."""
+    card_path = Path(card_path)
+    try:
+        with open(str(card_path)) as f:
+            card = json.load(f)
+    except FileNotFoundError:
+        raise WeightsError(str(card_path), "model card not found")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise WeightsError(str(card_path), "is not a valid JSON model card ({})".format(e))
+    if not isinstance(card, dict):
+        raise WeightsError(str(card_path), "is not a JSON object")
+    _check_card(card, str(card_path))
+    card["_card_path"] = str(card_path.resolve())
+    return card
+
+
+def _check_card(card, source):
+    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
+    if missing:
+        raise WeightsError(source, "model card lacks {}".format(", ".join(missing)))
+    if card["architecture"] not in models.MODEL_NAMES:
+        raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
+            card["architecture"], ", ".join(models.MODEL_NAMES)))
+    if card["sequence"] not in SEQUENCES:
+        raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"], ", ".join(SEQUENCES)))
+    try:
+        PreprocessSpec.from_dict(card["preprocessing"])
+    except (TypeError, ValueError) as e:
+        raise WeightsError(source, "invalid preprocessing spec: {}".format(e))
+    threshold = card["threshold"]
+    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise WeightsError(source, "threshold must be a probability in [0, 1], got {!r}".format(threshold))
+
+
+def card_spec(card):
+    return PreprocessSpec.from_dict(card["preprocessing"])
+
+
+def weights_path_of(card):
+    base = Path(card.get("_card_path", ".")).parent
+    return base / card["weights_file"]
+
+
+def load_model(card_or_path, device="cpu"):
+    """Build the card's architecture and load its verified weights; returns (model in eval mode, card)."""
+    card = card_or_path if isinstance(card_or_path, dict) else load_card(card_or_path)
+    if "_card_path" not in card:
+        raise WeightsError(None, "card has no '_card_path'; load it with load_card() so the weights file can be found")
+    path = weights_path_of(card)
+    if not path.is_file():
+        raise WeightsError(str(path), "weights file named by the model card is missing")
+    actual = sha256_of(path)
+    if actual != card["weights_sha256"]:
+        raise WeightsError(str(path), "SHA-256 mismatch: the card expects {} but the file has {} (corrupt or "
+                                      "replaced weights)".format(card["weights_sha256"], actual))
+    try:
+        model = models.build_model(card["architecture"], **card["architecture_config"])
+    except (TypeError, ValueError) as e:
+        raise WeightsError(card["_card_path"], "architecture_config does not build {}: {}".format(
+            card["architecture"], e))
+    expected = model.state_dict()
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for bad headers / truncation
+        raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append("missing tensors {}".format(_short(missing)))
+        if unexpected:
+            parts.append("unexpected tensors {}".format(_short(unexpected)))
+        if wrong:
+            parts.append("shape mismatch for {}".format(_short(
+                ["{} (file {} vs model {})".format(k, tuple(tensors[k].shape), tuple(expected[k].shape)) for k in wrong])))
+        raise WeightsError(str(path), "does not match architecture {}: {}".format(card["architecture"],
+                                                                                   "; ".join(parts)))
+    state = {k: tensors[k].to(expected[k].dtype) for k in expected}
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model.to(device), card
+
+
+def _short(items, n=4):
+    return ", ".join(items[:n]) + (" and {} more".format(len(items) - n) if len(items) > n else "")
+
+
+# --- the bundled catalog ---------------------------------------------------------------
+
+def models_dir():
+    """Where the bundled weights live: $LVI_MODELS_DIR, else Resources/Models beside the code.
+
+    In the source tree Resources/ is two levels above this file; in an installed Slicer
+    extension the module's Resources/ folder sits next to LVIPredictorLib/.
+    """
+    env = os.environ.get("LVI_MODELS_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent.parent / "Resources" / "Models", here.parent / "Resources" / "Models"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent.parent / "Resources" / "Models"
+
+
+def bundled_catalog(directory=None):
+    """Entries of catalog.json (model_id, architecture, sequence, card, demo, ...); [] if none."""
+    directory = Path(directory) if directory else models_dir()
+    path = directory / "catalog.json"
+    if not path.is_file():
+        return []
+    try:
+        with open(str(path)) as f:
+            data = json.load(f)
+    except ValueError as e:
+        raise WeightsError(str(path), "is not valid JSON ({})".format(e))
+    entries = data.get("models", []) if isinstance(data, dict) else []
+    for entry in entries:
+        entry["card_path"] = str(directory / entry["card"])
+    return entries
+
+
+def resolve_card(model, directory=None):
+    """A card path from a bundled model id or a path to a card JSON file."""
+    candidate = Path(str(model))
+    if candidate.suffix == ".json" and candidate.is_file():
+        return candidate
+    for entry in bundled_catalog(directory):
+        if entry["model_id"] == model:
+            return Path(entry["card_path"])
+    known = [e["model_id"] for e in bundled_catalog(directory)]
+    raise WeightsError(str(model), "is neither a model card file nor a bundled model id (bundled: {})".format(
+        ", ".join(known) or "none"))
