@@ -14,6 +14,7 @@ import LVIPredictorLib
 
 COMMAND_MODULES = (
     "lvi_training.cmd_info",
+    "lvi_training.cmd_predict",
 )
 
 
@@ -36,7 +37,14 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from LVIPredictorLib.errors import LVIError
+
+    try:
+        return int(args.func(args) or 0)
+    except LVIError as error:
+        # Expected problems with the user's input: one clear line, no traceback.
+        print("lvi {}: error: {}".format(args.command, error), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
