@@ -43,11 +43,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .io import same_geometry
 
 # Models per input dimensionality (the model registry lives in models.py).
 _MODEL_DIMS = {"vanilla_cnn_2d": 2, "resnet10_2d": 2, "resnet10_3d": 3}
 
-_GEOMETRY_TOLERANCE = 1e-4
 _FLOAT_TYPES = (sitk.sitkFloat32, sitk.sitkFloat64)
 
 
@@ -147,14 +147,6 @@ def aggregate_slice_scores(probabilities, slice_weights):
     return float(np.sum(p * w) / np.sum(w))
 
 
-def same_geometry(a, b, tol=_GEOMETRY_TOLERANCE):
-    # type: (sitk.Image, sitk.Image, float) -> bool
-    return (a.GetSize() == b.GetSize()
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol * 10)
-            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
-
-
 def binary_voi(mask_array, label, source=None):
     """The label rule: which voxels of a (multi-)label mask are tumour.
 
@@ -172,6 +164,8 @@ def binary_voi(mask_array, label, source=None):
     if np.any(mask_array < 0):
         raise InputError(source, "the VOI mask has negative labels; expected 0 = background, 1.. = tumour")
     labels = [int(v) for v in np.unique(mask_array) if v != 0]
+    if not labels:
+        raise InputError(source, "the VOI mask is empty (no tumour voxels)")
     if label is None:
         if len(labels) > 1:
             warnings.append("VOI mask has labels {}; all non-zero labels are used as tumour "
@@ -182,8 +176,6 @@ def binary_voi(mask_array, label, source=None):
             raise InputError(source, "the VOI mask has no voxels with label {} (labels present: {})".format(
                 label, labels or "none"))
         binary = mask_array == label
-    if not labels:
-        raise InputError(source, "the VOI mask is empty (no tumour voxels)")
     return binary.astype(np.uint8), warnings
 
 
@@ -269,53 +261,67 @@ def _is_oblique(image):
 
 # --- mask onto the image grid -----------------------------------------------------------
 
+def _nonzero_box(arr):
+    """Slices (z, y, x) of the bounding box of non-zero voxels, or None if there are none.
+
+    Projections instead of np.nonzero/np.unique on the whole volume: a 512x512x120 mask is
+    31 M voxels and the tumour a few thousand, so everything after this works on the box.
+    """
+    nonzero = arr != 0
+    slices = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hits = np.flatnonzero(nonzero.any(axis=other))
+        if hits.size == 0:
+            return None
+        slices.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(slices)
+
+
 def _mask_on_image_grid(image, mask, label, image_source, mask_source):
     """The binary VOI on the image grid, restricted to the index box that holds it.
 
     Returns (start index (x, y, z) of the box, binary array (Z, Y, X) of the box, warnings).
     """
-    warnings = []
+    mask_array = sitk.GetArrayViewFromImage(mask)
+    box = _nonzero_box(mask_array)
+    if box is None:
+        raise InputError(mask_source, "the VOI mask is empty (no tumour voxels)")
+    # The label rule runs on the mask's own grid, before any resampling can mix labels.
+    binary, warnings = binary_voi(mask_array[box], label, mask_source)
+    box_start = (box[2].start, box[1].start, box[0].start)
     if same_geometry(image, mask):
-        binary, label_warnings = binary_voi(sitk.GetArrayViewFromImage(mask), label, mask_source)
-        warnings += label_warnings
-        start = (0, 0, 0)
+        start = box_start
     else:
-        # Label rule first on the mask's own grid, so nearest-neighbour resampling cannot mix labels.
-        binary_native, label_warnings = binary_voi(sitk.GetArrayViewFromImage(mask), label, mask_source)
-        warnings += label_warnings
-        start, size = _mask_box_in_image(image, mask, binary_native, image_source, mask_source)
+        native = sitk.GetImageFromArray(binary)
+        native.SetSpacing(mask.GetSpacing())
+        native.SetDirection(mask.GetDirection())
+        native.SetOrigin(mask.TransformIndexToPhysicalPoint([int(i) for i in box_start]))
+        start, size = _mask_box_in_image(image, native, image_source, mask_source)
         sub_grid = sitk.Image([int(s) for s in size], sitk.sitkUInt8)
         sub_grid.SetSpacing(image.GetSpacing())
         sub_grid.SetDirection(image.GetDirection())
         sub_grid.SetOrigin(image.TransformIndexToPhysicalPoint([int(i) for i in start]))
-        native = sitk.GetImageFromArray(binary_native)
-        native.CopyInformation(mask)
         binary = sitk.GetArrayFromImage(_resample(native, sub_grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8, 0))
         warnings.append("{} was on a different grid from {}; it was resampled onto the image grid "
                         "(nearest neighbour)".format(mask_source, image_source))
-    nz = np.nonzero(binary)
-    if nz[0].size == 0:
-        if start == (0, 0, 0) and binary.shape == sitk.GetArrayViewFromImage(image).shape:
-            raise InputError(mask_source, "the VOI mask is empty (no tumour voxels)")
-        raise InputError(mask_source, "the VOI does not overlap {} (no tumour voxel falls inside the image "
-                                      "after resampling onto its grid)".format(image_source))
-    z0, z1 = nz[0].min(), nz[0].max() + 1
-    y0, y1 = nz[1].min(), nz[1].max() + 1
-    x0, x1 = nz[2].min(), nz[2].max() + 1
-    box = np.ascontiguousarray(binary[z0:z1, y0:y1, x0:x1])
-    return (start[0] + int(x0), start[1] + int(y0), start[2] + int(z0)), box, warnings
+        inner = _nonzero_box(binary)
+        if inner is None:
+            raise InputError(mask_source, "the VOI does not overlap {} (no tumour voxel falls inside the image "
+                                          "after resampling onto its grid)".format(image_source))
+        binary = binary[inner]
+        start = (start[0] + inner[2].start, start[1] + inner[1].start, start[2] + inner[0].start)
+    return start, np.ascontiguousarray(binary), warnings
 
 
-def _mask_box_in_image(image, mask, binary_native, image_source, mask_source):
-    """Index box of the image grid covering the tumour voxels of a mask on another grid."""
-    nz = np.nonzero(binary_native)
-    lo = [int(nz[2].min()), int(nz[1].min()), int(nz[0].min())]
-    hi = [int(nz[2].max()), int(nz[1].max()), int(nz[0].max())]
+def _mask_box_in_image(image, voi, image_source, mask_source):
+    """Index box of the image grid covering ``voi`` (a binary box image on another grid)."""
+    nx, ny, nz = voi.GetSize()
     corners = []
-    for cx in (lo[0] - 0.5, hi[0] + 0.5):
-        for cy in (lo[1] - 0.5, hi[1] + 0.5):
-            for cz in (lo[2] - 0.5, hi[2] + 0.5):
-                p = mask.TransformContinuousIndexToPhysicalPoint((cx, cy, cz))
+    for cx in (-0.5, nx - 0.5):
+        for cy in (-0.5, ny - 0.5):
+            for cz in (-0.5, nz - 0.5):
+                p = voi.TransformContinuousIndexToPhysicalPoint((cx, cy, cz))
                 corners.append(image.TransformPhysicalPointToContinuousIndex(p))
     corners = np.asarray(corners)
     size = np.asarray(image.GetSize())
