@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job, from a fresh clone: makes .venv, installs, and predicts LVI on the shipped
+# sample case (Resources/SampleData/LVI-Sample-001, a synthetic phantom) with every bundled
+# model of each sequence. Prints the table and where the report (JSON + PNG) went.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LVI_EXTRAS="${LVI_EXTRAS:-test}" source "$repo/training/bootstrap_env.sh"
+sample="$repo/Resources/SampleData/LVI-Sample-001"
+out="${1:-$repo/lvi-report}"
+echo "== FS-T2WI =="
+lvi predict --sequence t2 --all --image "$sample/t2.nii.gz" --mask "$sample/t2_mask.nii.gz" --out "$out/t2"
+echo
+echo "== DCE (2nd phase, read from the DICOM series) =="
+lvi predict --sequence dce --all --image "$sample/dicom/dce" --dce-phase 2 --mask "$sample/dce_mask.nii.gz" \
+  --out "$out/dce"
