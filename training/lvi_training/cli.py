@@ -14,7 +14,13 @@ import LVIPredictorLib
 
 COMMAND_MODULES = (
     "lvi_training.cmd_info",
+    "lvi_training.cmd_phantom",
     "lvi_training.cmd_predict",
+    "lvi_training.cmd_validate",
+    "lvi_training.cmd_train",
+    "lvi_training.cmd_evaluate",
+    "lvi_training.cmd_table",
+    "lvi_training.cmd_export",
 )
 
 

@@ -1,0 +1,762 @@
+"""LVI Predictor: predict lymphovascular invasion of breast cancer from MRI in 3D Slicer.
+
+Four classes, as in Slicer's scripted-module template:
+- LVIPredictor: module metadata.
+- LVIPredictorWidget: GUI wiring only (the state lives in a parameter node).
+- LVIPredictorLogic: all the work, callable from the Python console or headless.
+- LVIPredictorTest: the self-test run by ``Slicer --testing``.
+
+The computation is LVIPredictorLib's (shared with the training tools); MRML nodes are
+converted to SimpleITK images in exactly one place, LVIPredictorLib.slicer_adapter.
+torch is imported only when a prediction runs, so the module loads (and can offer
+to install torch) in a Slicer without it.
+"""
+
+import datetime
+import importlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Callable, List, Optional
+
+import qt
+import vtk
+
+import slicer
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
+
+import LVIPredictorLib
+from LVIPredictorLib import cohort_export, slicer_adapter
+from LVIPredictorLib.errors import InputError, LVIError
+
+MODULE_DIR = Path(__file__).resolve().parent
+
+
+def resourcesDir() -> Path:
+    """Resources/ beside the module when installed, one level up in the source tree
+    (so "Add module paths" on a checkout works without building)."""
+    for candidate in (MODULE_DIR / "Resources", MODULE_DIR.parent / "Resources"):
+        if (candidate / "UI").is_dir():
+            return candidate
+    return MODULE_DIR / "Resources"
+
+
+# Names shown in the architecture selector -> LVIPredictorLib.models names (None = every model).
+ARCHITECTURES = {
+    "All matching models": None,
+    "VanillaCNN 2D": "vanilla_cnn_2d",
+    "ResNet10 2D": "resnet10_2d",
+    "ResNet10 3D": "resnet10_3d",
+}
+SEQUENCE_NAMES = {"t2": "FS-T2WI", "dce": "DCE"}
+RESULT_COLUMNS = ("time", "volume", "sequence", "model_id", "architecture", "probability", "label", "threshold",
+                  "demo", "device", "weights_sha256", "warnings", "lvipredictor_version", "torch_version",
+                  "slicer_version")
+
+
+#
+# LVIPredictor
+#
+
+
+class LVIPredictor(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("LVI Predictor")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["LVIPredictor contributors"]
+        self.parent.helpText = _(
+            "Predicts lymphovascular invasion (LVI) of a breast cancer from a fat-suppressed T2-weighted "
+            "and/or the 2nd-phase DCE MRI series and a tumour VOI, with the 2D/3D networks of the "
+            "reference study. Research use only: bundled weights are demo weights trained on synthetic "
+            "phantoms and must not be used for clinical decisions.")
+        self.parent.acknowledgementText = _(
+            "Implements the models of a retrospective single-centre study (Guangzhou Red Cross Hospital). "
+            "Built on 3D Slicer, SimpleITK and PyTorch.")
+
+
+#
+# Parameter node
+#
+
+
+@parameterNodeWrapper
+class LVIPredictorParameterNode:
+    """What the panel shows; saved with the scene."""
+
+    t2Volume: vtkMRMLScalarVolumeNode
+    dceVolume: vtkMRMLScalarVolumeNode
+    architecture: Annotated[str, Choice(list(ARCHITECTURES))] = "All matching models"
+    # A researcher's own model card; empty means the bundled catalog.
+    modelCard: str = ""
+    device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    heatmap: bool = False
+    resultTable: vtkMRMLTableNode
+
+
+#
+# Dependencies
+#
+
+
+class PredictionCancelled(Exception):
+    """The user pressed Cancel; nothing was added to the scene."""
+
+
+class DependencyInstaller:
+    """Checks Resources/requirements.txt and installs what is missing, once, after asking.
+
+    torch goes through the PyTorch extension's PyTorchUtils when it is installed (it picks
+    the CUDA build matching the driver); everything else through slicer.util.pip_install.
+    ``headless`` (and Slicer's --testing) never installs: it raises with what is missing,
+    so a test or a script never changes the Python environment behind the user's back.
+    """
+
+    def __init__(self, headless: bool = False, requirementsPath: Optional[Path] = None, confirm=None):
+        self.headless = headless
+        self.requirementsPath = Path(requirementsPath) if requirementsPath else resourcesDir() / "requirements.txt"
+        self.confirm = confirm or (lambda text: slicer.util.confirmOkCancelDisplay(text))
+        self._declined = False
+
+    def requirements(self) -> List[str]:
+        lines = self.requirementsPath.read_text(encoding="utf-8").splitlines()
+        return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+    def missing(self) -> List[str]:
+        """Requirement lines whose distribution is absent or older than its ``>=`` bound."""
+        from importlib import metadata
+
+        absent = []
+        for requirement in self.requirements():
+            match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?", requirement)
+            name, minimum = match.group(1), match.group(2)
+            try:
+                installed = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                absent.append(requirement)
+                continue
+            if minimum and _versionTuple(installed) < _versionTuple(minimum):
+                absent.append(requirement)
+        return absent
+
+    def ensure(self) -> None:
+        missing = self.missing()
+        if not missing:
+            return
+        testing = getattr(slicer, "app", None) is not None and slicer.app.testingEnabled()
+        if self.headless or testing:
+            raise RuntimeError("LVIPredictor needs Python packages that are not installed: {}. Install them "
+                               "from the panel (it asks first) or with slicer.util.pip_install.".format(", ".join(missing)))
+        if self._declined:
+            raise RuntimeError(_("Required Python packages are not installed: {packages}").format(
+                packages=", ".join(missing)))
+        if not self.confirm(_("LVI Predictor needs these Python packages, which will be downloaded and installed "
+                              "now (this can take several minutes):\n\n{packages}").format(packages="\n".join(missing))):
+            self._declined = True
+            raise RuntimeError(_("Installation declined; required packages: {packages}").format(
+                packages=", ".join(missing)))
+        for requirement in missing:
+            logging.info("LVIPredictor: installing %s", requirement)
+            if requirement.lower().startswith("torch") and hasattr(slicer.modules, "pytorchutils"):
+                import PyTorchUtils
+
+                torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+                if not torchLogic.torchInstalled():
+                    torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=requirement[len("torch"):])
+            else:
+                slicer.util.pip_install(requirement)
+        importlib.invalidate_caches()
+
+
+def _versionTuple(version: str):
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+#
+# LVIPredictorWidget
+#
+
+
+class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservationMixin):
+    """Wires the .ui file to the parameter node and the Logic; holds no computation."""
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        slicer.util.VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._running = False
+        self._cancelRequested = False
+        self._dependencies = DependencyInstaller()
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(str(resourcesDir() / "UI" / "LVIPredictor.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = LVIPredictorLogic()
+
+        editorNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentEditorNode", "LVIPredictorSegmentEditor")
+        editorNode.SetHideFromEditors(True)
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(editorNode)
+        self.addObserver(editorNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+
+        self.ui.modelCardPathLineEdit.filters = qt.QDir.Files
+        self.ui.modelCardPathLineEdit.nameFilters = [_("Model card (*.json)")]
+        # A path edit has no parameter-node binding for str in Slicer 5.8, so it is wired here.
+        self.ui.modelCardPathLineEdit.connect("currentPathChanged(QString)", self._onModelCardChanged)
+        self.ui.predictButton.connect("clicked(bool)", self.onPredictButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.importMaskButton.connect("clicked(bool)", self.onImportMaskButton)
+        self.ui.exportCaseButton.connect("clicked(bool)", self.onExportCaseButton)
+        self.ui.showHeatmapOnT2Button.connect("clicked(bool)", lambda: self._focusSeries("t2"))
+        self.ui.showHeatmapOnDceButton.connect("clicked(bool)", lambda: self._focusSeries("dce"))
+        self.ui.progressBar.hide()
+        self.ui.cancelButton.hide()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            # Widgets carry SlicerParameterName in the .ui file, so this binds them all.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterChanged)
+            self._onParameterChanged()
+
+    def _onModelCardChanged(self, path: str) -> None:
+        if self._parameterNode:
+            self._parameterNode.modelCard = path
+
+    def _onParameterChanged(self, caller=None, event=None) -> None:
+        if self.ui.modelCardPathLineEdit.currentPath != self._parameterNode.modelCard:
+            self.ui.modelCardPathLineEdit.currentPath = self._parameterNode.modelCard
+        self._showModelSummary()
+        self._checkCanApply()
+
+    def _voi(self):
+        return self.ui.segmentEditorWidget.segmentationNode(), self.ui.segmentEditorWidget.currentSegmentID()
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        """Keep the buttons honest: enabled only when they can work, tooltip says why not."""
+        p = self._parameterNode
+        segmentation, segmentId = self._voi()
+        reason = None
+        if p is None:
+            reason = _("Loading")
+        elif not p.t2Volume and not p.dceVolume:
+            reason = _("Select the FS-T2WI and/or DCE series")
+        elif not segmentation or not segmentId:
+            reason = _("Draw or import the tumour VOI and select its segment")
+        elif self._running:
+            reason = _("A prediction is running")
+        self.ui.predictButton.enabled = reason is None
+        self.ui.predictButton.toolTip = reason or _("Predict LVI with the selected model(s)")
+        self.ui.exportCaseButton.enabled = reason is None
+        self.ui.importMaskButton.enabled = p is not None and bool(p.t2Volume or p.dceVolume) and not self._running
+
+    def _showModelSummary(self) -> None:
+        p = self._parameterNode
+        if p is None:
+            return
+        try:
+            self.ui.modelSummaryLabel.text = self.logic.describeModels(
+                p.modelCard or None, ARCHITECTURES[p.architecture])
+        except LVIError as error:
+            self.ui.modelSummaryLabel.text = str(error)
+        except ImportError:
+            # Reading cards needs torch (weights.py); it is installed on the first Predict.
+            self.ui.modelSummaryLabel.text = _("PyTorch is not installed yet; it will be offered on the first Predict.")
+
+    def _selectedSeries(self):
+        p = self._parameterNode
+        return [(sequence, volume) for sequence, volume in (("t2", p.t2Volume), ("dce", p.dceVolume)) if volume]
+
+    def _setRunning(self, running: bool) -> None:
+        self._running = running
+        self._cancelRequested = False
+        self.ui.progressBar.setVisible(running)
+        self.ui.cancelButton.setVisible(running)
+        self.ui.progressBar.value = 0
+        self._checkCanApply()
+
+    def _onProgress(self, stage: str, fraction: float) -> None:
+        self.ui.progressBar.format = "{}  %p%".format(stage)
+        self.ui.progressBar.value = int(round(100 * fraction))
+        slicer.app.processEvents()  # lets Cancel be pressed and the bar repaint
+
+    def onCancelButton(self) -> None:
+        self._cancelRequested = True
+
+    def onPredictButton(self) -> None:
+        p = self._parameterNode
+        segmentation, segmentId = self._voi()
+        with slicer.util.tryWithErrorDisplay(_("LVI prediction failed."), waitCursor=True):
+            self._dependencies.ensure()
+            self._setRunning(True)
+            try:
+                predictions = []
+                series = self._selectedSeries()
+                for index, (sequence, volume) in enumerate(series):
+                    progress = _scaledProgress(self._onProgress, index, len(series))
+                    predictions.extend(self.logic.predictAll(
+                        volume, segmentation, segmentId, sequence=sequence, model=p.modelCard or None,
+                        architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
+                        progressCallback=progress, cancelCheck=lambda: self._cancelRequested))
+                volumes = {sequence: volume for sequence, volume in series}
+                p.resultTable = self.logic.addResultsToTable(
+                    predictions, p.resultTable, volumeNode=volumes.get(predictions[0].sequence) if predictions else None,
+                    volumeNodes=volumes)
+                self._showResults(predictions, volumes)
+            except PredictionCancelled:
+                self.ui.resultsLabel.text = _("Cancelled.")
+            finally:
+                self._setRunning(False)
+
+    def _showResults(self, predictions, volumes) -> None:
+        lines = []
+        for prediction in predictions:
+            lines.append(_("{sequence} · {model}: probability {probability:.2f} → {label} (threshold {threshold:.2f}) "
+                           "on {device}").format(
+                sequence=SEQUENCE_NAMES.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
+                probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
+                threshold=prediction.threshold, device=prediction.device))
+            lines.extend("    ⚠ " + warning for warning in prediction.warnings)
+        self.ui.resultsLabel.text = "\n".join(lines) or _("No model matches the selected series.")
+        self._heatmaps = {}
+        for prediction in predictions:
+            if prediction.heatmap is not None and prediction.sequence not in self._heatmaps:
+                self._heatmaps[prediction.sequence] = (prediction, volumes[prediction.sequence])
+        self.ui.showHeatmapOnT2Button.enabled = "t2" in self._heatmaps
+        self.ui.showHeatmapOnDceButton.enabled = "dce" in self._heatmaps
+        if self._heatmaps:
+            self._focusSeries(next(iter(self._heatmaps)))
+
+    def _focusSeries(self, sequence: str) -> None:
+        prediction, volume = self._heatmaps[sequence]
+        self.logic.showHeatmap(prediction, volume)
+
+    def onImportMaskButton(self) -> None:
+        p = self._parameterNode
+        path = qt.QFileDialog.getOpenFileName(slicer.util.mainWindow(), _("Import tumour mask"), "",
+                                              _("Label images (*.nii *.nii.gz *.nrrd *.mha)"))
+        if not path:
+            return
+        reference = p.t2Volume or p.dceVolume
+        with slicer.util.tryWithErrorDisplay(_("Could not import the mask."), waitCursor=True):
+            segmentation = self.ui.segmentEditorWidget.segmentationNode()
+            if segmentation is None:
+                segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", _("Tumour VOI"))
+                segmentation.CreateDefaultDisplayNodes()
+                self.ui.segmentEditorWidget.setSegmentationNode(segmentation)
+            label = self.ui.maskLabelSpinBox.value or None
+            segmentId = self.logic.importMask(path, segmentation, reference, label=label)
+            self.ui.segmentEditorWidget.setCurrentSegmentID(segmentId)
+
+    def onExportCaseButton(self) -> None:
+        p = self._parameterNode
+        cohortDir = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Cohort folder"))
+        if not cohortDir:
+            return
+        segmentation, segmentId = self._voi()
+        with slicer.util.tryWithErrorDisplay(_("Could not export the case."), waitCursor=True):
+            row = self.logic.exportCaseToCohort(
+                cohortDir, self.ui.caseIdLineEdit.text, self.ui.patientIdLineEdit.text,
+                1 if self.ui.lviPositiveRadioButton.checked else 0,
+                segmentationNode=segmentation, segmentId=segmentId, t2Volume=p.t2Volume, dceVolume=p.dceVolume)
+            slicer.util.infoDisplay(_("Case {case} was added to {csv}.").format(
+                case=row["case_id"], csv=os.path.join(cohortDir, cohort_export.COHORT_CSV)))
+
+
+def _scaledProgress(callback, index: int, count: int):
+    """A progress callback for part ``index`` of ``count`` equal parts of a longer task."""
+
+    def report(stage, fraction):
+        callback(stage, (index + fraction) / count)
+
+    return report
+
+
+#
+# LVIPredictorLogic
+#
+
+
+class LVIPredictorLogic(ScriptedLoadableModuleLogic):
+    """Everything the panel does, callable without it:
+
+        logic = slicer.util.getModuleLogic("LVIPredictor")   # or LVIPredictorLogic()
+        prediction = logic.predict(volumeNode, segmentationNode, segmentId, model="resnet10_3d_dce")
+
+    Never opens a dialog. Progress is reported through ``progressCallback(stage,
+    fraction)``; ``cancelCheck()`` returning True stops between steps with
+    PredictionCancelled.
+    """
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._predictors = {}
+
+    def getParameterNode(self):
+        return LVIPredictorParameterNode(super().getParameterNode())
+
+    # --- models -------------------------------------------------------------------
+
+    @staticmethod
+    def bundledModels(sequence: Optional[str] = None, architecture: Optional[str] = None) -> List[dict]:
+        """Catalog entries of the bundled weights, optionally for one sequence/architecture."""
+        from LVIPredictorLib import weights
+
+        return [entry for entry in weights.bundled_catalog()
+                if (sequence is None or entry.get("sequence") == sequence)
+                and (architecture is None or entry.get("architecture") == architecture)]
+
+    def describeModels(self, model=None, architecture: Optional[str] = None) -> str:
+        """A short summary of the card(s) a prediction would use, for the panel."""
+        from LVIPredictorLib import weights
+
+        cards = [weights.load_card(weights.resolve_card(model))] if model else [
+            weights.load_card(entry["card_path"]) for entry in self.bundledModels(architecture=architecture)]
+        if not cards:
+            return _("No bundled models are installed; choose a model card file.")
+        return "\n".join(_cardSummary(card) for card in cards)
+
+    def _predictor(self, model, device: str):
+        """Predictors are cached: loading and checksumming weights is the slow part."""
+        from LVIPredictorLib import inference, weights
+
+        card = model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
+        # The checksum is part of the key: a card re-exported in place is a new model.
+        key = (card.get("_card_path"), card["weights_sha256"], device)
+        if key not in self._predictors:
+            self._predictors[key] = inference.Predictor(card, device=device)
+        return self._predictors[key]
+
+    # --- prediction ---------------------------------------------------------------
+
+    def predict(self, volumeNode, segmentationNode, segmentId, model, device: str = "auto", heatmap: bool = False,
+                progressCallback: Optional[Callable[[str, float], None]] = None,
+                cancelCheck: Optional[Callable[[], bool]] = None):
+        """One model on one series; returns LVIPredictorLib.inference.Prediction.
+
+        ``model``: a bundled model id, a model card path, or a card dict.
+        """
+        return self._run(volumeNode, segmentationNode, segmentId, [model], device, heatmap,
+                         progressCallback, cancelCheck)[0]
+
+    def predictAll(self, volumeNode, segmentationNode, segmentId, sequence: Optional[str] = None, model=None,
+                   architecture: Optional[str] = None, device: str = "auto", heatmap: bool = False,
+                   progressCallback=None, cancelCheck=None) -> list:
+        """Every bundled model for the volume's sequence (or just ``model`` when given).
+
+        ``sequence`` ("t2" or "dce") is what the series is; None reads it from the
+        volume (attribute ``LVIPredictor.Sequence``, else its name / series description).
+        """
+        if model:
+            from LVIPredictorLib import weights
+
+            card = model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
+            # A researcher's card trained on one sequence is not run on the other series.
+            models = [card] if sequence is None or card.get("sequence") == sequence else []
+        else:
+            sequence = sequence or self.sequenceOf(volumeNode)
+            models = [entry["card_path"] for entry in self.bundledModels(sequence, architecture)]
+            if not models:
+                raise InputError(slicer_adapter.nodeSource(volumeNode),
+                                 "no bundled {} model{} is installed; choose a model card file.".format(
+                                     SEQUENCE_NAMES.get(sequence, sequence),
+                                     " with architecture " + architecture if architecture else ""))
+        return self._run(volumeNode, segmentationNode, segmentId, models, device, heatmap,
+                         progressCallback, cancelCheck)
+
+    def _run(self, volumeNode, segmentationNode, segmentId, models, device, heatmap, progressCallback, cancelCheck):
+        if not models:
+            return []
+        def step(stage, fraction):
+            if cancelCheck is not None and cancelCheck():
+                raise PredictionCancelled(stage)
+            if progressCallback is not None:
+                progressCallback(stage, fraction)
+
+        step(_("Reading series and VOI"), 0.0)
+        image = slicer_adapter.imageFromVolume(volumeNode)
+        mask = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, image)
+        resampled = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
+        description = _seriesDescription(volumeNode)
+        predictions = []
+        for index, model in enumerate(models):
+            share = 0.1 + 0.9 * index / len(models)
+            step(_("Loading model {n}/{total}").format(n=index + 1, total=len(models)), share)
+            predictor = self._predictor(model, device)
+            step(_("Predicting with {model}").format(model=predictor.model_id), share + 0.3 / len(models))
+            prediction = predictor.predict(
+                image, mask, heatmap=heatmap, image_source=slicer_adapter.nodeSource(volumeNode),
+                mask_source=slicer_adapter.segmentSource(segmentationNode, segmentId),
+                series_description=description)
+            if resampled:
+                prediction.warnings.insert(0, "the VOI was drawn on another grid and was resampled (nearest "
+                                              "neighbour) onto the grid of '{}'".format(volumeNode.GetName()))
+            logging.info("LVIPredictor: %s on '%s' with %s (weights %s) on %s: probability %.3f, label %d, %s",
+                         predictor.model_id, volumeNode.GetName(), predictor.card["architecture"],
+                         prediction.weights_sha256[:12], prediction.device, prediction.probability,
+                         prediction.label, "; ".join(prediction.warnings) or "no warnings")
+            predictions.append(prediction)
+        step(_("Done"), 1.0)
+        return predictions
+
+    @staticmethod
+    def sequenceOf(volumeNode) -> str:
+        """"t2" or "dce" for a series, from what the user set or what the series is called."""
+        tagged = volumeNode.GetAttribute("LVIPredictor.Sequence") if volumeNode else None
+        if tagged in SEQUENCE_NAMES:
+            return tagged
+        from LVIPredictorLib import inference
+
+        # The core warns when a description looks like the *other* sequence; a warning
+        # for exactly one of the two is an unambiguous answer.
+        text = _seriesDescription(volumeNode) or ""
+        other = {"t2": "dce", "dce": "t2"}
+        looksLike = [other[sequence] for sequence in SEQUENCE_NAMES if inference.sequence_warning(text, sequence)]
+        if len(looksLike) == 1:
+            return looksLike[0]
+        raise InputError(slicer_adapter.nodeSource(volumeNode),
+                         "cannot tell whether this series is FS-T2WI or DCE; pass sequence='t2' or 'dce'.")
+
+    # --- results ------------------------------------------------------------------
+
+    def addResultsToTable(self, predictions, tableNode=None, volumeNode=None, volumeNodes=None):
+        """Append one row per prediction to ``tableNode`` (created when None) and file the
+        table in the subject hierarchy under the series' study, so it is saved with the scene.
+
+        ``volumeNodes`` ({sequence: node}) names each row's series when several were used.
+        """
+        import torch
+
+        if tableNode is None:
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", _("LVI predictions"))
+        table = tableNode.GetTable()
+        for name in RESULT_COLUMNS:
+            if table.GetColumnByName(name) is None:
+                column = vtk.vtkDoubleArray() if name in ("probability", "threshold") else vtk.vtkStringArray()
+                column.SetName(name)
+                column.SetNumberOfTuples(table.GetNumberOfRows())
+                table.AddColumn(column)
+        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        slicerVersion = getattr(getattr(slicer, "app", None), "applicationVersion", "") or ""
+        for prediction in predictions:
+            series = (volumeNodes or {}).get(prediction.sequence, volumeNode)
+            values = {
+                "time": now, "volume": series.GetName() if series else "", "sequence": prediction.sequence,
+                "model_id": prediction.model_id, "architecture": prediction.architecture,
+                "probability": "{:.6f}".format(prediction.probability), "label": "LVI+" if prediction.label else "LVI-",
+                "threshold": "{:.6f}".format(prediction.threshold), "demo": "yes" if prediction.demo else "no",
+                "device": prediction.device, "weights_sha256": prediction.weights_sha256,
+                "warnings": " | ".join(prediction.warnings), "lvipredictor_version": LVIPredictorLib.__version__,
+                "torch_version": torch.__version__, "slicer_version": str(slicerVersion),
+            }
+            row = tableNode.AddEmptyRow()
+            for name, value in values.items():
+                tableNode.SetCellText(row, tableNode.GetColumnIndex(name), str(value))
+        tableNode.Modified()
+        if volumeNode is not None:
+            _fileBeside(tableNode, volumeNode)
+        return tableNode
+
+    def showHeatmap(self, prediction, volumeNode):
+        """The prediction's Grad-CAM as a volume node shown as the foreground over ``volumeNode``."""
+        if prediction.heatmap is None:
+            raise InputError(prediction.model_id, "was run without heatmap=True; there is no heat-map to show.")
+        name = "{} LVI heat-map ({})".format(volumeNode.GetName(), prediction.model_id)
+        heatmapNode = slicer.mrmlScene.GetFirstNodeByName(name)
+        if heatmapNode is None:
+            heatmapNode = slicer_adapter.addVolumeFromImage(prediction.heatmap, name)
+        else:
+            slicer_adapter.updateVolumeFromImage(heatmapNode, prediction.heatmap)
+        display = heatmapNode.GetDisplayNode()
+        colorNode = slicer.mrmlScene.GetNodeByID("vtkMRMLColorTableNodeRainbow")
+        if colorNode is not None:
+            display.SetAndObserveColorNodeID(colorNode.GetID())
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(0.0, 1.0)
+        _fileBeside(heatmapNode, volumeNode)
+        slicer.util.setSliceViewerLayers(background=volumeNode, foreground=heatmapNode, foregroundOpacity=0.4)
+        return heatmapNode
+
+    # --- masks and cohort export --------------------------------------------------
+
+    def importMask(self, path, segmentationNode, referenceVolumeNode, label: Optional[int] = None) -> str:
+        """Load an ITK-SNAP/NRRD label mask as ONE segment on the reference series' grid.
+
+        The core's label rule decides which voxels are tumour (any non-zero label unless
+        ``label`` is given), so a mask with labels 1 and 2 becomes one VOI — not the two
+        segments Slicer's own loader would make. Returns the new segment's ID.
+        """
+        from LVIPredictorLib import io, preprocessing
+
+        reference = slicer_adapter.imageFromVolume(referenceVolumeNode)
+        mask = io.read_mask(path, reference=reference)
+        binary, warnings = preprocessing.binary_voi(_asArray(mask), label, source=str(path))
+        for warning in warnings:
+            logging.warning("LVIPredictor: %s: %s", path, warning)
+        binaryImage = _imageLike(binary, mask)
+        name = Path(str(path)).name.split(".")[0] + ("" if label is None else " label {}".format(label))
+        return slicer_adapter.importMaskIntoSegmentation(binaryImage, segmentationNode, referenceVolumeNode, name)
+
+    def exportCaseToCohort(self, cohortDir, caseId, patientId, lvi, segmentationNode, segmentId,
+                           t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None) -> dict:
+        """Write the series, the VOI (on each series' grid) and the label into a cohort folder.
+
+        The same segment serves both series unless ``dceSegmentId`` is given. Returns
+        the row appended to cohort.csv.
+        """
+        series = {}
+        for sequence, volume, voi in (("t2", t2Volume, segmentId), ("dce", dceVolume, dceSegmentId or segmentId)):
+            if volume is None:
+                continue
+            image = slicer_adapter.imageFromVolume(volume)
+            series[sequence] = (image, slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image))
+        if not series:
+            raise InputError(str(cohortDir), "select the FS-T2WI and/or DCE series to export.")
+        return cohort_export.exportCase(cohortDir, caseId, patientId, lvi, series, clinical=clinical)
+
+
+def _asArray(image):
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(image)
+
+
+def _imageLike(array, reference):
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(reference)
+    return image
+
+
+def _seriesDescription(volumeNode) -> Optional[str]:
+    """The DICOM series description when the series came through the DICOM browser, else the node name."""
+    if volumeNode is None:
+        return None
+    shNode = slicer.mrmlScene.GetSubjectHierarchyNode()
+    item = shNode.GetItemByDataNode(volumeNode) if shNode else 0
+    description = shNode.GetItemAttribute(item, "DICOM.SeriesDescription") if item else ""
+    return description or volumeNode.GetName()
+
+
+def _fileBeside(node, volumeNode) -> None:
+    """Put ``node`` in the subject hierarchy next to the series (under its study when it has one)."""
+    shNode = slicer.mrmlScene.GetSubjectHierarchyNode()
+    volumeItem = shNode.GetItemByDataNode(volumeNode)
+    parent = shNode.GetItemParent(volumeItem) if volumeItem else shNode.GetSceneItemID()
+    nodeItem = shNode.GetItemByDataNode(node)
+    if nodeItem:
+        shNode.SetItemParent(nodeItem, parent)
+    else:
+        # Without the GUI's subject hierarchy plugins (headless), nodes get no item on creation.
+        shNode.CreateItem(parent, node)
+
+
+def _cardSummary(card: dict) -> str:
+    training = card.get("training") or {}
+    metrics = card.get("metrics") or {}
+    auc = metrics.get("auc")
+    aucText = ""
+    if isinstance(auc, dict) and "value" in auc:
+        aucText = ", AUC {:.2f}".format(auc["value"])
+    elif isinstance(auc, (int, float)):
+        aucText = ", AUC {:.2f}".format(auc)
+    return "{id}: {arch} on {seq}{phase}, trained on {n} cases{auc}, threshold {thr:.2f}{demo}".format(
+        id=card.get("model_id"), arch=card.get("architecture"), seq=SEQUENCE_NAMES.get(card.get("sequence"), "?"),
+        phase=" (phase {})".format(card["dce_phase"]) if card.get("sequence") == "dce" and card.get("dce_phase") else "",
+        n=training.get("n_cases", "?"), auc=aucText, thr=float(card.get("threshold", 0.5)),
+        demo=" — DEMO weights, not for clinical use" if card.get("demo") else "")
+
+
+#
+# LVIPredictorTest
+#
+
+
+class LVIPredictorTest(ScriptedLoadableModuleTest):
+    """Self-test for a real Slicer (``Slicer --testing``) on the shipped sample case."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_PredictSampleCaseWithEveryBundledModel()
+
+    def test_PredictSampleCaseWithEveryBundledModel(self):
+        self.delayDisplay(_("Loading the sample case"))
+        volume, maskPath = _sampleCase("t2")
+        logic = LVIPredictorLogic()
+        DependencyInstaller(headless=True).ensure()
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+        segmentId = logic.importMask(maskPath, segmentation, volume)
+
+        self.delayDisplay(_("Predicting"))
+        predictions = logic.predictAll(volume, segmentation, segmentId, sequence="t2", heatmap=True)
+        self.assertTrue(predictions, "no bundled FS-T2WI model")
+        for prediction in predictions:
+            self.assertTrue(0.0 <= prediction.probability <= 1.0)
+            self.assertEqual(prediction.label, int(prediction.probability >= prediction.threshold))
+        table = logic.addResultsToTable(predictions, volumeNode=volume)
+        self.assertEqual(table.GetNumberOfRows(), len(predictions))
+        heatmap = logic.showHeatmap(predictions[0], volume)
+        self.assertEqual(slicer.util.arrayFromVolume(heatmap).shape, slicer.util.arrayFromVolume(volume).shape)
+        self.delayDisplay(_("Test passed"))
+
+
+# The sample case's NIfTI files (its README documents them; DICOM copies are in dicom/).
+SAMPLE_CASE_FILES = {"t2": ("t2.nii.gz", "t2_mask.nii.gz"), "dce": ("dce_phase2.nii.gz", "dce_mask.nii.gz")}
+
+
+def _sampleCase(sequence: str):
+    """(volume node, mask path) of one series of the shipped sample case."""
+    caseDir = resourcesDir() / "SampleData" / "LVI-Sample-001"
+    imageName, maskName = SAMPLE_CASE_FILES[sequence]
+    # singleFile: Slicer would otherwise stack files with numbered names into one volume.
+    volume = slicer.util.loadVolume(str(caseDir / imageName), {"singleFile": True})
+    return volume, caseDir / maskName

@@ -1,0 +1,186 @@
+"""LVIPredictorLogic on a headless scene: the same answers as the core, results saved in the scene."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from slicer_headless import bundled_models, headless_slicer, models_dir, module_file  # noqa: F401
+from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
+
+CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
+
+
+def _series():
+    grid = make_grid(size=(56, 52, 14), spacing=(0.7, 0.8, 3.0), origin=(-19.0, -22.0, -20.0))
+    return mr_image(grid, centre=CENTRE, radius=RADIUS)
+
+
+def _maskOnRotatedFinerGrid():
+    grid = make_grid(size=(44, 44, 36), spacing=(0.5, 0.5, 1.0), origin=(-11.0, -13.0, -17.0),
+                     direction=rotation_z(0.4))
+    return sphere_mask(grid, centre=CENTRE, radius=RADIUS)
+
+
+@pytest.fixture
+def case(headless_slicer, tmp_path):
+    """A series loaded by Slicer from NIfTI and a VOI segment stored on another (rotated, finer) grid."""
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    image, mask = _series(), _maskOnRotatedFinerGrid()
+    sitk.WriteImage(image, str(tmp_path / "t2.nii.gz"))
+    volume = slicer.util.loadVolume(str(tmp_path / "t2.nii.gz"), {"singleFile": True})
+    drawnOn = slicer_adapter.addVolumeFromImage(mask, "drawing grid")
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+    segmentId = slicer_adapter.importMaskIntoSegmentation(mask, segmentation, drawnOn, "tumour")
+    return {"image": sitk.ReadImage(str(tmp_path / "t2.nii.gz")), "mask": mask, "volume": volume,
+            "segmentation": segmentation, "segmentId": segmentId}
+
+
+@pytest.mark.parametrize("modelId", ["t2_vanilla", "t2_resnet3d"])
+def test_prediction_matches_simpleitk_side_preprocessing(module_file, bundled_models, case, modelId):
+    from LVIPredictorLib import inference
+
+    logic = module_file.LVIPredictorLogic()
+    viaSlicer = logic.predict(case["volume"], case["segmentation"], case["segmentId"], model=modelId, device="cpu")
+    direct = inference.Predictor(str(bundled_models / (modelId + ".json")), device="cpu").predict(
+        case["image"], case["mask"])
+    assert viaSlicer.model_id == direct.model_id and viaSlicer.weights_sha256 == direct.weights_sha256
+    assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-3)
+    assert viaSlicer.label == int(viaSlicer.probability >= viaSlicer.threshold)
+    assert any("resampled" in warning for warning in viaSlicer.warnings)
+
+
+def test_predict_all_runs_every_bundled_model_of_the_series_sequence(module_file, bundled_models, case):
+    logic = module_file.LVIPredictorLogic()
+    predictions = logic.predictAll(case["volume"], case["segmentation"], case["segmentId"], sequence="t2", device="cpu")
+    assert sorted(p.model_id for p in predictions) == ["t2_resnet3d", "t2_vanilla"]
+    assert all(p.sequence == "t2" and 0.0 <= p.probability <= 1.0 for p in predictions)
+
+
+def test_predict_all_reads_the_sequence_from_the_series_name(module_file, bundled_models, case):
+    case["volume"].SetName("ep2d_dyn_vibe_phase2")
+    logic = module_file.LVIPredictorLogic()
+    predictions = logic.predictAll(case["volume"], case["segmentation"], case["segmentId"], device="cpu")
+    assert [p.model_id for p in predictions] == ["dce_vanilla"]
+
+
+def test_progress_is_reported_in_stages_up_to_completion(module_file, bundled_models, case):
+    stages = []
+    module_file.LVIPredictorLogic().predict(case["volume"], case["segmentation"], case["segmentId"], "t2_vanilla",
+                                            device="cpu", progressCallback=lambda s, f: stages.append((s, f)))
+    fractions = [fraction for _, fraction in stages]
+    assert len(stages) >= 3 and fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_cancel_stops_the_run_before_any_model_runs(module_file, bundled_models, case):
+    with pytest.raises(module_file.PredictionCancelled):
+        module_file.LVIPredictorLogic().predictAll(case["volume"], case["segmentation"], case["segmentId"],
+                                                   sequence="t2", device="cpu", cancelCheck=lambda: True)
+
+
+def test_results_table_has_one_row_per_run_and_a_subject_hierarchy_item(module_file, bundled_models, case):
+    import slicer
+
+    logic = module_file.LVIPredictorLogic()
+    predictions = logic.predictAll(case["volume"], case["segmentation"], case["segmentId"], sequence="t2", device="cpu")
+    table = logic.addResultsToTable(predictions, volumeNode=case["volume"])
+    table = logic.addResultsToTable(predictions[:1], table, volumeNode=case["volume"])
+    assert table.GetNumberOfRows() == 3
+    assert table.GetCellText(0, table.GetColumnIndex("model_id")) == predictions[0].model_id
+    assert float(table.GetCellText(0, table.GetColumnIndex("probability"))) == pytest.approx(
+        predictions[0].probability, abs=1e-6)
+    assert table.GetCellText(0, table.GetColumnIndex("weights_sha256")) == predictions[0].weights_sha256
+    assert "demo" in table.GetCellText(0, table.GetColumnIndex("warnings")).lower()
+    shNode = slicer.mrmlScene.GetSubjectHierarchyNode()
+    assert shNode.GetItemByDataNode(table) != 0
+
+
+def test_results_table_is_filed_under_the_study_of_the_series(module_file, bundled_models, case):
+    import slicer
+
+    shNode = slicer.mrmlScene.GetSubjectHierarchyNode()
+    patient = shNode.CreateSubjectItem(shNode.GetSceneItemID(), "Patient 1")
+    study = shNode.CreateStudyItem(patient, "Breast MRI")
+    volumeItem = shNode.GetItemByDataNode(case["volume"])
+    if volumeItem:
+        shNode.SetItemParent(volumeItem, study)
+    else:  # headless: no subject hierarchy plugin created the item when the series was loaded
+        shNode.CreateItem(study, case["volume"])
+    logic = module_file.LVIPredictorLogic()
+    prediction = logic.predict(case["volume"], case["segmentation"], case["segmentId"], "t2_vanilla", device="cpu")
+    table = logic.addResultsToTable([prediction], volumeNode=case["volume"])
+    assert shNode.GetItemParent(shNode.GetItemByDataNode(table)) == study
+
+
+def test_heatmap_is_shown_as_foreground_on_the_series_grid(module_file, bundled_models, case):
+    import slicer
+
+    composite = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSliceCompositeNode")
+    logic = module_file.LVIPredictorLogic()
+    prediction = logic.predict(case["volume"], case["segmentation"], case["segmentId"], "t2_resnet3d",
+                               device="cpu", heatmap=True)
+    node = logic.showHeatmap(prediction, case["volume"])
+    values = slicer.util.arrayFromVolume(node)
+    assert values.shape == slicer.util.arrayFromVolume(case["volume"]).shape
+    assert 0.0 <= values.min() and values.max() <= 1.0 + 1e-6
+    assert composite.GetForegroundVolumeID() == node.GetID()
+
+
+def test_imported_mask_with_two_labels_becomes_one_segment(module_file, headless_slicer, tmp_path):
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    image = _series()
+    volume = slicer_adapter.addVolumeFromImage(image, "t2")
+    twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
+    sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+    segmentId = module_file.LVIPredictorLogic().importMask(tmp_path / "itksnap.nii.gz", segmentation, volume)
+    assert segmentation.GetSegmentation().GetNumberOfSegments() == 1
+    voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
+    assert np.array_equal(voxels > 0, sitk.GetArrayFromImage(twoLabels) > 0)
+
+
+def test_imported_mask_keeps_only_the_chosen_label(module_file, headless_slicer, tmp_path):
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    image = _series()
+    volume = slicer_adapter.addVolumeFromImage(image, "t2")
+    twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
+    sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+    segmentId = module_file.LVIPredictorLogic().importMask(tmp_path / "itksnap.nii.gz", segmentation, volume, label=2)
+    voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
+    assert np.array_equal(voxels > 0, sitk.GetArrayFromImage(twoLabels) == 2)
+    assert segmentation.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()) \
+        is not None or segmentation.GetSegmentation().GetConversionParameter("Reference image geometry")
+
+
+def test_unknown_model_is_an_error_listing_the_bundled_ones(module_file, bundled_models, case):
+    from LVIPredictorLib.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="t2_vanilla"):
+        module_file.LVIPredictorLogic().predict(case["volume"], case["segmentation"], case["segmentId"], "nope")
+
+
+def test_sample_case_predicts_like_the_core_from_its_files(module_file, bundled_models, headless_slicer):
+    """The self-test's path on the shipped sample case: Slicer loading + mask import = core on the files."""
+    import slicer
+
+    from LVIPredictorLib import inference, io
+
+    volume, maskPath = module_file._sampleCase("t2")
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+    logic = module_file.LVIPredictorLogic()
+    segmentId = logic.importMask(maskPath, segmentation, volume)
+    viaSlicer = logic.predict(volume, segmentation, segmentId, "t2_resnet3d", device="cpu")
+    image = io.read_image(str(maskPath.parent / module_file.SAMPLE_CASE_FILES["t2"][0]))
+    direct = inference.Predictor(str(bundled_models / "t2_resnet3d.json"), device="cpu").predict(
+        image, io.read_mask(maskPath, reference=image))
+    assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-4)
+    assert not any("resampled" in warning for warning in viaSlicer.warnings)

@@ -1,0 +1,34 @@
+"""``lvi export RUN --out STEM``: weights (safetensors) + model card that Predictor and Slicer load."""
+
+import sys
+
+from LVIPredictorLib.errors import LVIError
+
+from .export import export_run
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "export", help="write a run's model as STEM.safetensors + STEM.json (model card)",
+        description="Export the model of a finished run: the paper split's model, or for cv5 the model trained on "
+                    "all cases after CV (threshold: Youden on the out-of-fold predictions). The card holds the "
+                    "architecture, preprocessing spec, threshold, held-out metrics with CIs, training command, "
+                    "seed, cohort recipe and library versions.")
+    p.add_argument("run", help="run folder written by `lvi train`")
+    p.add_argument("--out", required=True, help="output stem, e.g. Resources/Models/resnet10_3d_dce")
+    p.add_argument("--model-id", default=None, help="model id in the card (default <model>_<sequence>_<split>)")
+    p.add_argument("--dtype", choices=("float16", "float32", "bfloat16"), default="float16",
+                   help="stored weight precision (default float16: half the size, same predictions to ~1e-3)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing STEM files")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    try:
+        weights_path, card_path = export_run(args.run, args.out, model_id=args.model_id, overwrite=args.overwrite,
+                                             dtype=args.dtype)
+    except LVIError as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    print("wrote {}\nwrote {}".format(weights_path, card_path))
+    return 0

@@ -1,0 +1,74 @@
+"""``lvi train``: train one model on one sequence of a cohort into a run folder."""
+
+import sys
+
+from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.models import MODEL_NAMES
+
+from . import cache, engine, splits
+from .cohort import SEQUENCES
+from .evaluate import headline
+from .run import RunRequest, train_run
+
+
+def add_training_options(p):
+    """Options shared by ``train`` and ``table``."""
+    p.add_argument("--cohort", required=True, help="cohort folder with cohort.csv")
+    p.add_argument("--split", choices=splits.SPLITS, default="cv5",
+                   help="cv5 (default): stratified 5-fold CV by patient, out-of-fold metrics for every patient; "
+                        "paper: the study's random stratified 9:1 holdout by patient")
+    p.add_argument("--epochs", type=int, default=100, help="epochs (paper: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling, augmentation")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (paper: 64 for 2D, 8 for 3D)")
+    p.add_argument("--pos-weight", choices=engine.POS_WEIGHTS, default="none",
+                   help="class weighting of the loss (default none: the Youden threshold handles imbalance "
+                        "and probabilities stay calibrated)")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="switch off augmentation")
+    p.add_argument("--crop-size", type=int, nargs=3, metavar=("X", "Y", "Z"),
+                   help="model input in voxels instead of the model's default (2D: Z is ignored)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"),
+                   help="target spacing in mm instead of the default (2D: Z is ignored, native slices kept)")
+    p.add_argument("--n-slices", type=int, default=None, help="2D models: largest VOI cross-sections per case")
+    p.add_argument("--dce-phase", type=int, default=2,
+                   help="phase of a dynamic DICOM series to read (1 = pre-contrast; default 2 = first post-contrast)")
+    p.add_argument("--cache-dir", default=None, help="preprocessed-input cache (default COHORT/.lvi_cache)")
+    p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: all cores, shared equally between torchrun processes)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder with another configuration")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "train", help="train one model on one sequence; writes a run folder",
+        description="Train one of the study's models on a cohort. Defaults are the paper's (Adam, lr 1e-3, x0.9 "
+                    "every 10%% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
+                    "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
+    add_training_options(p)
+    p.add_argument("--model", required=True, choices=MODEL_NAMES)
+    p.add_argument("--sequence", required=True, choices=SEQUENCES)
+    p.add_argument("--out", required=True, help="run folder to create (or resume)")
+    p.add_argument("--no-final-model", dest="final_model", action="store_false",
+                   help="cv5: skip the model trained on all cases after CV (the one `lvi export` writes)")
+    p.set_defaults(func=run)
+
+
+def request_from_args(args, model, sequence, out):
+    return RunRequest(cohort=args.cohort, model=model, sequence=sequence, out=out, split=args.split,
+                      epochs=args.epochs, seed=args.seed, device=args.device, batch_size=args.batch_size,
+                      overwrite=args.overwrite, final_model=getattr(args, "final_model", True),
+                      pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
+                      n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
+                      workers=args.workers, threads=args.threads, command=["lvi"] + sys.argv[1:])
+
+
+def run(args):
+    try:
+        result = train_run(request_from_args(args, args.model, args.sequence, args.out))
+    except LVIError as exc:
+        print("error: {}".format(exc), file=sys.stderr)
+        return 2
+    if result is not None:
+        print(headline(result))
+    return 0

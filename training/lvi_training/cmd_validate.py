@@ -1,0 +1,39 @@
+"""``lvi validate-cohort COHORT``: every problem of every row, before anything trains."""
+
+from LVIPredictorLib.errors import LVIError
+
+from .cohort import SEQUENCES, format_prevalence, load_cohort, prevalence_table, validate_cohort
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "validate-cohort", help="check a cohort folder (cohort.csv + images + masks) and print its prevalence",
+        description="Check every row of COHORT/cohort.csv and report ALL problems at once, with the case and "
+                    "file: missing or unreadable files, labels not 0/1, duplicate case ids, a patient with "
+                    "conflicting labels, empty masks, masks that do not fit their image, and rows without the "
+                    "sequence a model needs. Exit code 1 when there are problems.")
+    p.add_argument("cohort", help="cohort folder (or its cohort.csv)")
+    p.add_argument("--sequence", choices=SEQUENCES, action="append",
+                   help="require this sequence in every row (repeatable); default: each row needs at least one")
+    p.add_argument("--quick", action="store_true", help="check the CSV and that files exist; do not open images")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    try:
+        cohort = load_cohort(args.cohort)
+    except LVIError as exc:
+        print("error: {}".format(exc))
+        return 1
+    report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick)
+    print("cohort {} ({} rows)".format(cohort.csv_path, len(cohort.cases)))
+    print(format_prevalence(prevalence_table(cohort)))
+    for w in report.warnings:
+        print("warning: {}".format(w))
+    if report.problems:
+        print("{} problem(s):".format(len(report.problems)))
+        for problem in report.problems:
+            print("  {}".format(problem))
+        return 1
+    print("OK: no problems found")
+    return 0

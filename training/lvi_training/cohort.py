@@ -1,0 +1,286 @@
+"""A training cohort: ``cohort.csv`` read, checked row by row, summarised.
+
+Format (DESIGN §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
+dce_image, dce_mask`` plus optional clinical columns; paths relative to the CSV; an
+empty cell means that sequence is missing for the case. An optional ``cohort.json``
+next to the CSV (written by the phantom generator) describes how the cohort was made.
+
+Validation collects EVERY problem before reporting, because a researcher fixing an
+export wants the whole list, not one error per run.
+"""
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from LVIPredictorLib.errors import InputError
+
+from . import sources
+
+SEQUENCES = ("t2", "dce")
+REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi")
+PATH_COLUMNS = tuple("{}_{}".format(s, kind) for s in SEQUENCES for kind in ("image", "mask"))
+
+# A mask that reaches this far (mm) outside its image cannot be explained by resampling
+# between slightly different grids: it was drawn on another series or another case.
+OUTSIDE_TOLERANCE_MM = 2.0
+
+
+@dataclass
+class CohortCase:
+    case_id: str
+    patient_id: str
+    lvi: Optional[int]  # None when the cell is not 0/1 (reported by validation)
+    images: Dict[str, Optional[Path]]  # sequence -> image path (None = missing)
+    masks: Dict[str, Optional[Path]]
+    clinical: Dict[str, str] = field(default_factory=dict)
+    row: int = 0  # 1-based line number in the CSV, header = line 1
+
+    def has(self, sequence):
+        return self.images.get(sequence) is not None and self.masks.get(sequence) is not None
+
+
+@dataclass
+class Cohort:
+    root: Path
+    csv_path: Path
+    cases: List[CohortCase]
+    recipe: Optional[dict] = None  # cohort.json, when present
+
+    @property
+    def is_phantom(self):
+        return bool(self.recipe) and bool(self.recipe.get("phantom", True))
+
+    def with_sequence(self, sequence):
+        return [c for c in self.cases if c.has(sequence)]
+
+
+@dataclass
+class Problem:
+    case_id: Optional[str]
+    file: Optional[str]
+    message: str
+
+    def __str__(self):
+        parts = []
+        if self.case_id is not None:
+            parts.append("case {}".format(self.case_id))
+        if self.file is not None:
+            parts.append(str(self.file))
+        return "{}: {}".format(" / ".join(parts), self.message) if parts else self.message
+
+
+@dataclass
+class ValidationReport:
+    cohort: Cohort
+    problems: List[Problem]
+    warnings: List[Problem]
+
+    @property
+    def ok(self):
+        return not self.problems
+
+    def raise_if_problems(self):
+        if self.problems:
+            lines = "\n  ".join(str(p) for p in self.problems)
+            raise InputError(str(self.cohort.csv_path),
+                             "{} problem(s) in the cohort:\n  {}".format(len(self.problems), lines))
+
+
+def load_cohort(path):
+    """Parse ``cohort.csv`` (``path`` is the CSV or its folder) without judging the rows.
+
+    Only a missing file or missing required columns raise here; everything about the
+    rows is left to :func:`validate_cohort` so it can be reported all at once.
+    """
+    path = Path(path)
+    csv_path = path / "cohort.csv" if path.is_dir() else path
+    if not csv_path.is_file():
+        raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (DESIGN §4)")
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise InputError(str(csv_path), "missing required column(s): {}".format(", ".join(missing)))
+        if not any(c in header for c in PATH_COLUMNS):
+            raise InputError(str(csv_path), "no image/mask columns; expected some of {}".format(", ".join(PATH_COLUMNS)))
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    root = csv_path.parent
+    cases = []
+    for number, row in enumerate(rows, start=2):
+        images, masks = {}, {}
+        for seq in SEQUENCES:
+            images[seq] = _resolve(root, row.get(seq + "_image", ""))
+            masks[seq] = _resolve(root, row.get(seq + "_mask", ""))
+        clinical = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS and k not in PATH_COLUMNS}
+        cases.append(CohortCase(case_id=row["case_id"], patient_id=row["patient_id"], lvi=_label(row["lvi"]),
+                                images=images, masks=masks, clinical=clinical, row=number))
+    recipe = None
+    recipe_path = root / "cohort.json"
+    if recipe_path.is_file():
+        try:
+            recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(str(recipe_path), "is not valid JSON ({})".format(exc))
+    return Cohort(root=root, csv_path=csv_path, cases=cases, recipe=recipe)
+
+
+def _resolve(root, cell):
+    if not cell:
+        return None
+    p = Path(cell)
+    return p if p.is_absolute() else root / p
+
+
+def _label(cell):
+    return {"0": 0, "1": 1}.get(cell.strip())
+
+
+def validate_cohort(cohort, sequences=None, read_images=True):
+    """Check every row; return a report with ALL problems (errors) and warnings.
+
+    ``sequences``: the sequences a model will need (rows lacking one are errors); None
+    checks whatever each row provides and only requires at least one sequence.
+    ``read_images``: also open every image and mask (unreadable files, empty masks,
+    geometry); False for the quick structural checks only.
+    """
+    problems, warnings = [], []
+    _check_structure(cohort, sequences, problems)
+    if read_images:
+        for case in cohort.cases:
+            for seq in SEQUENCES:
+                if case.has(seq):
+                    _check_pair(case, seq, problems, warnings)
+    return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)
+
+
+def _check_structure(cohort, sequences, problems):
+    csv_name = str(cohort.csv_path)
+    if not cohort.cases:
+        problems.append(Problem(None, csv_name, "has no rows"))
+    seen = {}
+    patient_labels = {}
+    for case in cohort.cases:
+        where = "{} line {}".format(csv_name, case.row)
+        if not case.case_id:
+            problems.append(Problem(None, where, "empty case_id"))
+        elif case.case_id in seen:
+            problems.append(Problem(case.case_id, where, "duplicate case_id (first on line {})".format(seen[case.case_id])))
+        else:
+            seen[case.case_id] = case.row
+        if not case.patient_id:
+            problems.append(Problem(case.case_id, where, "empty patient_id"))
+        if case.lvi is None:
+            problems.append(Problem(case.case_id, where, "lvi must be 0 or 1"))
+        elif case.patient_id:
+            patient_labels.setdefault(case.patient_id, {}).setdefault(case.lvi, []).append(case.case_id)
+        for seq in SEQUENCES:
+            image, mask = case.images[seq], case.masks[seq]
+            if (image is None) != (mask is None):
+                given, absent = ("image", "mask") if mask is None else ("mask", "image")
+                problems.append(Problem(case.case_id, where, "{} {} given but {}_{} is empty".format(seq, given, seq, absent)))
+            for path in (image, mask):
+                if path is not None and not path.exists():
+                    problems.append(Problem(case.case_id, str(path), "file not found"))
+        wanted = sequences or ()
+        for seq in wanted:
+            if not case.has(seq):
+                problems.append(Problem(case.case_id, where, "no {} image+mask, which the requested model needs".format(seq)))
+        if not wanted and not any(case.has(s) for s in SEQUENCES):
+            problems.append(Problem(case.case_id, where, "neither t2 nor dce image+mask given"))
+    for patient, by_label in sorted(patient_labels.items()):
+        if len(by_label) > 1:
+            detail = "; ".join("lvi={} in {}".format(lab, ", ".join(ids)) for lab, ids in sorted(by_label.items()))
+            problems.append(Problem(None, csv_name, "patient {} has conflicting labels ({})".format(patient, detail)))
+
+
+def _check_pair(case, seq, problems, warnings):
+    image_path, mask_path = case.images[seq], case.masks[seq]
+    if not (image_path.exists() and mask_path.exists()):
+        return  # already reported as missing
+    image = _try_read(sources.read_image, image_path, case, problems)
+    if image is None:
+        return
+    mask = _try_read(lambda p: sources.read_mask(p, reference=image), mask_path, case, problems)
+    if mask is None:
+        return
+    import SimpleITK as sitk
+
+    if image.GetDimension() != 3 or mask.GetDimension() != 3:
+        problems.append(Problem(case.case_id, str(mask_path), "image and mask must both be 3D volumes (got {}D and {}D)".format(
+            image.GetDimension(), mask.GetDimension())))
+        return
+    voxels = sitk.GetArrayViewFromImage(mask)
+    nonzero = np.argwhere(voxels != 0)
+    if nonzero.size == 0:
+        problems.append(Problem(case.case_id, str(mask_path), "mask is empty (no non-zero voxel)"))
+        return
+    if _same_grid(image, mask):
+        return
+    outside_mm = _mask_outside_image_mm(image, mask, nonzero)
+    if outside_mm is None:
+        problems.append(Problem(case.case_id, str(mask_path), "mask does not overlap its image {} at all".format(image_path)))
+    elif outside_mm > OUTSIDE_TOLERANCE_MM:
+        problems.append(Problem(case.case_id, str(mask_path), "mask reaches {:.1f} mm outside its image {}; more than "
+                                "resampling between grids explains".format(outside_mm, image_path)))
+    else:
+        warnings.append(Problem(case.case_id, str(mask_path), "mask is on a different grid from its image; it will be "
+                                "resampled onto the image grid (nearest neighbour)"))
+
+
+def _try_read(reader, path, case, problems):
+    try:
+        return reader(path)
+    except Exception as exc:  # any reader failure is a problem to report, not a crash
+        problems.append(Problem(case.case_id, str(path), "cannot be read ({})".format(str(exc).strip().splitlines()[0][:200])))
+        return None
+
+
+def _same_grid(a, b, tol=1e-4):
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol)
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
+
+
+def _mask_outside_image_mm(image, mask, nonzero_zyx):
+    """How far (mm) the mask's foreground bounding box reaches outside the image; None = disjoint."""
+    lo, hi = nonzero_zyx.min(axis=0)[::-1], nonzero_zyx.max(axis=0)[::-1]  # x, y, z indices
+    corners = [mask.TransformContinuousIndexToPhysicalPoint([float(c) for c in (x, y, z)])
+               for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    size = np.array(image.GetSize(), dtype=float)
+    spacing = np.array(image.GetSpacing(), dtype=float)
+    idx = np.array([image.TransformPhysicalPointToContinuousIndex(p) for p in corners])
+    lo_img, hi_img = -0.5, size - 0.5
+    below = np.clip(lo_img - idx, 0, None) * spacing
+    above = np.clip(idx - hi_img, 0, None) * spacing
+    box_lo, box_hi = idx.min(axis=0), idx.max(axis=0)
+    if np.any(box_hi < lo_img) or np.any(box_lo > hi_img):
+        return None
+    return float(max(below.max(), above.max()))
+
+
+def prevalence_table(cohort):
+    """Rows of (subset, n cases, n patients, LVI+, LVI-, prevalence) for printing."""
+    rows = []
+    subsets = [("all", cohort.cases)] + [(seq, cohort.with_sequence(seq)) for seq in SEQUENCES]
+    for name, cases in subsets:
+        labelled = [c for c in cases if c.lvi is not None]
+        pos = sum(c.lvi for c in labelled)
+        neg = len(labelled) - pos
+        rows.append({"subset": name, "cases": len(cases), "patients": len({c.patient_id for c in cases}),
+                     "lvi_pos": pos, "lvi_neg": neg,
+                     "prevalence": (pos / len(labelled)) if labelled else float("nan")})
+    return rows
+
+
+def format_prevalence(rows):
+    lines = ["{:<6} {:>6} {:>9} {:>6} {:>6} {:>10}".format("subset", "cases", "patients", "LVI+", "LVI-", "prevalence")]
+    for r in rows:
+        lines.append("{subset:<6} {cases:>6} {patients:>9} {lvi_pos:>6} {lvi_neg:>6} {prevalence:>10.1%}".format(**r))
+    return "\n".join(lines)

@@ -1,0 +1,295 @@
+"""The training loop for one fold, and scoring of cases with a trained model.
+
+Paper defaults (DESIGN §1): Adam, lr 1e-3, the lr multiplied by 0.9 every 10 % of the
+total number of batches (StepLR stepped per batch: 10 decays, final lr ~3.5e-4),
+100 epochs, batch 64 for 2D models and 8 for the 3D model.
+
+Choices the paper leaves open, and ours:
+
+- Loss: ``BCEWithLogitsLoss`` on the single logit, WITHOUT class weighting by default
+  (``pos_weight="none"``). Sensitivity/specificity come from a Youden threshold chosen on
+  training data, which already absorbs the 1:2 imbalance; re-weighting the loss would
+  only shift the probabilities away from the observed prevalence and spoil calibration.
+  ``pos_weight="balanced"`` (n_neg / n_pos of the training fold) is available.
+- Augmentation (on the cached tensors, so it costs microseconds): left-right flip
+  (breasts are mirror images), for 3D also a cranio-caudal flip, in-plane shifts of up to
+  4 voxels (replicate padding) and an intensity scale of x[0.9, 1.1] plus an offset of
+  [-0.1, 0.1] (z-score units) — small, label-preserving changes. No anterior-posterior
+  flip: it would put the chest wall on the wrong side.
+- 2D models train on every selected slice of every training case, each labelled with its
+  case's label; a case's score is ``aggregate_slice_scores`` of its slice probabilities
+  (the same rule ``Predictor`` uses).
+
+Determinism and resume: every random draw of an epoch (shuffling, augmentation,
+dropout) is seeded from (seed, fold, epoch), and the augmentation of a sample is
+indexed by the sample, so an epoch draws the same thing whether it runs after the
+previous epoch in the same process, after a resume from a checkpoint, or split over
+several processes. A checkpoint (model, optimizer, scheduler, RNG states, history) is
+written atomically after each epoch.
+"""
+
+import hashlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+
+from LVIPredictorLib.models import build_model
+from LVIPredictorLib.preprocessing import aggregate_slice_scores
+
+from . import checkpoints, metrics
+
+log = logging.getLogger("lvi_training")
+
+MAX_SHIFT_VOXELS = 4
+INTENSITY_SCALE = 0.1
+INTENSITY_OFFSET = 0.1
+POS_WEIGHTS = ("none", "balanced")
+
+
+@dataclass
+class TrainSettings:
+    model: str
+    architecture_config: dict
+    epochs: int
+    batch_size: int
+    lr: float = 1e-3
+    lr_decay: float = 0.9
+    lr_decay_every_fraction: float = 0.1
+    pos_weight: str = "none"
+    augment: bool = True
+    seed: int = 0
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+@dataclass
+class CaseTensors:
+    """Every case's model inputs stacked as samples (one per slice for 2D), kept in memory."""
+
+    inputs: torch.Tensor          # (S, C, ...) float32
+    sample_case: torch.Tensor     # (S,) case index of each sample
+    labels: np.ndarray            # (N,) case labels 0/1
+    slice_weights: List[np.ndarray] = field(default_factory=list)
+
+    @classmethod
+    def from_cached(cls, cached_cases, labels):
+        arrays = [c.inputs for c in cached_cases]
+        owner = np.concatenate([np.full(len(a), i) for i, a in enumerate(arrays)])
+        return cls(inputs=torch.from_numpy(np.concatenate(arrays).astype(np.float32)),
+                   sample_case=torch.from_numpy(owner.astype(np.int64)),
+                   labels=np.asarray(labels, dtype=int),
+                   slice_weights=[np.asarray(c.slice_weights, dtype=float) for c in cached_cases])
+
+    def samples_of(self, case_indices):
+        wanted = torch.zeros(len(self.labels), dtype=torch.bool)
+        wanted[torch.as_tensor(np.asarray(case_indices, dtype=np.int64))] = True
+        return torch.nonzero(wanted[self.sample_case]).reshape(-1)
+
+    @property
+    def spatial_dims(self):
+        return self.inputs.dim() - 2
+
+
+def derive_seed(*parts):
+    """A 63-bit seed from any parts, stable across processes and Python versions."""
+    digest = hashlib.sha256(repr(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def augmentation_parameters(n_samples, seed):
+    """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent)."""
+    g = torch.Generator().manual_seed(seed)
+    return {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
+            "flip_z": torch.rand(n_samples, generator=g) < 0.5,
+            "shift": torch.randint(-MAX_SHIFT_VOXELS, MAX_SHIFT_VOXELS + 1, (n_samples, 2), generator=g),
+            "scale": 1.0 + (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_SCALE,
+            "offset": (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_OFFSET}
+
+
+def augment(x, params, idx):
+    """Apply the draws of samples ``idx`` to the batch ``x`` (N, C, [Z,] Y, X)."""
+    idx = idx.cpu()
+    view = (-1,) + (1,) * (x.dim() - 1)
+    flip_x = params["flip_x"][idx].to(x.device).reshape(view)
+    x = torch.where(flip_x, x.flip(-1), x)
+    if x.dim() == 5:
+        flip_z = params["flip_z"][idx].to(x.device).reshape(view)
+        x = torch.where(flip_z, x.flip(2), x)
+    m = MAX_SHIFT_VOXELS
+    pad = (m, m, m, m) + ((0, 0) if x.dim() == 5 else ())
+    padded = F.pad(x, pad, mode="replicate")
+    height, width = x.shape[-2], x.shape[-1]
+    shifted = torch.empty_like(x)
+    for i, (dy, dx) in enumerate(params["shift"][idx].tolist()):
+        shifted[i] = padded[i, ..., m + dy:m + dy + height, m + dx:m + dx + width]
+    scale = params["scale"][idx].to(x.device).reshape(view)
+    offset = params["offset"][idx].to(x.device).reshape(view)
+    return shifted * scale + offset
+
+
+def _autocast(device):
+    # bf16 on CUDA: same exponent range as fp32, so no loss scaling; the CPU stays fp32.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
+
+
+def make_model(settings, device):
+    torch.manual_seed(derive_seed(settings.seed, "init"))
+    return build_model(settings.model, **settings.architecture_config).to(device)
+
+
+class _Indices(torch.utils.data.Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, identity, progress=True):
+    """Train one model on ``train_cases``; resumes from ``checkpoint_path`` when it exists.
+
+    Returns (model (unwrapped, eval mode), history list). Every rank calls this; rank 0 writes.
+    """
+    device = ctx.device
+    model = make_model(settings, device)
+    samples = data.samples_of(train_cases)
+    labels = torch.from_numpy(data.labels[data.sample_case.numpy()]).float()
+    inputs = data.inputs.to(device)
+    labels_dev = labels.to(device)
+    per_rank_batch = max(1, min(settings.batch_size, len(samples)) // ctx.world_size)
+    sampler = DistributedSampler(_Indices(len(samples)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                 seed=derive_seed(settings.seed, fold_tag, "shuffle") % (1 << 31), drop_last=False)
+    loader = DataLoader(_Indices(len(samples)), batch_size=per_rank_batch, sampler=sampler, num_workers=0,
+                        drop_last=False)
+    total_batches = settings.epochs * len(loader)
+    step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=settings.lr_decay)
+    criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device))
+
+    start_epoch, history = 0, []
+    if checkpoint_path.exists():
+        state = checkpoints.load_torch(checkpoint_path)
+        if state.get("identity") != identity:
+            raise RuntimeError("{} belongs to another configuration; remove it or use --overwrite".format(checkpoint_path))
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoints.set_rng_state(state["rng"])
+        start_epoch, history = int(state["epoch"]), list(state["history"])
+        if ctx.is_main:
+            log.info("%s: resuming after epoch %d/%d from %s", fold_tag, start_epoch, settings.epochs, checkpoint_path)
+
+    wrapped = model
+    if ctx.distributed:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
+
+    bar = _epoch_bar(settings.epochs, start_epoch, fold_tag, progress and ctx.is_main)
+    for epoch in range(start_epoch, settings.epochs):
+        t0 = time.perf_counter()
+        torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
+        sampler.set_epoch(epoch)
+        params = augmentation_parameters(len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"))
+        wrapped.train()
+        loss_sum = torch.zeros(2, dtype=torch.float64)
+        seen_logits, seen_labels = [], []
+        for positions in loader:
+            idx = samples[positions]
+            x = inputs[idx.to(device)]
+            if settings.augment:
+                x = augment(x, params, idx)
+            y = labels_dev[idx.to(device)]
+            with _autocast(device):
+                logits = wrapped(x).reshape(-1)
+            loss = criterion(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
+            seen_logits.append(logits.detach().float().cpu())
+            seen_labels.append(y.cpu())
+        if ctx.distributed:
+            torch.distributed.all_reduce(loss_sum)
+        entry = {"epoch": epoch + 1, "loss": float(loss_sum[0] / loss_sum[1]),
+                 "train_auc": _safe_auc(torch.cat(seen_labels).numpy(), torch.cat(seen_logits).numpy()),
+                 "lr": float(scheduler.get_last_lr()[0]), "seconds": round(time.perf_counter() - t0, 3)}
+        history.append(entry)
+        if ctx.is_main:
+            checkpoints.save_torch({"format": 1, "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
+                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                    "rng": checkpoints.rng_state(), "history": history}, checkpoint_path)
+            log.info("%s epoch %d/%d loss %.4f train-AUC %.3f lr %.2e (%.1fs)", fold_tag, epoch + 1, settings.epochs,
+                     entry["loss"], entry["train_auc"], entry["lr"], entry["seconds"])
+            if bar is not None:
+                bar.set_postfix(loss="{:.3f}".format(entry["loss"]), auc="{:.3f}".format(entry["train_auc"]))
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    ctx.barrier()
+    model.eval()
+    return model, history
+
+
+def _epoch_bar(epochs, start, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    # disable=None: a bar on a terminal, nothing in pipes/CI logs (the log file has every epoch).
+    return tqdm(total=epochs, initial=start, desc=desc, unit="epoch", disable=None, leave=True)
+
+
+def _pos_weight(rule, train_labels, device):
+    if rule == "none":
+        return None
+    if rule == "balanced":
+        pos = float(train_labels.sum())
+        neg = float(len(train_labels) - pos)
+        return torch.tensor(neg / max(pos, 1.0), device=device)
+    raise ValueError("pos_weight must be one of {}".format(", ".join(POS_WEIGHTS)))
+
+
+def _safe_auc(labels, scores):
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    return metrics.auc(labels.astype(int), scores.astype(float))
+
+
+def predict_cases(model, data, case_indices, device, batch_size=32):
+    """Per-case probabilities (2D: aggregated over slices) and each case's slice probabilities."""
+    model.eval()
+    case_indices = np.asarray(case_indices, dtype=np.int64)
+    samples = data.samples_of(case_indices)
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, len(samples), batch_size):
+            x = data.inputs[samples[start:start + batch_size]].to(device)
+            with _autocast(device):
+                logits = model(x).reshape(-1)
+            probs.append(torch.sigmoid(logits.float()).double().cpu())
+    sample_probs = torch.cat(probs).numpy() if probs else np.zeros(0)
+    owner = data.sample_case[samples].numpy()
+    case_probs, slice_probs = [], []
+    for case in case_indices:
+        p = sample_probs[owner == case]
+        slice_probs.append(p.tolist())
+        case_probs.append(aggregate_slice_scores(p, data.slice_weights[case]))
+    return np.asarray(case_probs), slice_probs
+
+
+def batches_per_epoch(n_samples, batch_size, world_size=1):
+    per_rank_batch = max(1, min(batch_size, n_samples) // world_size)
+    return math.ceil(math.ceil(n_samples / world_size) / per_rank_batch)

@@ -1,0 +1,112 @@
+"""Metrics of a run from its frozen fold results: predictions.csv, metrics.json, plots.
+
+Nothing is retrained or re-scored here: the fold results hold the held-out
+probabilities and each fold's threshold (chosen on its training predictions before the
+held-out fold was scored). So ``lvi evaluate RUN`` reproduces ``metrics.json`` exactly.
+
+- paper split: metrics of the 10 % holdout at the training-Youden threshold.
+- cv5: pooled out-of-fold metrics (AUC over all OOF probabilities; accuracy, sensitivity,
+  specificity with each case's own fold threshold), plus each fold's AUC.
+Metrics are per case; 2D models give one score per case by ``aggregate_slice_scores``.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from LVIPredictorLib.errors import InputError
+
+from . import atomic, metrics, plots
+
+def _fold_results(run_dir):
+    split = atomic.load_json(run_dir / "splits.json")
+    results = []
+    for fold in split["folds"]:
+        path = run_dir / "fold_{}".format(fold["index"]) / "result.json"
+        if not path.exists():
+            raise InputError(str(run_dir), "is incomplete: {} is missing; re-run the same `lvi train` command to "
+                             "resume it".format(path.relative_to(run_dir)))
+        results.append(atomic.load_json(path))
+    return results
+
+
+def evaluate_run(run_dir):
+    """Compute and write the run's metrics; returns the metrics dict."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise InputError(str(run_dir), "is not a run folder (no config.json)")
+    config = atomic.load_json(config_path)
+    results = _fold_results(run_dir)
+    rows = []
+    for result in results:
+        for row in result["test"]:
+            rows.append(dict(row, fold=result["fold"], threshold=result["threshold"]))
+    labels = np.array([r["lvi"] for r in rows], dtype=int)
+    probs = np.array([r["probability"] for r in rows], dtype=float)
+    thresholds = np.array([r["threshold"] for r in rows], dtype=float)
+    seed = int(config.get("seed", 0))
+
+    out = {"run": str(run_dir), "model": config["model"], "sequence": config["sequence"],
+           "split": config["split"], "epochs": config["epochs"], "seed": seed,
+           "scope": "10% patient holdout" if config["split"] == "paper" else "pooled out-of-fold (5-fold CV by patient)",
+           "threshold_rule": "Youden's J on each fold's training predictions, frozen before scoring held-out cases"}
+    out.update(metrics.summarize(labels, probs, thresholds, seed=seed))
+    if config["split"] == "paper":
+        out["threshold"] = float(results[0]["threshold"])
+        out["export_threshold"] = out["threshold"]
+        out["export_threshold_method"] = "youden_on_training_predictions"
+    else:
+        out["folds"] = [_fold_summary(r) for r in results]
+        out["export_threshold"] = metrics.youden_threshold(labels, probs)
+        out["export_threshold_method"] = "youden_on_out_of_fold_predictions"
+    for r in rows:
+        r["predicted"] = int(r["probability"] >= r["threshold"])
+    _write_predictions(rows, run_dir / "predictions.csv")
+    title = "{} {} ({})".format(config["model"], config["sequence"], out["scope"])
+    plots.roc_plot(labels, probs, run_dir / "roc.png", title, threshold=thresholds,
+                   auc_text="AUC {:.3f} (DeLong 95% CI {:.3f}-{:.3f})".format(out["auc"], *out["auc_ci_delong"]))
+    plots.calibration_plot(labels, probs, run_dir / "calibration.png", title,
+                           slope_text="slope {:.2f}, intercept {:.2f}".format(out["calibration_slope"],
+                                                                          out["calibration_intercept"]))
+    atomic.save_json(out, run_dir / "metrics.json")
+    return out
+
+
+def _fold_summary(result):
+    y = np.array([r["lvi"] for r in result["test"]], dtype=int)
+    p = np.array([r["probability"] for r in result["test"]], dtype=float)
+    summary = {"fold": result["fold"], "n": int(len(y)), "threshold": result["threshold"],
+               "train_auc": result.get("train_auc")}
+    if len(np.unique(y)) == 2:
+        summary["auc"], summary["auc_ci_delong"] = metrics.delong_ci(y, p)
+    summary.update({k: v for k, v in metrics.confusion(y, p, result["threshold"]).items()
+                    if k in ("accuracy", "sensitivity", "specificity")})
+    return summary
+
+
+def _write_predictions(rows, path):
+    fields = ["case_id", "patient_id", "lvi", "fold", "probability", "threshold", "predicted", "slice_probabilities"]
+    lines = []
+    for r in rows:
+        lines.append([r["case_id"], r["patient_id"], r["lvi"], r["fold"], "{:.6f}".format(r["probability"]),
+                      "{:.6f}".format(r["threshold"]), r["predicted"],
+                      ";".join("{:.6f}".format(s) for s in r["slice_probabilities"])])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows(lines)
+    atomic.save_text(buffer.getvalue(), path)
+
+
+def headline(m):
+    return ("{model} {sequence} {scope}: AUC {auc:.3f} (DeLong {d[0]:.3f}-{d[1]:.3f}; bootstrap {b[0]:.3f}-{b[1]:.3f}), "
+            "accuracy {accuracy:.3f}, sensitivity {sensitivity:.3f}, specificity {specificity:.3f}, "
+            "Brier {brier:.3f}, calibration slope {calibration_slope:.2f} intercept {calibration_intercept:.2f}, "
+            "n={n}").format(d=m["auc_ci_delong"], b=m["auc_ci_bootstrap"], **m)
+
+
+def load_metrics(run_dir):
+    return atomic.load_json(Path(run_dir) / "metrics.json")

@@ -1,0 +1,94 @@
+"""Export a run's model as safetensors + model card (DESIGN §4), loadable by Predictor and Slicer.
+
+Which weights: the paper split exports its single model (trained on the 90 %); cv5
+exports ``final/`` — the model trained the same way on ALL cases after the CV — whose
+threshold is Youden's J on the pooled out-of-fold predictions (see run.py for why).
+The card's metrics are the run's held-out metrics (OOF for cv5) with their CIs: the
+best available estimate of how the exported model performs on new patients.
+"""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from LVIPredictorLib import weights
+from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.models import build_model
+
+from . import atomic, checkpoints
+from .evaluate import load_metrics
+
+INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from one "
+                "MRI sequence and a VOI. Not a medical device; not for clinical decisions.")
+DEMO_WORDS = "demo weights trained on synthetic phantoms, not validated on patients, not for clinical use"
+
+_CARD_METRICS = ("scope", "n", "n_positive", "auc", "auc_ci_delong", "auc_ci_bootstrap", "accuracy", "accuracy_ci",
+                 "sensitivity", "sensitivity_ci", "specificity", "specificity_ci", "brier", "calibration_slope",
+                 "calibration_intercept", "threshold_rule")
+
+
+def is_phantom_recipe(recipe):
+    """A cohort made by the phantom generator (its cohort.json says so)."""
+    if not recipe:
+        return False
+    if "phantom" in recipe:
+        return bool(recipe["phantom"])
+    return "phantom" in str(recipe.get("generator", "")).lower()
+
+
+def _recipe_summary(recipe):
+    if not recipe:
+        return None
+    keys = ("generator", "generator_version", "version", "seed", "n", "n_cases", "signal", "null", "size",
+            "known_best_auc", "best_auc", "phantom")
+    return {k: recipe[k] for k in keys if k in recipe}
+
+
+def exported_checkpoint(run_dir, config):
+    run_dir = Path(run_dir)
+    if config["split"] == "paper":
+        return run_dir / "fold_0" / "checkpoint.pt"
+    path = run_dir / "final" / "checkpoint.pt"
+    if not (run_dir / "final" / "result.json").exists():
+        raise InputError(str(run_dir), "has no finished final model (trained with --no-final-model, or "
+                         "interrupted); re-run `lvi train` without --no-final-model to train it")
+    return path
+
+
+def build_card(run_dir, model_id=None):
+    run_dir = Path(run_dir)
+    config = atomic.load_json(run_dir / "config.json")
+    m = load_metrics(run_dir)
+    recipe = config["cohort"].get("recipe")
+    demo = is_phantom_recipe(recipe)
+    training = {"command": config["command"], "seed": config["seed"], "split": config["split"],
+                "epochs": config["epochs"], "batch_size": config["batch_size"], "optimizer": config["optimizer"],
+                "loss": config["loss"], "augment": config["augment"], "n_cases": config["cohort"]["n_cases"],
+                "cohort": {"path": config["cohort"]["path"], "csv_sha256": config["identity"]["cohort_csv_sha256"],
+                           "recipe": _recipe_summary(recipe)},
+                "exported_model": ("single model trained on the 90% training split" if config["split"] == "paper"
+                                   else "model trained on all cases after 5-fold CV"),
+                "git_commit": config.get("git_commit"), "device": config.get("device"),
+                "world_size": config.get("world_size")}
+    card = {"model_id": model_id or "{}_{}_{}".format(config["model"], config["sequence"], config["split"]),
+            "architecture": config["model"], "architecture_config": config["architecture_config"],
+            "sequence": config["sequence"], "dce_phase": int(config.get("dce_phase", 2)),
+            "preprocessing": config["preprocessing"],
+            "threshold": float(m["export_threshold"]), "threshold_method": m["export_threshold_method"],
+            "demo": demo,
+            "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " + INTENDED_USE) if demo else INTENDED_USE,
+            "training": training, "metrics": {k: m[k] for k in _CARD_METRICS if k in m},
+            "library_versions": config["library_versions"],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if demo:
+        card["demo_notice"] = DEMO_WORDS
+    return card, config
+
+
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype="float16"):
+    """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths."""
+    card, config = build_card(run_dir, model_id)
+    state = checkpoints.load_torch(exported_checkpoint(run_dir, config))
+    model = build_model(config["model"], **config["architecture_config"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    return weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)

@@ -1,0 +1,312 @@
+"""A training run: one folder holding everything needed to trust, repeat and resume it.
+
+    RUN/
+      config.json        full configuration, library versions, git commit, command
+      train.log          every epoch of every fold
+      splits.json        the patient-level folds actually used
+      fold_K/checkpoint.pt   last complete epoch (atomic), resumable
+      fold_K/result.json     frozen training-Youden threshold + train and held-out predictions
+      final/...          (cv5 only) the model trained on ALL cases, the one that is exported
+      predictions.csv, metrics.json, roc.png, calibration.png   (written by evaluate)
+
+Re-running the same command on an incomplete run resumes it (finished folds are kept,
+an unfinished fold continues from its checkpoint). A run folder that holds a different
+configuration is never touched unless ``--overwrite`` is given.
+
+Thresholds (DESIGN §6: chosen on training data, frozen):
+- per fold: Youden's J on that fold's TRAINING-case predictions, frozen before the
+  held-out fold is scored; the pooled out-of-fold accuracy/sensitivity/specificity use
+  each case's own fold threshold.
+- exported cv5 model (``final/``, trained on all cases the same way): its own
+  training-set predictions would give an optimistic threshold (the model has seen those
+  cases), so it gets Youden's J on the pooled OUT-OF-FOLD predictions — held-out scores
+  from models trained the same way, i.e. still training data of the final model, but
+  honest. The paper split exports its single model with its training-Youden threshold.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from LVIPredictorLib import models
+from LVIPredictorLib.errors import InputError, LVIError
+from LVIPredictorLib.inference import resolve_device
+from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
+
+from . import cache, atomic, distributed, engine, evaluate, metrics, splits
+from .cohort import load_cohort, validate_cohort
+
+log = logging.getLogger("lvi_training")
+
+FINAL_FOLD = "final"
+
+
+@dataclass
+class RunRequest:
+    cohort: str
+    model: str
+    sequence: str
+    out: str
+    split: str = "cv5"
+    epochs: int = 100
+    seed: int = 0
+    device: str = "auto"
+    batch_size: Optional[int] = None
+    overwrite: bool = False
+    final_model: bool = True
+    pos_weight: str = "none"
+    augment: bool = True
+    crop_size: Optional[List[int]] = None      # (x, y, z) voxels, overrides the model's default spec
+    spacing: Optional[List[float]] = None      # (x, y, z) mm; for 2D z is ignored (native slices)
+    n_slices: Optional[int] = None
+    dce_phase: int = 2
+    cache_dir: Optional[str] = None
+    workers: int = cache.DEFAULT_WORKERS
+    threads: Optional[int] = None
+    progress: bool = True
+    command: List[str] = field(default_factory=lambda: list(sys.argv))
+
+
+def build_spec(req):
+    spec = default_spec(req.model)
+    d = spec.to_dict()
+    if req.crop_size:
+        d["crop_size"] = [int(v) for v in req.crop_size]
+    if req.spacing:
+        d["target_spacing"] = [float(v) for v in req.spacing]
+        if spec.dims == 2:
+            d["target_spacing"][2] = None
+    if req.n_slices:
+        d["n_slices"] = int(req.n_slices)
+    return PreprocessSpec.from_dict(d)
+
+
+def architecture_config(model, spec):
+    config = models.default_config(model)
+    if "input_size" in config:
+        config["input_size"] = list(spec.model_input_size())
+    return config
+
+
+def file_sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _identity(req, cohort, spec, arch, batch_size):
+    """What determines the result; a run folder resumes only when this matches exactly."""
+    return {"cohort_csv_sha256": file_sha256(cohort.csv_path), "model": req.model, "sequence": req.sequence,
+            "split": req.split, "epochs": req.epochs, "seed": req.seed, "batch_size": batch_size,
+            "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
+            "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
+            "dce_phase": req.dce_phase if req.sequence == "dce" else None,
+            "final_model": bool(req.final_model and req.split == "cv5")}
+
+
+def identity_digest(identity):
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def library_versions():
+    import scipy
+    import SimpleITK
+    import sklearn
+
+    import LVIPredictorLib
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "SimpleITK": SimpleITK.Version_VersionString(), "scikit-learn": sklearn.__version__,
+            "scipy": scipy.__version__, "LVIPredictorLib": LVIPredictorLib.__version__}
+
+
+def git_commit():
+    """HEAD of the repository holding this code, with '+dirty' when files differ; None outside git."""
+    here = str(Path(__file__).resolve().parent)
+    try:
+        head = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def default_threads(world_size):
+    """All cores for one process; an equal share each under torchrun (no oversubscription)."""
+    return max(1, (os.cpu_count() or 1) // max(1, world_size))
+
+
+def _configure_determinism(device):
+    if device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    # warn_only: a few CUDA kernels have no deterministic version; the CPU path has them all.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _attach_log(run_dir):
+    handler = logging.FileHandler(str(run_dir / "train.log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _prepare_folder(run_dir, identity, overwrite):
+    """'new' | 'resume'; raises when the folder holds something else and overwrite is off."""
+    config_path = run_dir / "config.json"
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if overwrite:
+            shutil.rmtree(str(run_dir))
+        elif not config_path.exists():
+            raise InputError(str(run_dir), "exists and is not a run folder; choose another --out (or --overwrite)")
+        else:
+            previous = atomic.load_json(config_path).get("identity")
+            if previous != identity:
+                changed = sorted(k for k in set(identity) | set(previous or {})
+                                 if (previous or {}).get(k) != identity.get(k))
+                raise InputError(str(run_dir), "holds a run with a different configuration (differs in: {}); "
+                                 "refusing to overwrite it — choose another --out or pass --overwrite".format(
+                                     ", ".join(changed)))
+            return "resume"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return "new"
+
+
+def train_run(req):
+    """Train (or resume) a run; returns the metrics dict (rank 0) or None (other ranks)."""
+    device = resolve_device(req.device)
+    ctx = distributed.setup(device)
+    handler = None
+    try:
+        torch.set_num_threads(int(req.threads or default_threads(ctx.world_size)))
+        _configure_determinism(ctx.device)
+        run_dir = Path(req.out)
+        cohort = load_cohort(req.cohort)
+        spec = build_spec(req)
+        arch = architecture_config(req.model, spec)
+        batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE[req.model])
+        identity = _identity(req, cohort, spec, arch, batch_size)
+        digest = identity_digest(identity)
+
+        error, mode = None, None
+        if ctx.is_main:
+            try:
+                report = validate_cohort(cohort, sequences=[req.sequence], read_images=False)
+                report.raise_if_problems()
+                cases = cohort.with_sequence(req.sequence)
+                splits.check_class_sizes(req.split, [c.lvi for c in cases], [c.patient_id for c in cases],
+                                         str(cohort.csv_path))
+                mode = _prepare_folder(run_dir, identity, req.overwrite)
+            except LVIError as exc:
+                error = exc
+        message = ctx.broadcast(str(error) if error else None)  # every rank stops, not only rank 0
+        if error is not None:
+            raise error
+        if message:
+            raise InputError(None, message)
+        if ctx.is_main:
+            handler = _attach_log(run_dir)
+            if mode == "new":
+                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx), run_dir / "config.json")
+                log.info("new run %s: %s %s, split %s, %d epochs, seed %d, device %s x%d", run_dir, req.model,
+                         req.sequence, req.split, req.epochs, req.seed, ctx.device, ctx.world_size)
+            else:
+                log.info("resuming run %s", run_dir)
+
+        cases = cohort.with_sequence(req.sequence)
+        store = cache.PreparedCache(req.cache_dir or cohort.root / ".lvi_cache")
+        if ctx.is_main:
+            prepared, built = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=req.workers)
+            log.info("inputs: %d cases, %d preprocessed now, %d from the cache %s", len(cases), built,
+                     len(cases) - built, store.root)
+        ctx.barrier()
+        if not ctx.is_main:
+            prepared, _ = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=1)
+        labels = [c.lvi for c in cases]
+        data = engine.CaseTensors.from_cached(prepared, labels)
+        folds = splits.make_splits(req.split, labels, [c.patient_id for c in cases], req.seed, str(cohort.csv_path))
+        if ctx.is_main:
+            atomic.save_json({"split": req.split, "seed": req.seed, "case_ids": [c.case_id for c in cases],
+                                   "folds": [f.to_dict() for f in folds]}, run_dir / "splits.json")
+        settings = engine.TrainSettings(model=req.model, architecture_config=arch, epochs=req.epochs,
+                                        batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
+                                        seed=req.seed)
+        jobs = [("fold_{}".format(f.index), f) for f in folds]
+        if identity["final_model"]:
+            jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
+        for tag, fold in jobs:
+            _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, req.progress)
+        if ctx.is_main:
+            result = evaluate.evaluate_run(run_dir)
+            log.info("done: %s", evaluate.headline(result))
+            return result
+        return None
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+        ctx.close()
+
+
+def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress):
+    fold_dir = run_dir / tag
+    result_path = fold_dir / "result.json"
+    done = ctx.broadcast(result_path.exists() if ctx.is_main else None)
+    if done:
+        if ctx.is_main:
+            log.info("%s already complete, kept", tag)
+        return
+    if ctx.is_main:
+        fold_dir.mkdir(parents=True, exist_ok=True)
+    ctx.barrier()
+    model, history = engine.train_fold(settings, data, fold.train, ctx, fold_dir / "checkpoint.pt", tag, digest,
+                                       progress=progress)
+    if ctx.is_main:
+        eval_batch = 64 if data.spatial_dims == 2 else 16
+        train_p, train_slices = engine.predict_cases(model, data, fold.train, ctx.device, eval_batch)
+        train_y = data.labels[fold.train]
+        threshold = metrics.youden_threshold(train_y, train_p)
+        test_p, test_slices = engine.predict_cases(model, data, fold.test, ctx.device, eval_batch)
+        atomic.save_json({
+            "fold": tag, "threshold": threshold, "threshold_method": "youden_on_training_predictions",
+            "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs, "history": history,
+            "train": _rows(cases, fold.train, train_p, train_slices),
+            "test": _rows(cases, fold.test, test_p, test_slices)}, result_path)
+    ctx.barrier()
+
+
+def _rows(cases, indices, probs, slice_probs):
+    return [{"case_id": cases[i].case_id, "patient_id": cases[i].patient_id, "lvi": int(cases[i].lvi),
+             "probability": float(p), "slice_probabilities": [float(s) for s in sp]}
+            for i, p, sp in zip(indices, probs, slice_probs)]
+
+
+def _config(req, cohort, spec, arch, batch_size, identity, ctx):
+    return {"identity": identity,
+            "command": " ".join(req.command),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "cohort": {"path": str(Path(cohort.root).resolve()), "csv": str(Path(cohort.csv_path).resolve()),
+                       "n_cases": len(cohort.with_sequence(req.sequence)), "recipe": cohort.recipe},
+            "model": req.model, "sequence": req.sequence, "split": req.split, "epochs": req.epochs,
+            "seed": req.seed, "batch_size": batch_size, "dce_phase": req.dce_phase,
+            "preprocessing": spec.to_dict(), "architecture_config": arch,
+            "optimizer": {"name": "Adam", "lr": 1e-3,
+                          "schedule": "StepLR per batch, x0.9 every 10% of the total number of batches"},
+            "loss": "BCEWithLogitsLoss, pos_weight={}".format(req.pos_weight), "augment": req.augment,
+            "device": ctx.device, "world_size": ctx.world_size, "threads": torch.get_num_threads(),
+            "cache_dir": str(req.cache_dir or cohort.root / ".lvi_cache"),
+            "library_versions": library_versions(), "git_commit": git_commit()}

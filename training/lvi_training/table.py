@@ -1,0 +1,90 @@
+"""The paper's Table 1 (2 sequences x 3 models) re-done with CIs, next to the published numbers.
+
+Each combination is an ordinary run folder under DIR (``DIR/<sequence>_<model>``), so an
+interrupted table resumes like any run. The paper's numbers are from its 46-patient
+validation set, with no CIs; ours carry DeLong CIs on the AUC and Wilson CIs on the
+proportions, which show how little a 46-patient table can rank models.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+from LVIPredictorLib.models import MODEL_NAMES
+
+from . import atomic
+
+SEQUENCE_ORDER = ("dce", "t2")
+SEQUENCE_LABEL = {"dce": "DCE", "t2": "FS-T2WI"}
+MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10"}
+
+# (accuracy, sensitivity, specificity, AUC) on the paper's validation set (n = 46).
+PAPER_TABLE1 = {
+    ("dce", "vanilla_cnn_2d"): (0.74, 0.69, 0.76, 0.76),
+    ("dce", "resnet10_2d"): (0.71, 0.66, 0.74, 0.72),
+    ("dce", "resnet10_3d"): (0.80, 0.80, 0.73, 0.80),
+    ("t2", "vanilla_cnn_2d"): (0.67, 0.67, 0.69, 0.70),
+    ("t2", "resnet10_2d"): (0.68, 0.85, 0.59, 0.77),
+    ("t2", "resnet10_3d"): (0.74, 0.62, 0.80, 0.69),
+}
+
+
+def combinations():
+    return [(seq, model) for seq in SEQUENCE_ORDER for model in MODEL_NAMES]
+
+
+def run_folder(out_dir, sequence, model):
+    return Path(out_dir) / "{}_{}".format(sequence, model)
+
+
+def table_rows(results):
+    """``results``: {(sequence, model): metrics dict}; returns JSON-ready rows in the paper's order."""
+    rows = []
+    for seq, model in combinations():
+        m = results[(seq, model)]
+        paper = PAPER_TABLE1[(seq, model)]
+        rows.append({
+            "sequence": SEQUENCE_LABEL[seq], "model": MODEL_LABEL[model], "n": m["n"], "scope": m["scope"],
+            "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"],
+            "sensitivity": m["sensitivity"], "sensitivity_ci": m["sensitivity_ci"],
+            "specificity": m["specificity"], "specificity_ci": m["specificity_ci"],
+            "auc": m["auc"], "auc_ci_delong": m["auc_ci_delong"], "auc_ci_bootstrap": m["auc_ci_bootstrap"],
+            "brier": m["brier"], "calibration_slope": m["calibration_slope"],
+            "paper_accuracy": paper[0], "paper_sensitivity": paper[1], "paper_specificity": paper[2],
+            "paper_auc": paper[3]})
+    return rows
+
+
+def _ci(value, ci):
+    return "{:.2f} ({:.2f}-{:.2f})".format(value, ci[0], ci[1])
+
+
+def markdown(rows, title):
+    lines = ["# {}".format(title), "",
+             "Ours: value (95 % CI; DeLong for AUC, Wilson for proportions). Paper: its 46-patient validation "
+             "set, no CIs.", "",
+             "| Sequence | Model | n | Accuracy | Sensitivity | Specificity | AUC | Brier | paper Acc | paper Sens "
+             "| paper Spec | paper AUC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |".format(
+            r["sequence"], r["model"], r["n"], _ci(r["accuracy"], r["accuracy_ci"]),
+            _ci(r["sensitivity"], r["sensitivity_ci"]), _ci(r["specificity"], r["specificity_ci"]),
+            _ci(r["auc"], r["auc_ci_delong"]), r["brier"], r["paper_accuracy"], r["paper_sensitivity"],
+            r["paper_specificity"], r["paper_auc"]))
+    return "\n".join(lines) + "\n"
+
+
+def write_table(rows, out_dir, title):
+    out_dir = Path(out_dir)
+    text = markdown(rows, title)
+    atomic.save_text(text, out_dir / "table1.md")
+    atomic.save_json({"title": title, "rows": rows}, out_dir / "table1.json")
+    buffer = io.StringIO()
+    flat = [{k: (";".join("{:.4f}".format(x) for x in v) if isinstance(v, list) else v) for k, v in r.items()}
+            for r in rows]
+    writer = csv.DictWriter(buffer, fieldnames=list(flat[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    atomic.save_text(buffer.getvalue(), out_dir / "table1.csv")
+    return text
