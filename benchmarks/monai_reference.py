@@ -13,6 +13,7 @@ A 2D model takes the one axial slice with the largest VOI area after the chain (
 MONAI recipe), where ours takes the three largest, area-weighted.
 """
 
+import logging
 import math
 import warnings
 
@@ -22,6 +23,8 @@ import torch
 
 warnings.filterwarnings("ignore", module=r"monai\..*")
 warnings.filterwarnings("ignore", message=r".*nvImageCodec.*")
+# MONAI logs that an optional GPU DICOM decoder is missing on every import; it reads no DICOM here.
+logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
 
 from monai.data import MetaTensor  # noqa: E402
 from monai.networks.nets import resnet10  # noqa: E402

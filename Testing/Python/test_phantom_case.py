@@ -61,7 +61,7 @@ def test_full_preset_uses_clinical_matrices():
 def test_strong_signal_is_visible_in_dce_phase_2():
     """At --signal 3 simple image features of the VOI on phase 2 alone separate the classes,
     which is what the learning tests rely on."""
-    cases = [generate_case(5, i, SignModel(signal=3.0), PRESETS["small"], "small") for i in range(60)]
+    cases = [generate_case(5, i, SignModel(signal=3.0), PRESETS["small"], "small") for i in range(40)]
     features, labels = [], []
     for c in cases:
         voi = c.dce.mask > 0

@@ -74,8 +74,10 @@ def read_rows(root):
 
 
 # Small inputs for the real models: VanillaCNN needs >= 32 px (5 pools), the 3D head >= 32 voxels per axis.
-FAST_2D = ["--crop-size", "32", "32", "1", "--spacing", "2", "2", "2", "--n-slices", "2"]
-FAST_3D = ["--crop-size", "32", "32", "32", "--spacing", "2", "2", "2"]
+# One torch thread: on a shared 2-core CI machine two spinning OpenMP threads per process
+# were measured 5-10x slower than one (and torchrun tests run two processes anyway).
+FAST_2D = ["--crop-size", "32", "32", "1", "--spacing", "2", "2", "2", "--n-slices", "2", "--threads", "1"]
+FAST_3D = ["--crop-size", "32", "32", "32", "--spacing", "2", "2", "2", "--threads", "1"]
 
 
 def lvi_command(*args):
@@ -87,3 +89,36 @@ def run_lvi(*args, timeout=600, env=None):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run(lvi_command(*args), capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=str(REPO))
+
+
+# --- session-scoped fixtures (import them by name into a test module) -----------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def blob_cohort(tmp_path_factory):
+    """30 cases (12 LVI+), both sequences, strong signal: for the engine/run tests."""
+    root = tmp_path_factory.mktemp("blob_cohort")
+    write_blob_cohort(root, n=30, seed=0, signal=1.5)
+    return root
+
+
+@pytest.fixture(scope="session")
+def phantom_cohort(tmp_path_factory):
+    """Phantom generator cohort with a strong signal (known best AUC in cohort.json)."""
+    from lvi_training.phantom.cohort import CohortSpec, write_cohort
+
+    root = tmp_path_factory.mktemp("phantom_strong")
+    write_cohort(str(root), CohortSpec(seed=1, n=40, size="small", outputs=("nifti",), signal=3.0), workers=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def null_phantom_cohort(tmp_path_factory):
+    """Phantom cohort whose labels are independent of the images (best AUC 0.5)."""
+    from lvi_training.phantom.cohort import CohortSpec, write_cohort
+
+    root = tmp_path_factory.mktemp("phantom_null")
+    write_cohort(str(root), CohortSpec(seed=2, n=40, size="small", outputs=("nifti",), null=True), workers=2)
+    return root

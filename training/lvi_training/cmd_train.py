@@ -60,7 +60,7 @@ def request_from_args(args, model, sequence, out):
                       overwrite=args.overwrite, final_model=getattr(args, "final_model", True),
                       pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
                       n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
-                      workers=args.workers, threads=args.threads, command=["lvi"] + sys.argv[1:])
+                      workers=args.workers, threads=args.threads)
 
 
 def run(args):

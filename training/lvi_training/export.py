@@ -27,19 +27,17 @@ _CARD_METRICS = ("scope", "n", "n_positive", "auc", "auc_ci_delong", "auc_ci_boo
 
 
 def is_phantom_recipe(recipe):
-    """A cohort made by the phantom generator (its cohort.json says so)."""
+    """A cohort made by the phantom generator: its cohort.json describes a synthetic phantom cohort."""
     if not recipe:
         return False
-    if "phantom" in recipe:
-        return bool(recipe["phantom"])
-    return "phantom" in str(recipe.get("generator", "")).lower()
+    return "phantom" in str(recipe.get("description", "")).lower() or bool(recipe.get("phantom"))
 
 
 def _recipe_summary(recipe):
+    """How the cohort was made (phantoms: generator version and settings, seed, best achievable AUC)."""
     if not recipe:
         return None
-    keys = ("generator", "generator_version", "version", "seed", "n", "n_cases", "signal", "null", "size",
-            "known_best_auc", "best_auc", "phantom")
+    keys = ("description", "generator", "best_auc", "best_auc_note", "n_cases", "n_lvi_positive")
     return {k: recipe[k] for k in keys if k in recipe}
 
 

@@ -31,8 +31,7 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
@@ -76,7 +75,30 @@ class RunRequest:
     workers: int = cache.DEFAULT_WORKERS
     threads: Optional[int] = None
     progress: bool = True
-    command: List[str] = field(default_factory=lambda: list(sys.argv))
+
+
+def canonical_command(req):
+    """The `lvi train` command that reproduces this run, every result-deciding option explicit."""
+    parts = ["lvi", "train", "--cohort", str(req.cohort), "--model", req.model, "--sequence", req.sequence,
+             "--split", req.split, "--epochs", str(req.epochs), "--seed", str(req.seed), "--device", req.device]
+    if req.batch_size:
+        parts += ["--batch-size", str(req.batch_size)]
+    if req.pos_weight != "none":
+        parts += ["--pos-weight", req.pos_weight]
+    if not req.augment:
+        parts.append("--no-augment")
+    for flag, values in (("--crop-size", req.crop_size), ("--spacing", req.spacing)):
+        if values:
+            parts += [flag] + [str(v) for v in values]
+    if req.n_slices:
+        parts += ["--n-slices", str(req.n_slices)]
+    if req.sequence == "dce":
+        parts += ["--dce-phase", str(req.dce_phase)]
+    if req.threads:
+        parts += ["--threads", str(req.threads)]
+    if req.split == "cv5" and not req.final_model:
+        parts.append("--no-final-model")
+    return " ".join(parts + ["--out", str(req.out)])
 
 
 def build_spec(req):
@@ -297,7 +319,7 @@ def _rows(cases, indices, probs, slice_probs):
 
 def _config(req, cohort, spec, arch, batch_size, identity, ctx):
     return {"identity": identity,
-            "command": " ".join(req.command),
+            "command": canonical_command(req),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cohort": {"path": str(Path(cohort.root).resolve()), "csv": str(Path(cohort.csv_path).resolve()),
                        "n_cases": len(cohort.with_sequence(req.sequence)), "recipe": cohort.recipe},

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import acquisition, contrast
 from .anatomy import TISSUES, Anatomy, composite
-from .lesion import HALO_MM, Tumour
+from .lesion import Tumour
 from .signs import sample_signs
 from .voi import draw_voi, true_tumour
 
@@ -34,11 +34,6 @@ class PhantomCase:
     dce: Series
     study_date: str
     uid_entropy: list
-
-
-def case_generator(seed, index):
-    """The case's own random stream: the same bytes whichever worker makes it, in any order."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(index,))))
 
 
 def _small_fov_centre(tumour, protocol, rng):
@@ -96,7 +91,12 @@ def _truth(grid, lesion):
 
 
 def generate_case(seed, index, model, protocol, size, second_label=False):
-    """Make case ``index`` of the cohort with ``seed``: deterministic, independent of other cases."""
+    """Make case ``index`` of the cohort with ``seed``: deterministic, independent of other cases.
+
+    The case's streams derive from SeedSequence(seed, spawn_key=(index,)), so a case is the
+    same bytes whichever worker makes it, in any order, and whatever the cohort size.
+    One stream per part keeps, e.g., the noise from shifting when the anatomy changes.
+    """
     streams = [np.random.Generator(np.random.PCG64(s))
                for s in np.random.SeedSequence(seed, spawn_key=(index,)).spawn(7)]
     rs_signs, rs_anatomy, rs_tumour, rs_t2, rs_dce, rs_voi, rs_meta = streams
