@@ -234,3 +234,19 @@ def resolve_card(model, directory=None):
     known = [e["model_id"] for e in bundled_catalog(directory)]
     raise WeightsError(str(model), "is neither a model card file nor a bundled model id (bundled: {})".format(
         ", ".join(known) or "none"))
+
+
+def write_catalog(directory):
+    """(Re)write ``directory/catalog.json`` listing every model card found there."""
+    directory = Path(directory)
+    entries = []
+    for card_path in sorted(directory.glob("*.json")):
+        if card_path.name == "catalog.json":
+            continue
+        card = load_card(card_path)
+        entries.append({"model_id": card["model_id"], "architecture": card["architecture"],
+                        "sequence": card["sequence"], "card": card_path.name, "weights": card["weights_file"],
+                        "weights_sha256": card["weights_sha256"], "demo": bool(card.get("demo", False))})
+    path = directory / "catalog.json"
+    write_json_atomic(path, {"schema_version": CARD_SCHEMA_VERSION, "models": entries})
+    return path

@@ -19,7 +19,7 @@ import torch
 from LVIPredictorLib.inference import Predictor
 from lvi_training import checkpoints, metrics
 from lvi_training.cli import main as lvi
-from training_helpers import FAST_2D, REPO, lvi_command
+from training_helpers import FAST_2D, REPO, lvi_command, write_blob_cohort
 
 EPOCHS = 6
 # batch 8: several batches per epoch, so a kill lands inside an epoch
@@ -55,6 +55,13 @@ def test_same_seed_gives_identical_metrics(blob_cohort, paper_run, tmp_path):
     _, first = paper_run
     second = _train(blob_cohort, tmp_path / "again", PAPER_RUN)
     assert _stable(second) == _stable(first)
+
+
+def test_lr_decays_ten_times_by_0_9_over_the_run(paper_run):
+    out, _ = paper_run
+    history = json.loads((out / "fold_0" / "result.json").read_text())["history"]
+    assert len(history) == EPOCHS
+    assert history[-1]["lr"] == pytest.approx(1e-3 * 0.9 ** 10, rel=1e-6)
 
 
 def test_resume_after_sigkill_mid_epoch_ends_with_the_same_metrics(blob_cohort, paper_run, tmp_path):
@@ -93,6 +100,13 @@ def test_a_folder_that_is_not_a_run_is_refused(blob_cohort, tmp_path, capsys):
     assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(tmp_path)] + PAPER_RUN) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert (tmp_path / "notes.txt").read_text() == "my notes"
+
+
+def test_a_tiny_cohort_stops_with_a_clear_error_before_training(tmp_path, capsys):
+    write_blob_cohort(tmp_path / "tiny", n=12, seed=9, prevalence=0.25, shape=(8, 24, 24))
+    assert lvi(["train", "--cohort", str(tmp_path / "tiny"), "--out", str(tmp_path / "run")] + CV_RUN) == 2
+    assert "too few patients for the 'cv5' split: 3 LVI+ and 9 LVI- patients" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_overwrite_replaces_a_run_when_asked(blob_cohort, tmp_path):

@@ -123,16 +123,22 @@ def augment(x, params, idx):
     if x.dim() == 5:
         flip_z = params["flip_z"][idx].to(x.device).reshape(view)
         x = torch.where(flip_z, x.flip(2), x)
-    m = MAX_SHIFT_VOXELS
-    pad = (m, m, m, m) + ((0, 0) if x.dim() == 5 else ())
-    padded = F.pad(x, pad, mode="replicate")
-    height, width = x.shape[-2], x.shape[-1]
-    shifted = torch.empty_like(x)
-    for i, (dy, dx) in enumerate(params["shift"][idx].tolist()):
-        shifted[i] = padded[i, ..., m + dy:m + dy + height, m + dx:m + dx + width]
+    x = _shift(x, params["shift"][idx].to(x.device))
     scale = params["scale"][idx].to(x.device).reshape(view)
     offset = params["offset"][idx].to(x.device).reshape(view)
-    return shifted * scale + offset
+    return x * scale + offset
+
+
+def _shift(x, shifts):
+    """Shift each sample in-plane by its own (dy, dx), replicating edge voxels (one gather, no loop)."""
+    m = MAX_SHIFT_VOXELS
+    pad = (m, m, m, m) + ((0, 0) if x.dim() == 5 else ())
+    padded = F.pad(x, pad, mode="replicate").movedim((-2, -1), (1, 2))  # (N, Y+2m, X+2m, C[, Z])
+    n, height, width = x.shape[0], x.shape[-2], x.shape[-1]
+    rows = (m + shifts[:, 0])[:, None] + torch.arange(height, device=x.device)[None, :]
+    cols = (m + shifts[:, 1])[:, None] + torch.arange(width, device=x.device)[None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded[batch, rows[:, :, None], cols[:, None, :]].movedim((1, 2), (-2, -1)).contiguous()
 
 
 def _autocast(device):

@@ -180,11 +180,16 @@ def _configure_determinism(device):
 
 
 def _attach_log(run_dir):
+    """Every epoch into RUN/train.log (appended on resume); warnings also on the console."""
     handler = logging.FileHandler(str(run_dir / "train.log"), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("warning: %(message)s"))
     log.addHandler(handler)
+    log.addHandler(console)
     log.setLevel(logging.INFO)
-    return handler
+    return [handler, console]
 
 
 def _prepare_folder(run_dir, identity, overwrite):
@@ -212,7 +217,7 @@ def train_run(req):
     """Train (or resume) a run; returns the metrics dict (rank 0) or None (other ranks)."""
     device = resolve_device(req.device)
     ctx = distributed.setup(device)
-    handler = None
+    handlers = []
     try:
         torch.set_num_threads(int(req.threads or default_threads(ctx.world_size)))
         _configure_determinism(ctx.device)
@@ -227,8 +232,8 @@ def train_run(req):
         error, mode = None, None
         if ctx.is_main:
             try:
-                report = validate_cohort(cohort, sequences=[req.sequence], read_images=False)
-                report.raise_if_problems()
+                # Structure only: images are opened once, by the cache, which reports every failing case.
+                validate_cohort(cohort, read_images=False).raise_if_problems()
                 cases = cohort.with_sequence(req.sequence)
                 splits.check_class_sizes(req.split, [c.lvi for c in cases], [c.patient_id for c in cases],
                                          str(cohort.csv_path))
@@ -241,13 +246,17 @@ def train_run(req):
         if message:
             raise InputError(None, message)
         if ctx.is_main:
-            handler = _attach_log(run_dir)
+            handlers = _attach_log(run_dir)
             if mode == "new":
                 atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx), run_dir / "config.json")
                 log.info("new run %s: %s %s, split %s, %d epochs, seed %d, device %s x%d", run_dir, req.model,
                          req.sequence, req.split, req.epochs, req.seed, ctx.device, ctx.world_size)
             else:
                 log.info("resuming run %s", run_dir)
+            left_out = len(cohort.cases) - len(cohort.with_sequence(req.sequence))
+            if left_out:
+                log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(cohort.cases),
+                            req.sequence)
 
         cases = cohort.with_sequence(req.sequence)
         store = cache.PreparedCache(req.cache_dir or cohort.root / ".lvi_cache")
@@ -278,9 +287,9 @@ def train_run(req):
             return result
         return None
     finally:
-        if handler is not None:
-            log.removeHandler(handler)
-            handler.close()
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
         ctx.close()
 
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Rebuild the bundled demo weights in Resources/Models from scratch, with the project's own
+# commands only: a study-sized phantom cohort, then `lvi train` (5-fold CV by patient + a final
+# model on all cases) and `lvi export` for the six {FS-T2WI, DCE} x {3 models} combinations.
+#
+#   bash training/train_bundled.sh [WORKDIR]      (WORKDIR holds the cohort and the runs)
+#
+# Epochs are fewer than the paper's 100 so that all six train on a 2-core CPU in about an
+# hour; LVI_EPOCHS_2D / LVI_EPOCHS_3D override. The cards record the exact commands.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$repo/training/bootstrap_env.sh"
+work="${1:-$repo/.cache/bundled}"
+epochs_2d="${LVI_EPOCHS_2D:-10}"
+epochs_3d="${LVI_EPOCHS_3D:-4}"
+seed="${LVI_SEED:-0}"
+cohort="$work/phantom457"
+models_dir="$repo/Resources/Models"
+mkdir -p "$work" "$models_dir"
+if [ ! -f "$cohort/cohort.csv" ]; then
+  lvi phantom --out "$cohort" --n 457 --seed 2024 --size small --outputs nifti --workers 2
+fi
+lvi validate-cohort "$cohort"
+for seq in dce t2; do
+  for model in resnet10_3d resnet10_2d vanilla_cnn_2d; do
+    epochs=$epochs_2d
+    [ "$model" = resnet10_3d ] && epochs=$epochs_3d
+    run="$work/runs/$seq-$model"
+    lvi train --cohort "$cohort" --model "$model" --sequence "$seq" --split cv5 --epochs "$epochs" \
+      --seed "$seed" --device cpu --out "$run"
+    lvi export "$run" --out "$models_dir/$seq-$model" --model-id "demo-$seq-$model" --overwrite
+  done
+done
+python -c "from LVIPredictorLib import weights; print(weights.write_catalog('$models_dir'))"
