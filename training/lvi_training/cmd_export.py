@@ -20,13 +20,17 @@ def register(subparsers):
     p.add_argument("--dtype", choices=("float16", "float32", "bfloat16"), default="float16",
                    help="stored weight precision (default float16: half the size, same predictions to ~1e-3)")
     p.add_argument("--overwrite", action="store_true", help="replace existing STEM files")
+    p.add_argument("--reference-case", metavar="CASE_DIR",
+                   help="also record the model's probability on this case folder (t2.nii.gz/dce_phase2.nii.gz + "
+                        "masks, e.g. Resources/SampleData/LVI-Sample-001) in the card, so tests can check the "
+                        "shipped weights reproduce it")
     p.set_defaults(func=run)
 
 
 def run(args):
     try:
         weights_path, card_path = export_run(args.run, args.out, model_id=args.model_id, overwrite=args.overwrite,
-                                             dtype=args.dtype)
+                                             dtype=args.dtype, reference_case=args.reference_case)
     except LVIError as exc:
         print("error: {}".format(exc), file=sys.stderr)
         return 2

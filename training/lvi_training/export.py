@@ -82,11 +82,25 @@ def build_card(run_dir, model_id=None):
     return card, config
 
 
-def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype="float16"):
-    """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths."""
-    card, config = build_card(run_dir, model_id)
+def load_run_model(run_dir, config=None):
+    """The float32 model a run exports, in eval mode."""
+    config = config or atomic.load_json(Path(run_dir) / "config.json")
     state = checkpoints.load_torch(exported_checkpoint(run_dir, config))
     model = build_model(config["model"], **config["architecture_config"])
     model.load_state_dict(state["model"])
-    model.eval()
-    return weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
+    return model.eval()
+
+
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype="float16", reference_case=None):
+    """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
+
+    With ``reference_case`` (a sample case folder) the card also records the model's
+    probability on it, from the stored and from the float32 weights (see reference.py).
+    """
+    card, config = build_card(run_dir, model_id)
+    model = load_run_model(run_dir, config)
+    weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
+    if reference_case is not None:
+        from .reference import record_reference_prediction
+        record_reference_prediction(card_path, model, reference_case)
+    return weights_path, card_path

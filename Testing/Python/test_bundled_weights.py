@@ -1,0 +1,64 @@
+"""The weights shipped in Resources/Models: complete, intact, honest, and reproducible."""
+
+import json
+
+import pytest
+
+from LVIPredictorLib import inference, models, weights
+from lvi_training.reference import FLOAT16_TOLERANCE, default_sample_case, sample_inputs
+
+MODELS_DIR = weights.models_dir()
+CATALOG = weights.bundled_catalog(MODELS_DIR)
+IDS = [e["model_id"] for e in CATALOG]
+
+
+def test_catalog_lists_the_six_combinations_of_the_papers_table():
+    combos = sorted((e["sequence"], e["architecture"]) for e in CATALOG)
+    assert combos == sorted((s, m) for s in ("t2", "dce") for m in models.MODEL_NAMES)
+
+
+def test_bundled_weights_fit_the_100_mb_budget():
+    total = sum((MODELS_DIR / e["weights"]).stat().st_size for e in CATALOG)
+    assert total <= 100 * 1024 * 1024, total
+
+
+@pytest.mark.parametrize("entry", CATALOG, ids=IDS)
+def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
+    card = weights.load_card(entry["card_path"])
+    assert card["demo"] is True
+    assert "not for clinical use" in card["intended_use"]
+    assert card["weights_dtype"] == "float16"
+    training = card["training"]
+    assert training["command"] and training["seed"] is not None and training["epochs"] >= 1
+    recipe = training["cohort"]["recipe"]
+    assert 0.5 < recipe["best_auc"][card["sequence"]] <= 1.0
+    assert training["n_cases"] == 457
+    metrics = card["metrics"]
+    lo, hi = metrics["auc_ci_delong"]
+    assert lo <= metrics["auc"] <= hi
+    assert 0.0 <= card["threshold"] <= 1.0 and card["threshold_method"]
+    assert card["preprocessing"]["dims"] == models.model_dims(card["architecture"])
+
+
+@pytest.mark.parametrize("entry", CATALOG, ids=IDS)
+def test_weights_load_with_a_matching_checksum(entry):
+    card = weights.load_card(entry["card_path"])
+    assert weights.sha256_of(weights.weights_path_of(card)) == card["weights_sha256"] == entry["weights_sha256"]
+    model, _ = weights.load_model(card)
+    assert not model.training
+
+
+@pytest.mark.parametrize("entry", CATALOG, ids=IDS)
+def test_weights_reproduce_the_probability_recorded_in_their_card(entry):
+    card = weights.load_card(entry["card_path"])
+    reference = card["reference_prediction"]
+    image, mask = sample_inputs(default_sample_case(), card["sequence"])
+    result = inference.Predictor(card, device="cpu").predict(image, mask)
+    assert result.probability == pytest.approx(reference["probability"], abs=1e-5)
+    # float16 storage is allowed only because it moves the probability by < 1e-3.
+    assert abs(reference["probability"] - reference["probability_float32_weights"]) <= FLOAT16_TOLERANCE
+
+
+def test_catalog_is_valid_json_with_relative_card_paths():
+    data = json.loads((MODELS_DIR / "catalog.json").read_text())
+    assert all("/" not in e["card"] for e in data["models"])

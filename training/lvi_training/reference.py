@@ -1,0 +1,59 @@
+"""Reference predictions recorded in a model card: the proof that shipped weights reproduce.
+
+At export time the model is run on the shipped sample case twice — with the float32
+weights of the training checkpoint and with the stored (float16) weights through the
+Predictor — and both probabilities go into the card. The test suite then re-runs the
+Predictor on the sample case and demands the stored probability back, and checks that
+float16 storage moved the probability by at most 1e-3.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from LVIPredictorLib import inference, io, preprocessing, weights
+
+# Sample-case files per sequence (relative to the case folder).
+CASE_FILES = {"t2": ("t2.nii.gz", "t2_mask.nii.gz"), "dce": ("dce_phase2.nii.gz", "dce_mask.nii.gz")}
+FLOAT16_TOLERANCE = 1e-3
+
+
+def default_sample_case():
+    return Path(weights.models_dir()).parent / "SampleData" / "LVI-Sample-001"
+
+
+def sample_inputs(case_dir, sequence):
+    image_name, mask_name = CASE_FILES[sequence]
+    image = io.read_image(Path(case_dir) / image_name)
+    mask = io.read_mask(Path(case_dir) / mask_name, reference=image)
+    return image, mask
+
+
+def float32_probability(model, card, image, mask):
+    prepared = preprocessing.preprocess(image, mask, weights.card_spec(card))
+    with torch.inference_mode():
+        logits = model.eval()(torch.from_numpy(prepared.inputs))
+    probs = torch.sigmoid(logits.float()).reshape(-1).numpy().astype(np.float64)
+    return preprocessing.aggregate_slice_scores(probs, prepared.slice_weights)
+
+
+def record_reference_prediction(card_path, float32_model, case_dir=None):
+    """Add ``reference_prediction`` to the card at ``card_path`` (rewritten atomically)."""
+    case_dir = Path(case_dir) if case_dir else default_sample_case()
+    card = weights.load_card(card_path)
+    image, mask = sample_inputs(case_dir, card["sequence"])
+    p32 = float32_probability(float32_model, card, image, mask)
+    stored = inference.Predictor(card, device="cpu").predict(image, mask)
+    if abs(stored.probability - p32) > FLOAT16_TOLERANCE:
+        raise RuntimeError("{}: stored {} weights move the sample probability by {:.2e} (> {}); export as "
+                           "float32".format(card_path, card.get("weights_dtype"), abs(stored.probability - p32),
+                                            FLOAT16_TOLERANCE))
+    image_name, mask_name = CASE_FILES[card["sequence"]]
+    card.pop("_card_path", None)
+    card["reference_prediction"] = {
+        "case": case_dir.name, "image": image_name, "mask": mask_name, "device": "cpu",
+        "probability": stored.probability, "probability_float32_weights": p32,
+        "note": "recomputed by the test suite from the stored weights; must match to 1e-5"}
+    weights.write_json_atomic(card_path, card)
+    return card["reference_prediction"]
