@@ -19,7 +19,7 @@ import torch
 from LVIPredictorLib.inference import Predictor
 from lvi_training import checkpoints, metrics
 from lvi_training.cli import main as lvi
-from training_helpers import FAST_2D, REPO, lvi_command, write_blob_cohort
+from training_helpers import FAST_2D, FAST_3D, REPO, lvi_command, write_blob_cohort
 
 EPOCHS = 6
 # batch 8: several batches per epoch, so a kill lands inside an epoch
@@ -217,3 +217,16 @@ def test_checkpoint_write_that_fails_leaves_the_previous_checkpoint_whole(tmp_pa
         checkpoints.save_torch({"epoch": 2, "w": torch.zeros(3), "bad": Unpicklable()}, path)
     assert checkpoints.load_torch(path)["epoch"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_table_trains_six_combinations_and_sets_ours_next_to_the_papers(blob_cohort, tmp_path, capsys):
+    out = tmp_path / "table"
+    assert lvi(["table", "--cohort", str(blob_cohort), "--out", str(out), "--split", "paper", "--epochs", "1",
+                "--n-slices", "2"] + FAST_3D) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((out / "table1.json").read_text())["rows"]
+    assert [(r["sequence"], r["model"]) for r in rows] == [
+        ("DCE", "2D VanillaCNN"), ("DCE", "2D ResNet10"), ("DCE", "3D ResNet10"),
+        ("FS-T2WI", "2D VanillaCNN"), ("FS-T2WI", "2D ResNet10"), ("FS-T2WI", "3D ResNet10")]
+    assert rows[2]["paper_auc"] == 0.80 and len(rows[2]["auc_ci_delong"]) == 2
+    assert "| DCE | 3D ResNet10 |" in printed and (out / "table1.csv").exists() and (out / "table1.md").exists()

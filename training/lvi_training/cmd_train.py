@@ -35,7 +35,8 @@ def add_training_options(p):
     p.add_argument("--cache-dir", default=None, help="preprocessed-input cache (default COHORT/.lvi_cache)")
     p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: all cores, shared equally between torchrun processes)")
+                   help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
+                        "machine busy with other work 1 can be several times faster than 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder with another configuration")
 
 
@@ -43,11 +44,12 @@ def register(subparsers):
     p = subparsers.add_parser(
         "train", help="train one model on one sequence; writes a run folder",
         description="Train one of the study's models on a cohort. Defaults are the paper's (Adam, lr 1e-3, x0.9 "
-                    "every 10%% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
+                    "every 10% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
                     "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
     add_training_options(p)
-    p.add_argument("--model", required=True, choices=MODEL_NAMES)
-    p.add_argument("--sequence", required=True, choices=SEQUENCES)
+    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="which of the study's three networks")
+    p.add_argument("--sequence", required=True, choices=SEQUENCES,
+                   help="t2 = fat-suppressed T2WI, dce = the dynamic series' phase (see --dce-phase)")
     p.add_argument("--out", required=True, help="run folder to create (or resume)")
     p.add_argument("--no-final-model", dest="final_model", action="store_false",
                    help="cv5: skip the model trained on all cases after CV (the one `lvi export` writes)")

@@ -20,6 +20,12 @@ Choices the paper leaves open, and ours:
   case's label; a case's score is ``aggregate_slice_scores`` of its slice probabilities
   (the same rule ``Predictor`` uses).
 
+Data: every input is a resident tensor (the cache, in memory or on the GPU); a batch is a
+gather by index, so there is no loader process (``num_workers=0``) and nothing to wait
+for (benchmarks/bench_train.py measures the data share of a step: < 1 % on the CPU).
+Batches come from ``DistributedSampler`` even in one process, so one process and N
+torchrun processes see the same global batches (rank r takes every N-th sample of each).
+
 Determinism and resume: every random draw of an epoch (shuffling, augmentation,
 dropout) is seeded from (seed, fold, epoch), and the augmentation of a sample is
 indexed by the sample, so an epoch draws the same thing whether it runs after the
@@ -116,7 +122,7 @@ def augmentation_parameters(n_samples, seed):
 
 def augment(x, params, idx):
     """Apply the draws of samples ``idx`` to the batch ``x`` (N, C, [Z,] Y, X)."""
-    idx = idx.cpu()
+    idx = idx.to(params["shift"].device)
     view = (-1,) + (1,) * (x.dim() - 1)
     flip_x = params["flip_x"][idx].to(x.device).reshape(view)
     x = torch.where(flip_x, x.flip(-1), x)
@@ -207,7 +213,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         t0 = time.perf_counter()
         torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
         sampler.set_epoch(epoch)
-        params = augmentation_parameters(len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"))
+        params = {k: v.to(device) for k, v in augmentation_parameters(
+            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment")).items()}
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         seen_logits, seen_labels = [], []

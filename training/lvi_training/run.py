@@ -116,9 +116,15 @@ def build_spec(req):
 
 
 def architecture_config(model, spec):
+    """The model's configuration for this spec's input size; an unusable size is an InputError now, not later."""
     config = models.default_config(model)
     if "input_size" in config:
         config["input_size"] = list(spec.model_input_size())
+    try:
+        models.build_model(model, **config)
+    except ValueError as exc:
+        raise InputError(None, "{} cannot take crop size {} (x, y, z voxels): {}".format(
+            model, list(spec.crop_size), exc))
     return config
 
 
@@ -132,8 +138,7 @@ def _identity(req, cohort, spec, arch, batch_size):
             "split": req.split, "epochs": req.epochs, "seed": req.seed, "batch_size": batch_size,
             "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
             "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
-            "dce_phase": req.dce_phase if req.sequence == "dce" else None,
-            "final_model": bool(req.final_model and req.split == "cv5")}
+            "dce_phase": req.dce_phase if req.sequence == "dce" else None}
 
 
 def identity_digest(identity):
@@ -167,7 +172,12 @@ def git_commit():
 
 
 def default_threads(world_size):
-    """All cores for one process; an equal share each under torchrun (no oversubscription)."""
+    """All cores for one process; an equal share each under torchrun (no oversubscription).
+
+    Set explicitly (and recorded in config.json) because CPU results can differ in the last
+    bits with the thread count, and because on a machine shared with other work two
+    spinning OpenMP threads were measured 5-10x slower than one (``--threads 1`` then).
+    """
     return max(1, (os.cpu_count() or 1) // max(1, world_size))
 
 
@@ -246,9 +256,10 @@ def train_run(req):
         if message:
             raise InputError(None, message)
         if ctx.is_main:
+            if mode == "new":  # config first: a folder with config.json is a run, resumable from any later kill
+                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx), run_dir / "config.json")
             handlers = _attach_log(run_dir)
             if mode == "new":
-                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx), run_dir / "config.json")
                 log.info("new run %s: %s %s, split %s, %d epochs, seed %d, device %s x%d", run_dir, req.model,
                          req.sequence, req.split, req.epochs, req.seed, ctx.device, ctx.world_size)
             else:
@@ -277,7 +288,8 @@ def train_run(req):
                                         batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
                                         seed=req.seed)
         jobs = [("fold_{}".format(f.index), f) for f in folds]
-        if identity["final_model"]:
+        # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
+        if req.split == "cv5" and req.final_model:
             jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
         for tag, fold in jobs:
             _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, req.progress)
