@@ -50,13 +50,7 @@ def bench_model(name, steps, device, n_samples=None):
         y = labels[idx.to(device)]
         _sync(device)
         t1 = time.perf_counter()
-        with engine._autocast(device):
-            logits = model(x).reshape(-1)
-        loss = criterion(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        engine.optimisation_step(model, criterion, optimizer, scheduler, x, y, device)
         _sync(device)
         t2 = time.perf_counter()
         if step >= 2:

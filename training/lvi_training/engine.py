@@ -152,6 +152,18 @@ def _autocast(device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
 
 
+def optimisation_step(model, criterion, optimizer, scheduler, x, y, device):
+    """One step: forward (bf16 autocast on CUDA), loss in float32, backward, Adam, LR schedule."""
+    with _autocast(device):
+        logits = model(x).reshape(-1)
+    loss = criterion(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return logits, loss
+
+
 def make_model(settings, device):
     torch.manual_seed(derive_seed(settings.seed, "init"))
     return build_model(settings.model, **settings.architecture_config).to(device)
@@ -224,13 +236,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
             if settings.augment:
                 x = augment(x, params, idx)
             y = labels_dev[idx.to(device)]
-            with _autocast(device):
-                logits = wrapped(x).reshape(-1)
-            loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device)
             loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
             seen_logits.append(logits.detach().float().cpu())
             seen_labels.append(y.cpu())
