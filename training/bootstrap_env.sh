@@ -15,7 +15,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 # Reinstall only when the dependency list changed, so repeated runs start in seconds.
-stamp="$venv/.lvi-installed-$(cat "$repo/pyproject.toml" "$0" 2>/dev/null | sha256sum | cut -c1-16)-$extras"
+stamp="$venv/.lvi-installed-$(cat "$repo/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ]; then
   echo "[lvi] installing dependencies into $venv (first run only)" >&2
   "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null

@@ -28,6 +28,10 @@ def run(args):
     else:
         print("bundled models ({}):".format(weights.models_dir()))
         for entry in catalog:
-            print("  {:<28} {:<16} {:<4} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
-                                                  "DEMO" if entry.get("demo") else ""))
+            card = weights.load_card(entry["card_path"])
+            m = card.get("metrics", {})
+            auc = "AUC {:.2f} ({:.2f}-{:.2f}, n={})".format(m["auc"], m["auc_ci_delong"][0], m["auc_ci_delong"][1],
+                                                           m.get("n")) if "auc" in m else "no metrics"
+            print("  {:<26} {:<15} {:<4} {:<30} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
+                                                          auc, "DEMO" if entry.get("demo") else ""))
     return 0
