@@ -15,13 +15,13 @@ import csv
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 
+from LVIPredictorLib.atomic_files import write_bytes_atomic
 from LVIPredictorLib.errors import InputError
 
 COHORT_CSV = "cohort.csv"
@@ -99,18 +99,7 @@ def appendRow(csvPath, row: Mapping[str, object]) -> None:
     if existing and not existing.endswith(b"\n"):
         addition = lineEnding.encode("ascii") + addition
 
-    csvPath.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporaryName = tempfile.mkstemp(prefix=".cohort-", suffix=".csv.tmp", dir=str(csvPath.parent))
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(existing + addition)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporaryName, str(csvPath))
-    except BaseException:
-        if os.path.exists(temporaryName):
-            os.remove(temporaryName)
-        raise
+    write_bytes_atomic(csvPath, existing + addition)
 
 
 def _writeNew(image: sitk.Image, path: Path) -> None:

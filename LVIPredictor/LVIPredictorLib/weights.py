@@ -13,14 +13,14 @@ and shape, and never unpickles anything (safetensors holds raw tensors only).
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from . import models
+from .atomic_files import write_bytes_atomic, write_json_atomic
 from .errors import WeightsError
 from .preprocessing import PreprocessSpec
 
@@ -39,21 +39,6 @@ def sha256_of(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_json_atomic(path, data):
-    """Write JSON next to its destination and rename, so a crash never leaves half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_model(model, card, out_stem, dtype="float16", overwrite=False):
@@ -78,15 +63,8 @@ def save_model(model, card, out_stem, dtype="float16", overwrite=False):
         if t.is_floating_point():
             t = t.to(_FLOAT_DTYPES[dtype])
         tensors[name] = t.contiguous()
-    fd, tmp = tempfile.mkstemp(prefix="." + weights_path.name + ".", dir=str(weights_path.parent))
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt", "architecture": str(card.get("architecture"))})
-        os.replace(tmp, str(weights_path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    metadata = {"format": "pt", "architecture": str(card.get("architecture"))}
+    write_bytes_atomic(weights_path, save(tensors, metadata=metadata))
     full = dict(card)
     full.setdefault("schema_version", CARD_SCHEMA_VERSION)
     full["weights_file"] = weights_path.name

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from LVIPredictorLib import inference, io, preprocessing, weights
+from LVIPredictorLib.atomic_files import write_json_atomic
 
 # Sample-case files per sequence (relative to the case folder).
 CASE_FILES = {"t2": ("t2.nii.gz", "t2_mask.nii.gz"), "dce": ("dce_phase2.nii.gz", "dce_mask.nii.gz")}
@@ -55,5 +56,5 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
         "case": case_dir.name, "image": image_name, "mask": mask_name, "device": "cpu",
         "probability": stored.probability, "probability_float32_weights": p32,
         "note": "recomputed by the test suite from the stored weights; must match to 1e-5"}
-    weights.write_json_atomic(card_path, card)
+    write_json_atomic(card_path, card)
     return card["reference_prediction"]
