@@ -1,9 +1,10 @@
-"""Phantom cohort generation cost: a study-sized `small` cohort on 2 cores, one `full` case, disk per case.
+"""Phantom cohort generation and cache building: a study-sized `small` cohort on 2 cores, one `full` case.
 
 Prints figures and writes JSON; never a timed test. The small cohort is the study's
 size (457 cases) written with both outputs (DICOM + NIfTI) by 2 worker processes;
 the full case is one clinical-matrix case (T2 448x448x40, DCE 448x448x96 x 4 phases)
-generated and written in this process.
+generated and written in this process. Then the training cache is built for that cohort
+(both sequences, the 2D and the 3D preprocessing spec) with 2 workers, cold, then warm.
 
     python benchmarks/bench_cohort.py [--n 457] [--workers 2] [--keep DIR] [--json out.json]
 """
@@ -18,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from LVIPredictorLib.preprocessing import default_spec
+from lvi_training.cache import PreparedCache
+from lvi_training.cohort import load_cohort
 from lvi_training.phantom.acquisition import PRESETS
 from lvi_training.phantom.case import generate_case
 from lvi_training.phantom.cohort import CohortSpec, write_case, write_cohort
@@ -45,6 +49,25 @@ def bench_small_cohort(root, n, workers):
             "disk_mb_per_case": round(disk_bytes(cases) / n / 1e6, 2),
             "disk_mb_per_case_nifti_only": round(nifti_only / n / 1e6, 2),
             "files_per_case": round(count_files(cases) / n, 1)}
+
+
+def bench_cache(root, workers):
+    """Cold and warm cache build for the small cohort: every case, both sequences, 2D and 3D specs."""
+    cohort = load_cohort(os.path.join(root, "small"))
+    store = PreparedCache(os.path.join(root, "cache"))
+    rows = []
+    for sequence in ("t2", "dce"):
+        for model in ("resnet10_2d", "resnet10_3d"):
+            timings = []
+            for _ in ("cold", "warm"):
+                start = time.perf_counter()
+                _, built = store.prepare(cohort.cases, sequence, default_spec(model), workers=workers)
+                timings.append((time.perf_counter() - start, built))
+            n = len(cohort.cases)
+            rows.append({"sequence": sequence, "spec": model, "cases": n, "cold_seconds": round(timings[0][0], 1),
+                         "cold_cases_per_second": round(n / timings[0][0], 1), "built": timings[0][1],
+                         "warm_seconds": round(timings[1][0], 2), "rebuilt_when_warm": timings[1][1]})
+    return {"workers": workers, "rows": rows, "cache_mb": round(disk_bytes(os.path.join(root, "cache")) / 1e6, 1)}
 
 
 def bench_full_case(root):
@@ -77,12 +100,17 @@ def main():
         print("small cohort: {n_cases} cases in {seconds} s on {workers} workers ({cases_per_second} cases/s); "
               "{disk_mb_per_case} MB per case ({disk_mb_per_case_nifti_only} MB of it NIfTI + masks, "
               "{files_per_case} files)".format(**small))
-        print("best AUC (both/T2/DCE): {both}/{t2}/{dce}".format(**small["best_auc"]))
+        print("best AUC (both/T2/DCE): {both}/{t2}/{dce}".format(**small["best_auc"]), flush=True)
+        cache = bench_cache(root, args.workers)
+        for row in cache["rows"]:
+            print("cache {sequence:<3} {spec:<12}: cold {cold_seconds} s ({cold_cases_per_second} cases/s, {built} "
+                  "built), warm {warm_seconds} s ({rebuilt_when_warm} rebuilt)".format(**row))
+        print("cache on disk: {} MB".format(cache["cache_mb"]))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     results = {"benchmark": "phantom cohort generation", "cpu_count": os.cpu_count(),
-               "python": platform.python_version(), "full_case": full, "small_cohort": small}
+               "python": platform.python_version(), "full_case": full, "small_cohort": small, "cache": cache}
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
