@@ -18,9 +18,15 @@ fi
 stamp="$venv/.lvi-installed-$(cat "$repo/pyproject.toml" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)-$extras"
 if [ ! -f "$stamp" ]; then
   echo "[lvi] installing dependencies into $venv (first run only)" >&2
-  "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install --quiet "${LVI_TORCH_SPEC:-torch==2.13.0}"
-  "$venv/bin/python" -m pip install --quiet -e "$repo[$extras]"
+  # pip's and setuptools' chatter goes to a log, shown only if the install fails.
+  log="$venv/lvi-install.log"
+  if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+         "$venv/bin/python" -m pip install "${LVI_TORCH_SPEC:-torch==2.13.0}" &&
+         "$venv/bin/python" -m pip install -e "$repo[$extras]"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "[lvi] installing failed; full log: $log" >&2
+    exit 1
+  fi
   rm -f "$venv"/.lvi-installed-*
   touch "$stamp"
 fi
