@@ -1,0 +1,66 @@
+"""`lvi predict` and `lvi info`: the headless main job on the shipped sample case with the bundled weights."""
+
+import json
+
+import pytest
+
+from LVIPredictorLib import weights
+from lvi_training.cli import main
+from lvi_training.reference import default_sample_case
+
+SAMPLE = default_sample_case()
+
+
+def _reference(model_id):
+    entry = next(e for e in weights.bundled_catalog() if e["model_id"] == model_id)
+    return weights.load_card(entry["card_path"])["reference_prediction"]["probability"]
+
+
+def test_predict_all_dce_models_from_the_dicom_series_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    rc = main(["predict", "--sequence", "dce", "--all", "--image", str(SAMPLE / "dicom" / "dce"),
+               "--mask", str(SAMPLE / "dce_mask.nii.gz"), "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "phase 2 of 4" in printed and "report: " in printed
+    result = json.loads((out / "result.json").read_text())
+    assert sorted(p["architecture"] for p in result["predictions"]) == ["resnet10_2d", "resnet10_3d",
+                                                                         "vanilla_cnn_2d"]
+    # Phase 2 read from DICOM is the same image as the NIfTI copy the cards' reference used.
+    for p in result["predictions"]:
+        assert p["probability"] == pytest.approx(_reference(p["model_id"]), abs=1e-5)
+        assert any("not for clinical use" in w for w in p["warnings"])
+    assert (out / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_with_one_model_card_file(tmp_path, capsys):
+    entry = next(e for e in weights.bundled_catalog() if e["sequence"] == "t2" and e["architecture"] == "resnet10_2d")
+    rc = main(["predict", "--model", entry["card_path"], "--image", str(SAMPLE / "t2.nii.gz"),
+               "--mask", str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path), "--no-heatmap"])
+    assert rc == 0
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert [p["model_id"] for p in result["predictions"]] == [entry["model_id"]]
+
+
+def test_predict_on_a_missing_mask_is_one_clear_error_line(tmp_path, capsys):
+    missing = tmp_path / "nope.nii.gz"
+    rc = main(["predict", "--image", str(SAMPLE / "t2.nii.gz"), "--mask", str(missing), "--sequence", "t2",
+               "--out", str(tmp_path / "r")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "does not exist" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_predict_refuses_a_card_of_the_other_sequence(tmp_path, capsys):
+    entry = next(e for e in weights.bundled_catalog() if e["sequence"] == "dce")
+    rc = main(["predict", "--model", entry["card_path"], "--sequence", "t2", "--image", str(SAMPLE / "t2.nii.gz"),
+               "--mask", str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path)])
+    assert rc == 2
+    assert "is a dce model but --sequence is t2" in capsys.readouterr().err
+
+
+def test_info_lists_the_bundled_models(capsys):
+    assert main(["info"]) == 0
+    printed = capsys.readouterr().out
+    assert all(e["model_id"] in printed for e in weights.bundled_catalog())
