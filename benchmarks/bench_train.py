@@ -12,7 +12,7 @@ data share is what "the loader must never be the bottleneck" is about: there is 
 loader process, the batch is a gather from memory.
 
 The reference side (``--reference``, the default; needs ``pip install .[bench]``) feeds the
-same network, initialisation, optimiser, loss and step (engine.optimisation_step) the way a
+same network, initialisation, optimiser, loss and step (lvi_training.steps.optimisation_step) the way a
 MONAI user would: a list of dict items ``{"image": (C, ...) float32, "label": float}`` in a
 ``CacheDataset`` whose deterministic head (an edge-replicating ``BorderPadd`` of the shift
 margin) is cached, followed by the random tail ``RandFlipd`` (x; and z in 3D),
@@ -37,6 +37,7 @@ import torch
 
 from LVIPredictorLib.models import DEFAULT_INPUT_SIZE, MODEL_NAMES, PAPER_BATCH_SIZE, build_model
 from lvi_training import engine
+from lvi_training.steps import optimisation_step
 
 
 def _sync(device):
@@ -70,7 +71,7 @@ def timed_training(name, next_batch, steps, device):
         x, y = next_batch()
         _sync(device)
         t1 = time.perf_counter()
-        engine.optimisation_step(model, criterion, optimizer, scheduler, x, y, device)
+        optimisation_step(model, criterion, optimizer, scheduler, x, y, device)
         _sync(device)
         t2 = time.perf_counter()
         if step >= WARMUP_STEPS:

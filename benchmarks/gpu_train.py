@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from LVIPredictorLib.models import MODEL_NAMES, PAPER_BATCH_SIZE, build_model, model_dims
+from lvi_training.steps import autocast, optimisation_step
 
 SEQUENCES = ("t2", "dce")
 MAX_SHIFT = 4
@@ -221,13 +222,7 @@ def train_one(name, seq, block, epochs, device, channels_last, seed=0):
                 x = x.contiguous(memory_format=fmt)
             y = labels[idx]
             clock.mark()
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                logits = model(x).reshape(-1)
-            loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            _, loss = optimisation_step(model, criterion, optimizer, scheduler, x, y, device)
             loss_sum += loss.detach()
             clock.mark()
         d, c = clock.spans_ms()  # one sync per epoch, never per step
@@ -256,7 +251,7 @@ def holdout_auc(model, block, device, fmt):
     model.eval()
     test = block["test"]
     probs = []
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+    with torch.inference_mode(), autocast(device):
         for start in range(0, len(test), 256):
             x = block["inputs"][torch.as_tensor(test[start:start + 256], device=device)]
             if fmt is not None:

@@ -1,9 +1,5 @@
 """``lvi export RUN --out STEM``: weights (safetensors) + model card that Predictor and Slicer load."""
 
-import sys
-
-from LVIPredictorLib.errors import LVIError
-
 from .export import export_run
 
 
@@ -28,11 +24,7 @@ def register(subparsers):
 
 
 def run(args):
-    try:
-        weights_path, card_path = export_run(args.run, args.out, model_id=args.model_id, overwrite=args.overwrite,
-                                             dtype=args.dtype, reference_case=args.reference_case)
-    except LVIError as exc:
-        print("error: {}".format(exc), file=sys.stderr)
-        return 2
+    weights_path, card_path = export_run(args.run, args.out, model_id=args.model_id, overwrite=args.overwrite,
+                                         dtype=args.dtype, reference_case=args.reference_case)
     print("wrote {}\nwrote {}".format(weights_path, card_path))
     return 0

@@ -1,8 +1,5 @@
 """``lvi train``: train one model on one sequence of a cohort into a run folder."""
 
-import sys
-
-from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.models import MODEL_NAMES
 
 from . import cache, engine, splits
@@ -66,11 +63,7 @@ def request_from_args(args, model, sequence, out):
 
 
 def run(args):
-    try:
-        result = train_run(request_from_args(args, args.model, args.sequence, args.out))
-    except LVIError as exc:
-        print("error: {}".format(exc), file=sys.stderr)
-        return 2
+    result = train_run(request_from_args(args, args.model, args.sequence, args.out))
     if result is not None:
         print(headline(result))
     return 0

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.io import same_geometry
 
 from . import sources
 
@@ -220,7 +221,7 @@ def _check_pair(case, seq, problems, warnings):
     if nonzero.size == 0:
         problems.append(Problem(case.case_id, str(mask_path), "mask is empty (no non-zero voxel)"))
         return
-    if _same_grid(image, mask):
+    if same_geometry(image, mask):
         return
     outside_mm = _mask_outside_image_mm(image, mask, nonzero)
     if outside_mm is None:
@@ -239,13 +240,6 @@ def _try_read(reader, path, case, problems):
     except Exception as exc:  # any reader failure is a problem to report, not a crash
         problems.append(Problem(case.case_id, str(path), "cannot be read ({})".format(str(exc).strip().splitlines()[0][:200])))
         return None
-
-
-def _same_grid(a, b, tol=1e-4):
-    return (a.GetSize() == b.GetSize()
-            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
 
 
 def _mask_outside_image_mm(image, mask, nonzero_zyx):

@@ -50,6 +50,7 @@ from LVIPredictorLib.models import build_model
 from LVIPredictorLib.preprocessing import aggregate_slice_scores
 
 from . import checkpoints, metrics
+from .steps import autocast, optimisation_step
 
 log = logging.getLogger("lvi_training")
 
@@ -145,23 +146,6 @@ def _shift(x, shifts):
     cols = (m + shifts[:, 1])[:, None] + torch.arange(width, device=x.device)[None, :]
     batch = torch.arange(n, device=x.device)[:, None, None]
     return padded[batch, rows[:, :, None], cols[:, None, :]].movedim((1, 2), (-2, -1)).contiguous()
-
-
-def _autocast(device):
-    # bf16 on CUDA: same exponent range as fp32, so no loss scaling; the CPU stays fp32.
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
-
-
-def optimisation_step(model, criterion, optimizer, scheduler, x, y, device):
-    """One step: forward (bf16 autocast on CUDA), loss in float32, backward, Adam, LR schedule."""
-    with _autocast(device):
-        logits = model(x).reshape(-1)
-    loss = criterion(logits.float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    scheduler.step()
-    return logits, loss
 
 
 def make_model(settings, device):
@@ -296,7 +280,7 @@ def predict_cases(model, data, case_indices, device, batch_size=32):
     with torch.inference_mode():
         for start in range(0, len(samples), batch_size):
             x = data.inputs[samples[start:start + batch_size]].to(device)
-            with _autocast(device):
+            with autocast(device):
                 logits = model(x).reshape(-1)
             probs.append(torch.sigmoid(logits.float()).double().cpu())
     sample_probs = torch.cat(probs).numpy() if probs else np.zeros(0)

@@ -1,0 +1,24 @@
+"""The optimisation step, shared by the training engine and the benchmarks.
+
+Torch only (no SimpleITK), so benchmarks/gpu_train.py can use it on a GPU machine that
+has nothing but torch and numpy.
+"""
+
+import torch
+
+
+def autocast(device):
+    # bf16 on CUDA: same exponent range as fp32, so no loss scaling; the CPU stays fp32.
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
+
+
+def optimisation_step(model, criterion, optimizer, scheduler, x, y, device):
+    """One step: forward (bf16 autocast on CUDA), loss in float32, backward, Adam, LR schedule."""
+    with autocast(device):
+        logits = model(x).reshape(-1)
+    loss = criterion(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return logits, loss
