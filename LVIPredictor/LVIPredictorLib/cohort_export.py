@@ -23,10 +23,10 @@ import SimpleITK as sitk
 
 from LVIPredictorLib.atomic_files import write_bytes_atomic
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.sequences import SEQUENCES
 
 COHORT_CSV = "cohort.csv"
 REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask")
-SEQUENCES = ("t2", "dce")
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 # Case IDs become file names; keep them portable across operating systems.

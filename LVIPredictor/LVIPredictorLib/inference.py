@@ -14,9 +14,10 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from . import sequences
 from . import weights as weights_module
 from .errors import LVIError
-from .preprocessing import aggregate_slice_scores, preprocess
+from .preprocessing import Channel, aggregate_slice_scores, preprocess_channels
 
 # Words in a DICOM SeriesDescription that betray each sequence (Siemens/GE/Philips habits).
 _SEQUENCE_HINTS = {
@@ -105,11 +106,46 @@ class Predictor:
     def model_id(self):
         return self.card["model_id"]
 
+    @property
+    def sequences(self):
+        """The series this model reads, in input-channel order (two for a fused model)."""
+        return sequences.channels(self.card["sequence"])
+
     def predict(self, image, mask, heatmap=False, image_source=None, mask_source=None, series_description=None):
         # type: (sitk.Image, sitk.Image, bool, Optional[str], Optional[str], Optional[str]) -> Prediction
+        """One series and its VOI, for a model of a single sequence."""
+        names = self.sequences
+        if len(names) > 1:
+            raise LVIError(self.card.get("_card_path"), "model {} reads {} fused: give one image and VOI per "
+                                                        "sequence (predict_case)".format(
+                                                            self.model_id, sequences.LABELS[self.card["sequence"]]))
+        return self.predict_case({names[0]: image}, {names[0]: mask}, heatmap=heatmap,
+                                 image_sources={names[0]: image_source or "image"},
+                                 mask_sources={names[0]: mask_source or "VOI mask"},
+                                 series_descriptions={names[0]: series_description})
+
+    def predict_case(self, images, masks, heatmap=False, image_sources=None, mask_sources=None,
+                     series_descriptions=None):
+        """Images and VOIs keyed by sequence ("t2", "dce"); the model takes the ones it was trained on.
+
+        A fused model's heat-map lies on the grid of its reference series (DCE, see ``sequences``).
+        """
+        names = self.sequences
+        missing = [sequences.LABELS[n] for n in names if images.get(n) is None or masks.get(n) is None]
+        if missing:
+            raise LVIError(self.card.get("_card_path"), "model {} needs an image and a VOI of {}; missing: {}".format(
+                self.model_id, " and ".join(sequences.LABELS[n] for n in names), ", ".join(missing)))
+        image_sources, mask_sources = image_sources or {}, mask_sources or {}
+        fused = len(names) > 1
+        channels = [Channel(images[n], masks[n],
+                            image_sources.get(n) or ("{} image".format(sequences.LABELS[n]) if fused else "image"),
+                            mask_sources.get(n) or ("{} VOI".format(sequences.LABELS[n]) if fused else "VOI mask"))
+                    for n in names]
+        reference = names.index(sequences.grid_reference(self.card["sequence"]))
+        image = images[names[reference]]
         timings = {}
         t0 = time.perf_counter()
-        prepared = preprocess(image, mask, self.spec, image_source=image_source, mask_source=mask_source)
+        prepared = preprocess_channels(channels, self.spec, grid_channel=reference)
         timings["preprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -124,12 +160,13 @@ class Predictor:
         probability = aggregate_slice_scores(probs, prepared.slice_weights)
 
         warnings = list(prepared.warnings)
-        hint = series_description
-        if hint is None and image.HasMetaDataKey("lvi:series_description"):
-            hint = image.GetMetaData("lvi:series_description")
-        seq_warning = sequence_warning(hint, self.card["sequence"])
-        if seq_warning:
-            warnings.append(seq_warning)
+        for name in names:
+            hint = (series_descriptions or {}).get(name)
+            if hint is None and images[name].HasMetaDataKey("lvi:series_description"):
+                hint = images[name].GetMetaData("lvi:series_description")
+            seq_warning = sequence_warning(hint, name)
+            if seq_warning:
+                warnings.append(seq_warning)
         demo = bool(self.card.get("demo", False))
         if demo:
             warnings.append(weights_module.DEMO_NOTICE)

@@ -22,6 +22,9 @@ Steps (all in physical space, LPS, as SimpleITK uses):
    largest VOI cross-section, on the native slice positions (no interpolation across
    thick T2 slices); their scores are combined into one patient score by
    :func:`aggregate_slice_scores`, the one rule used in training and prediction.
+6. Fused inputs (:func:`preprocess_channels`): the same steps per series, each with its own
+   VOI; the grid and slices follow one reference series (DCE, see ``sequences``), every image
+   is resampled onto it and normalised on its own, and the channels are stacked.
 
 Defaults and why:
 - 1 mm in-plane spacing: the common choice for breast DCE/T2 deep-learning work, close to
@@ -179,42 +182,67 @@ def binary_voi(mask_array, label, source=None):
     return binary.astype(np.uint8), warnings
 
 
+@dataclass
+class Channel:
+    """One input channel: an image, its VOI mask, and the names errors and warnings use."""
+
+    image: sitk.Image
+    mask: sitk.Image
+    image_source: str = "image"
+    mask_source: str = "VOI mask"
+
+
+@dataclass
+class _Voi:
+    start: Tuple[int, int, int]  # index (x, y, z) of ``box`` in the image
+    box: np.ndarray              # binary (Z, Y, X) on the image grid
+    lo: np.ndarray               # physical (LPS) bounds, voxel extents included
+    hi: np.ndarray
+    volume_mm3: float
+
+
+# VOIs of one tumour drawn on two series: centres further apart than this suggest patient
+# motion between the series or a different lesion, worth a look before trusting a fused input.
+FUSED_VOI_WARN_MM = 10.0
+
+
 def preprocess(image, mask, spec, image_source=None, mask_source=None):
     # type: (sitk.Image, sitk.Image, PreprocessSpec, Optional[str], Optional[str]) -> PreparedCase
     """Turn one image and its VOI mask into model input. Raises InputError on bad input."""
+    return preprocess_channels([Channel(image, mask, image_source or "image", mask_source or "VOI mask")], spec)
+
+
+def preprocess_channels(channels, spec, grid_channel=0):
+    # type: (Sequence[Channel], PreprocessSpec, int) -> PreparedCase
+    """Several co-located series (e.g. FS-T2WI and DCE, each with its own VOI) as input channels.
+
+    The crop grid, the 2D slice choice and ``crop_reference`` follow ``channels[grid_channel]``
+    (image and VOI); every image is resampled onto that grid and normalised on its own, since
+    MR intensities of different sequences share no scale. Each VOI is checked on its own series,
+    and VOIs that do not overlap are an error: they cannot outline the same tumour.
+    """
     spec.validate()
-    image_source = image_source or "image"
-    mask_source = mask_source or "VOI mask"
+    if not channels:
+        raise ValueError("need at least one channel")
     warnings = []  # type: List[str]
-    _check_image(image, image_source)
-    _check_mask_image(mask, mask_source)
+    vois = [_locate_voi(ch, spec, warnings, named=len(channels) > 1) for ch in channels]
+    reference, ref_voi = channels[grid_channel], vois[grid_channel]
+    for index, (channel, voi) in enumerate(zip(channels, vois)):
+        if index != grid_channel:
+            warnings += _same_tumour(reference, ref_voi, channel, voi, spec)
 
-    region_index, region_mask, mask_warnings = _mask_on_image_grid(image, mask, spec.label, image_source,
-                                                                   mask_source)
-    warnings += mask_warnings
-    voxel_mm3 = float(np.prod(image.GetSpacing()))
-    n_voxels = int(region_mask.sum())
-    voi_volume = n_voxels * voxel_mm3
-    if voi_volume < spec.min_voi_mm3:
-        warnings.append("VOI is tiny ({:.0f} mm^3, {} voxels; below {:.0f} mm^3): the prediction is "
-                        "unreliable".format(voi_volume, n_voxels, spec.min_voi_mm3))
-    if _is_oblique(image):
-        warnings.append("{} is oblique; it was resampled onto an axis-aligned grid".format(image_source))
-
-    lo, hi = _voi_physical_bounds(image, region_index, region_mask)
-    grid, fov_warnings = _crop_grid(image, lo, hi, spec)
+    grid, fov_warnings = _crop_grid(reference.image, ref_voi.lo, ref_voi.hi, spec)
     warnings += fov_warnings
-
-    crop_img = _resample(image, grid, sitk.sitkLinear, sitk.sitkFloat32, float("nan"))
-    binary_full = _binary_mask_image(image, region_index, region_mask)
+    planes = [_normalise(sitk.GetArrayFromImage(_resample(ch.image, grid, sitk.sitkLinear, sitk.sitkFloat32,
+                                                          float("nan"))), spec, ch.image_source)
+              for ch in channels]
+    binary_full = _binary_mask_image(reference.image, ref_voi.start, ref_voi.box)
     crop_mask = _resample(binary_full, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8, 0)
-
-    img = sitk.GetArrayFromImage(crop_img)  # (Z, Y, X)
+    img = np.stack(planes)  # (C, Z, Y, X)
     msk = sitk.GetArrayViewFromImage(crop_mask)
-    img = _normalise(img, spec, image_source)
 
     if spec.dims == 3:
-        inputs = img[np.newaxis, np.newaxis].astype(np.float32, copy=False)
+        inputs = img[np.newaxis].astype(np.float32, copy=False)
         weights = np.ones(1, dtype=np.float64)
         slice_indices = []  # type: List[int]
     else:
@@ -222,12 +250,49 @@ def preprocess(image, mask, spec, image_source=None, mask_source=None):
         order = np.argsort(-areas, kind="stable")
         chosen = [int(i) for i in order[:spec.n_slices] if areas[i] > 0]
         if not chosen:
-            raise InputError(mask_source, "the VOI does not cross any axial slice of the crop")
-        inputs = img[chosen][:, np.newaxis].astype(np.float32, copy=False)
+            raise InputError(reference.mask_source, "the VOI does not cross any axial slice of the crop")
+        inputs = img[:, chosen].transpose(1, 0, 2, 3).astype(np.float32, copy=False)
         weights = areas[chosen] / areas[chosen].sum()
         slice_indices = chosen
     return PreparedCase(inputs=np.ascontiguousarray(inputs), slice_weights=weights, warnings=warnings,
-                        crop_reference=crop_mask, slice_indices=slice_indices, voi_volume_mm3=voi_volume)
+                        crop_reference=crop_mask, slice_indices=slice_indices, voi_volume_mm3=ref_voi.volume_mm3)
+
+
+def _locate_voi(channel, spec, warnings, named):
+    """Validate one channel and find its VOI on its own image grid (appends to ``warnings``)."""
+    image, mask = channel.image, channel.mask
+    _check_image(image, channel.image_source)
+    _check_mask_image(mask, channel.mask_source)
+    start, box, mask_warnings = _mask_on_image_grid(image, mask, spec.label, channel.image_source,
+                                                    channel.mask_source)
+    warnings += mask_warnings
+    n_voxels = int(box.sum())
+    volume = n_voxels * float(np.prod(image.GetSpacing()))
+    if volume < spec.min_voi_mm3:
+        warnings.append("VOI{} is tiny ({:.0f} mm^3, {} voxels; below {:.0f} mm^3): the prediction is "
+                        "unreliable".format(" in " + channel.mask_source if named else "", volume, n_voxels,
+                                            spec.min_voi_mm3))
+    if _is_oblique(image):
+        warnings.append("{} is oblique; it was resampled onto an axis-aligned grid".format(channel.image_source))
+    lo, hi = _voi_physical_bounds(image, start, box)
+    return _Voi(start=start, box=box, lo=lo, hi=hi, volume_mm3=volume)
+
+
+def _same_tumour(reference, ref_voi, other, voi, spec):
+    """Error when two channels' VOIs cannot be one tumour; a warning when they are far apart."""
+    tolerance = spec.margin_mm
+    overlap = np.all(voi.lo - tolerance <= ref_voi.hi) and np.all(ref_voi.lo - tolerance <= voi.hi)
+    distance = float(np.linalg.norm((voi.lo + voi.hi) / 2.0 - (ref_voi.lo + ref_voi.hi) / 2.0))
+    if not overlap:
+        raise InputError(other.mask_source, "does not outline the same tumour as {}: the VOIs do not overlap "
+                                            "(centres {:.0f} mm apart). Check that both masks belong to this "
+                                            "patient's lesion and that the series are registered".format(
+                                                reference.mask_source, distance))
+    if distance > FUSED_VOI_WARN_MM:
+        return ["the VOIs in {} and {} are centred {:.0f} mm apart: patient motion between the series or "
+                "a different outline; the crop follows {}".format(other.mask_source, reference.mask_source,
+                                                                  distance, reference.mask_source)]
+    return []
 
 
 # --- validation -----------------------------------------------------------------------

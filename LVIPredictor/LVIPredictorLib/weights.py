@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from . import models
+from . import models, sequences
 from .atomic_files import write_bytes_atomic, write_json_atomic
 from .errors import WeightsError
 from .preprocessing import PreprocessSpec
@@ -27,7 +27,6 @@ from .preprocessing import PreprocessSpec
 CARD_SCHEMA_VERSION = 1
 REQUIRED_CARD_KEYS = ("model_id", "architecture", "architecture_config", "sequence", "preprocessing",
                       "threshold", "weights_file", "weights_sha256")
-SEQUENCES = ("t2", "dce")
 DEMO_NOTICE = ("Demo weights trained on synthetic phantoms, not validated on patients, "
                "not for clinical use.")
 _FLOAT_DTYPES = {"float16": torch.float16, "float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -99,8 +98,14 @@ def _check_card(card, source):
     if card["architecture"] not in models.MODEL_NAMES:
         raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
             card["architecture"], ", ".join(models.MODEL_NAMES)))
-    if card["sequence"] not in SEQUENCES:
-        raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"], ", ".join(SEQUENCES)))
+    if card["sequence"] not in sequences.ALL:
+        raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"],
+                                                                              ", ".join(sequences.ALL)))
+    n_channels = len(sequences.channels(card["sequence"]))
+    in_channels = (card.get("architecture_config") or {}).get("in_channels", 1)
+    if in_channels != n_channels:
+        raise WeightsError(source, "architecture_config has in_channels {} but sequence {!r} gives {} input "
+                                   "channel(s)".format(in_channels, card["sequence"], n_channels))
     try:
         PreprocessSpec.from_dict(card["preprocessing"])
     except (TypeError, ValueError) as e:

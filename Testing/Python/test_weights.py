@@ -52,10 +52,21 @@ def test_weights_of_another_architecture_are_rejected_with_the_tensor_names(tmp_
 def test_shape_mismatch_is_reported(tmp_path):
     card_path, _ = fresh_card(tmp_path, "resnet10_2d")
     card = json.loads(card_path.read_text())
+    # A consistent fused card whose file holds one-channel weights.
     card["architecture_config"] = {"in_channels": 2}
+    card["sequence"] = "t2+dce"
     card_path.write_text(json.dumps(card))
     with pytest.raises(WeightsError, match=r"shape mismatch for conv1.weight"):
         weights.load_model(card_path)
+
+
+def test_channel_count_must_match_the_sequence(tmp_path):
+    card_path, _ = fresh_card(tmp_path, "resnet10_2d")
+    card = json.loads(card_path.read_text())
+    card["architecture_config"] = {"in_channels": 2}
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match=r"in_channels 2 but sequence 'dce' gives 1 input channel"):
+        weights.load_card(card_path)
 
 
 def test_pickle_file_is_refused_not_unpickled(tmp_path):

@@ -1,8 +1,8 @@
 """Preprocessed model inputs cached on disk, so epochs and re-runs never re-read NIfTI/DICOM.
 
 An entry's key is a SHA-256 over: the preprocessing spec, the sequence and DCE phase,
-the CONTENT hashes of the image and mask (not their names or times), and the source of
-the core's preprocessing and reading code. A changed spec, a re-exported file, or a
+the CONTENT hashes of the images and masks (not their names or times; two of each for a
+fused input), and the source of the core's preprocessing and reading code. A changed spec, a re-exported file, or a
 change in the preprocessing code all give new keys, so a stale entry is never read.
 
 Each entry is one ``.npz`` holding the arrays, a JSON header and a checksum of both.
@@ -24,6 +24,8 @@ from typing import List, Optional
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.preprocessing import Channel, PreprocessSpec, preprocess_channels
+from LVIPredictorLib.sequences import channels, grid_reference, reads_dce
 
 from . import sources
 from .atomic import atomic_write
@@ -39,7 +41,7 @@ _FORMAT_VERSION = 1
 class CachedCase:
     """What training needs from ``PreparedCase`` (the crop geometry is not kept)."""
 
-    inputs: np.ndarray        # 3D: (1, 1, Z, Y, X); 2D: (k, 1, Y, X)
+    inputs: np.ndarray        # 3D: (1, C, Z, Y, X); 2D: (k, C, Y, X); C channels (2 when fused)
     slice_weights: np.ndarray  # (k,)
     warnings: List[str]
     voi_volume_mm3: float
@@ -48,8 +50,9 @@ class CachedCase:
 @dataclass
 class _Job:
     case_id: str
-    image: str
-    mask: str
+    sequence: str
+    images: List[str]  # one per channel, in sequences.channels() order
+    masks: List[str]
     spec: dict
     dce_phase: Optional[int]
     path: str
@@ -57,18 +60,18 @@ class _Job:
 
 def code_fingerprint():
     """Hash of the core's reading + preprocessing source: a code change invalidates the cache."""
-    from LVIPredictorLib import io, preprocessing
+    from LVIPredictorLib import io, preprocessing, sequences
 
     digest = hashlib.sha256()
-    for module in (preprocessing, io):
+    for module in (preprocessing, io, sequences):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 
-def entry_key(spec_dict, sequence, dce_phase, image_hash, mask_hash, code_hash):
+def entry_key(spec_dict, sequence, dce_phase, image_hashes, mask_hashes, code_hash):
     payload = json.dumps({"format": _FORMAT_VERSION, "spec": spec_dict, "sequence": sequence,
-                          "dce_phase": dce_phase if sequence == "dce" else None, "image": image_hash,
-                          "mask": mask_hash, "code": code_hash}, sort_keys=True)
+                          "dce_phase": dce_phase if reads_dce(sequence) else None, "images": list(image_hashes),
+                          "masks": list(mask_hashes), "code": code_hash}, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -103,13 +106,16 @@ class PreparedCache:
         spec_dict = spec.to_dict()
         code = code_fingerprint()
         keys, jobs = [], []
+        names = channels(sequence)
         for case in cases:
-            image, mask = case.images[sequence], case.masks[sequence]
-            key = entry_key(spec_dict, sequence, dce_phase, sources.content_hash(image), sources.content_hash(mask), code)
+            images = [str(case.images[s]) for s in names]
+            masks = [str(case.masks[s]) for s in names]
+            key = entry_key(spec_dict, sequence, dce_phase, [sources.content_hash(p) for p in images],
+                            [sources.content_hash(p) for p in masks], code)
             keys.append(key)
             if self.load(key) is None:
-                jobs.append(_Job(case.case_id, str(image), str(mask), spec_dict,
-                                 dce_phase if sequence == "dce" else None, str(self.path_of(key))))
+                jobs.append(_Job(case.case_id, sequence, images, masks, spec_dict,
+                                 dce_phase if reads_dce(sequence) else None, str(self.path_of(key))))
         errors = _run_jobs(jobs, workers)
         if errors:
             raise InputError(None, "preprocessing failed for {} case(s):\n  {}".format(len(errors), "\n  ".join(errors)))
@@ -144,13 +150,14 @@ def _worker_init():
 
 def _build(job):
     """Preprocess one case and write its entry; returns an error line or ''."""
-    from LVIPredictorLib.preprocessing import PreprocessSpec, preprocess
-
     try:
-        image = sources.read_image(job.image, dce_phase=job.dce_phase)
-        mask = sources.read_mask(job.mask, reference=image)
-        prepared = preprocess(image, mask, PreprocessSpec.from_dict(job.spec), image_source=job.image,
-                              mask_source=job.mask)
+        names = channels(job.sequence)
+        inputs = []
+        for name, image_path, mask_path in zip(names, job.images, job.masks):
+            image = sources.read_image(image_path, dce_phase=job.dce_phase if name == "dce" else None)
+            inputs.append(Channel(image, sources.read_mask(mask_path, reference=image), image_path, mask_path))
+        prepared = preprocess_channels(inputs, PreprocessSpec.from_dict(job.spec),
+                                       grid_channel=names.index(grid_reference(job.sequence)))
     except InputError as exc:
         return "case {}: {}".format(job.case_id, exc)
     write_entry(job.path, CachedCase(inputs=prepared.inputs, slice_weights=np.asarray(prepared.slice_weights),

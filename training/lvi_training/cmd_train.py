@@ -1,9 +1,9 @@
 """``lvi train``: train one model on one sequence of a cohort into a run folder."""
 
 from LVIPredictorLib.models import MODEL_NAMES
+from LVIPredictorLib.sequences import ALL
 
 from . import cache, engine, splits
-from .cohort import SEQUENCES
 from .evaluate import headline
 from .run import RunRequest, train_run
 
@@ -45,8 +45,9 @@ def register(subparsers):
                     "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
     add_training_options(p)
     p.add_argument("--model", required=True, choices=MODEL_NAMES, help="which of the study's three networks")
-    p.add_argument("--sequence", required=True, choices=SEQUENCES,
-                   help="t2 = fat-suppressed T2WI, dce = the dynamic series' phase (see --dce-phase)")
+    p.add_argument("--sequence", required=True, choices=ALL,
+                   help="t2 = fat-suppressed T2WI, dce = the dynamic series' phase (see --dce-phase), t2+dce = "
+                        "both fused as two input channels on the DCE crop grid (cases need both series)")
     p.add_argument("--out", required=True, help="run folder to create (or resume)")
     p.add_argument("--no-final-model", dest="final_model", action="store_false",
                    help="cv5: skip the model trained on all cases after CV (the one `lvi export` writes)")

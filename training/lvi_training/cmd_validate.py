@@ -2,7 +2,9 @@
 
 from LVIPredictorLib.errors import LVIError
 
-from .cohort import SEQUENCES, format_prevalence, load_cohort, prevalence_table, validate_cohort
+from LVIPredictorLib.sequences import ALL
+
+from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
 
 
 def register(subparsers):
@@ -13,8 +15,9 @@ def register(subparsers):
                     "conflicting labels, empty masks, masks that do not fit their image, and rows without the "
                     "sequence a model needs. Exit code 1 when there are problems.")
     p.add_argument("cohort", help="cohort folder (or its cohort.csv)")
-    p.add_argument("--sequence", choices=SEQUENCES, action="append",
-                   help="require this sequence in every row (repeatable); default: each row needs at least one")
+    p.add_argument("--sequence", choices=ALL, action="append",
+                   help="require this sequence in every row (repeatable; t2+dce = both); default: each row "
+                        "needs at least one")
     p.add_argument("--quick", action="store_true", help="check the CSV and that files exist; do not open images")
     p.set_defaults(func=run)
 

@@ -19,10 +19,10 @@ import numpy as np
 
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.io import same_geometry
+from LVIPredictorLib.sequences import ALL, SEQUENCES, channels
 
 from . import sources
 
-SEQUENCES = ("t2", "dce")
 REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi")
 PATH_COLUMNS = tuple("{}_{}".format(s, kind) for s in SEQUENCES for kind in ("image", "mask"))
 
@@ -42,7 +42,8 @@ class CohortCase:
     row: int = 0  # 1-based line number in the CSV, header = line 1
 
     def has(self, sequence):
-        return self.images.get(sequence) is not None and self.masks.get(sequence) is not None
+        """True when every series behind ``sequence`` (both for a fused input) has image and mask."""
+        return all(self.images.get(s) is not None and self.masks.get(s) is not None for s in channels(sequence))
 
 
 @dataclass
@@ -188,7 +189,7 @@ def _check_structure(cohort, sequences, problems):
             for path in (image, mask):
                 if path is not None and not path.exists():
                     problems.append(Problem(case.case_id, str(path), "file not found"))
-        wanted = sequences or ()
+        wanted = [s for seq in sequences or () for s in channels(seq)]
         for seq in wanted:
             if not case.has(seq):
                 problems.append(Problem(case.case_id, where, "no {} image+mask, which the requested model needs".format(seq)))
@@ -262,7 +263,7 @@ def _mask_outside_image_mm(image, mask, nonzero_zyx):
 def prevalence_table(cohort):
     """Rows of (subset, n cases, n patients, LVI+, LVI-, prevalence) for printing."""
     rows = []
-    subsets = [("all", cohort.cases)] + [(seq, cohort.with_sequence(seq)) for seq in SEQUENCES]
+    subsets = [("all", cohort.cases)] + [(seq, cohort.with_sequence(seq)) for seq in ALL]
     for name, cases in subsets:
         labelled = [c for c in cases if c.lvi is not None]
         pos = sum(c.lvi for c in labelled)

@@ -43,6 +43,7 @@ from LVIPredictorLib import models
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
 from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
+from LVIPredictorLib.sequences import channels, reads_dce
 
 from . import cache, atomic, distributed, engine, evaluate, metrics, splits
 from .cohort import load_cohort, validate_cohort
@@ -92,7 +93,7 @@ def canonical_command(req):
             parts += [flag] + [str(v) for v in values]
     if req.n_slices:
         parts += ["--n-slices", str(req.n_slices)]
-    if req.sequence == "dce":
+    if reads_dce(req.sequence):
         parts += ["--dce-phase", str(req.dce_phase)]
     if req.threads:
         parts += ["--threads", str(req.threads)]
@@ -115,11 +116,13 @@ def build_spec(req):
     return PreprocessSpec.from_dict(d)
 
 
-def architecture_config(model, spec):
-    """The model's configuration for this spec's input size; an unusable size is an InputError now, not later."""
+def architecture_config(model, spec, sequence):
+    """The model's configuration for this spec's input size and the sequence's channels; an unusable size
+    is an InputError now, not later."""
     config = models.default_config(model)
     if "input_size" in config:
         config["input_size"] = list(spec.model_input_size())
+    config["in_channels"] = len(channels(sequence))
     try:
         models.build_model(model, **config)
     except ValueError as exc:
@@ -138,7 +141,7 @@ def _identity(req, cohort, spec, arch, batch_size):
             "split": req.split, "epochs": req.epochs, "seed": req.seed, "batch_size": batch_size,
             "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
             "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
-            "dce_phase": req.dce_phase if req.sequence == "dce" else None}
+            "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
 
 
 def identity_digest(identity):
@@ -234,7 +237,7 @@ def train_run(req):
         run_dir = Path(req.out)
         cohort = load_cohort(req.cohort)
         spec = build_spec(req)
-        arch = architecture_config(req.model, spec)
+        arch = architecture_config(req.model, spec, req.sequence)
         batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE[req.model])
         identity = _identity(req, cohort, spec, arch, batch_size)
         digest = identity_digest(identity)
