@@ -36,7 +36,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
 
 import LVIPredictorLib
-from LVIPredictorLib import cohort_export, slicer_adapter
+from LVIPredictorLib import cohort_export, sequences, slicer_adapter
 from LVIPredictorLib.errors import InputError, LVIError
 
 MODULE_DIR = Path(__file__).resolve().parent
@@ -335,15 +335,11 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
             self._dependencies.ensure()
             self._setRunning(True)
             try:
-                predictions = []
-                series = self._selectedSeries()
-                for index, (sequence, volume) in enumerate(series):
-                    progress = _scaledProgress(self._onProgress, index, len(series))
-                    predictions.extend(self.logic.predictAll(
-                        volume, segmentation, segmentId, sequence=sequence, model=p.modelCard or None,
-                        architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
-                        progressCallback=progress, cancelCheck=lambda: self._cancelRequested))
-                volumes = {sequence: volume for sequence, volume in series}
+                volumes = dict(self._selectedSeries())
+                predictions = self.logic.predictCase(
+                    volumes, segmentation, segmentId, model=p.modelCard or None,
+                    architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
+                    progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested)
                 p.resultTable = self.logic.addResultsToTable(
                     predictions, p.resultTable, volumeNode=volumes.get(predictions[0].sequence) if predictions else None,
                     volumeNodes=volumes)
@@ -358,15 +354,16 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         for prediction in predictions:
             lines.append(_("{sequence} · {model}: probability {probability:.2f} → {label} (threshold {threshold:.2f}) "
                            "on {device}").format(
-                sequence=SEQUENCE_NAMES.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
+                sequence=sequences.LABELS.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
                 probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
                 threshold=prediction.threshold, device=prediction.device))
             lines.extend("    ⚠ " + warning for warning in prediction.warnings)
         self.ui.resultsLabel.text = "\n".join(lines) or _("No model matches the selected series.")
         self._heatmaps = {}
         for prediction in predictions:
-            if prediction.heatmap is not None and prediction.sequence not in self._heatmaps:
-                self._heatmaps[prediction.sequence] = (prediction, volumes[prediction.sequence])
+            shownOn = prediction.heatmap_sequence
+            if prediction.heatmap is not None and shownOn not in self._heatmaps:
+                self._heatmaps[shownOn] = (prediction, volumes[shownOn])
         self.ui.showHeatmapOnT2Button.enabled = "t2" in self._heatmaps
         self.ui.showHeatmapOnDceButton.enabled = "dce" in self._heatmaps
         if self._heatmaps:
@@ -406,15 +403,6 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
                 segmentationNode=segmentation, segmentId=segmentId, t2Volume=p.t2Volume, dceVolume=p.dceVolume)
             slicer.util.infoDisplay(_("Case {case} was added to {csv}.").format(
                 case=row["case_id"], csv=os.path.join(cohortDir, cohort_export.COHORT_CSV)))
-
-
-def _scaledProgress(callback, index: int, count: int):
-    """A progress callback for part ``index`` of ``count`` equal parts of a longer task."""
-
-    def report(stage, fraction):
-        callback(stage, (index + fraction) / count)
-
-    return report
 
 
 #
@@ -474,15 +462,57 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
     # --- prediction ---------------------------------------------------------------
 
+    def _card(self, model) -> dict:
+        from LVIPredictorLib import weights
+
+        return model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
+
     def predict(self, volumeNode, segmentationNode, segmentId, model, device: str = "auto", heatmap: bool = False,
                 progressCallback: Optional[Callable[[str, float], None]] = None,
                 cancelCheck: Optional[Callable[[], bool]] = None):
         """One model on one series; returns LVIPredictorLib.inference.Prediction.
 
-        ``model``: a bundled model id, a model card path, or a card dict.
+        ``model``: a bundled model id, a model card path, or a card dict. A fused (t2+dce)
+        model needs both series: use :meth:`predictCase`.
         """
-        return self._run(volumeNode, segmentationNode, segmentId, [model], device, heatmap,
+        card = self._card(model)
+        names = sequences.channels(card["sequence"])
+        if len(names) > 1:
+            raise InputError(slicer_adapter.nodeSource(volumeNode),
+                             "model {} reads FS-T2WI and DCE together; call predictCase({{'t2': t2Volume, "
+                             "'dce': dceVolume}}, ...) with both series.".format(card["model_id"]))
+        return self._run({names[0]: volumeNode}, segmentationNode, segmentId, [card], device, heatmap,
                          progressCallback, cancelCheck)[0]
+
+    def predictCase(self, volumeNodes, segmentationNode, segmentId, model=None, architecture: Optional[str] = None,
+                    device: str = "auto", heatmap: bool = False, progressCallback=None, cancelCheck=None) -> list:
+        """Every bundled model that the given series allow — each single-sequence model on its
+        series, and the fused (t2+dce) models when both are given — or just ``model``.
+
+        ``volumeNodes``: {"t2": node, "dce": node} (either may be missing or None). One
+        segment serves both series: it is resampled onto each series' grid.
+        """
+        volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
+        unknown = sorted(set(volumeNodes) - set(sequences.SEQUENCES))
+        if unknown or not volumeNodes:
+            raise InputError(None, "volumeNodes must map 't2' and/or 'dce' to volume nodes (got {})".format(
+                ", ".join(unknown) or "none"))
+        if model:
+            cards = [self._card(model)]
+            needed = sequences.channels(cards[0]["sequence"])
+            if not set(needed) <= set(volumeNodes):
+                # A researcher's card trained on another sequence is not run on these series.
+                return []
+        else:
+            cards = [entry["card_path"] for entry in self.bundledModels(architecture=architecture)
+                     if set(sequences.channels(entry["sequence"])) <= set(volumeNodes)]
+            if not cards:
+                raise InputError(slicer_adapter.nodeSource(next(iter(volumeNodes.values()))),
+                                 "no bundled model{} reads {}; choose a model card file.".format(
+                                     " with architecture " + architecture if architecture else "",
+                                     " or ".join(sequences.LABELS[n] for n in volumeNodes)))
+        return self._run(volumeNodes, segmentationNode, segmentId, cards, device, heatmap,
+                         progressCallback, cancelCheck)
 
     def predictAll(self, volumeNode, segmentationNode, segmentId, sequence: Optional[str] = None, model=None,
                    architecture: Optional[str] = None, device: str = "auto", heatmap: bool = False,
@@ -493,23 +523,23 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         volume (attribute ``LVIPredictor.Sequence``, else its name / series description).
         """
         if model:
-            from LVIPredictorLib import weights
-
-            card = model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
+            card = self._card(model)
             # A researcher's card trained on one sequence is not run on the other series.
-            models = [card] if sequence is None or card.get("sequence") == sequence else []
-        else:
-            sequence = sequence or self.sequenceOf(volumeNode)
-            models = [entry["card_path"] for entry in self.bundledModels(sequence, architecture)]
-            if not models:
-                raise InputError(slicer_adapter.nodeSource(volumeNode),
-                                 "no bundled {} model{} is installed; choose a model card file.".format(
-                                     SEQUENCE_NAMES.get(sequence, sequence),
-                                     " with architecture " + architecture if architecture else ""))
-        return self._run(volumeNode, segmentationNode, segmentId, models, device, heatmap,
+            if sequence is not None and card.get("sequence") != sequence:
+                return []
+            return [self.predict(volumeNode, segmentationNode, segmentId, card, device=device, heatmap=heatmap,
+                                 progressCallback=progressCallback, cancelCheck=cancelCheck)]
+        sequence = sequence or self.sequenceOf(volumeNode)
+        models = [entry["card_path"] for entry in self.bundledModels(sequence, architecture)]
+        if not models:
+            raise InputError(slicer_adapter.nodeSource(volumeNode),
+                             "no bundled {} model{} is installed; choose a model card file.".format(
+                                 SEQUENCE_NAMES.get(sequence, sequence),
+                                 " with architecture " + architecture if architecture else ""))
+        return self._run({sequence: volumeNode}, segmentationNode, segmentId, models, device, heatmap,
                          progressCallback, cancelCheck)
 
-    def _run(self, volumeNode, segmentationNode, segmentId, models, device, heatmap, progressCallback, cancelCheck):
+    def _run(self, volumeNodes, segmentationNode, segmentId, models, device, heatmap, progressCallback, cancelCheck):
         if not models:
             return []
         def step(stage, fraction):
@@ -519,27 +549,32 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                 progressCallback(stage, fraction)
 
         step(_("Reading series and VOI"), 0.0)
-        image = slicer_adapter.imageFromVolume(volumeNode)
-        mask = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, image)
-        resampled = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
-        description = _seriesDescription(volumeNode)
+        images, masks, resampled = {}, {}, {}
+        for name, volumeNode in volumeNodes.items():
+            images[name] = slicer_adapter.imageFromVolume(volumeNode)
+            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, images[name])
+            resampled[name] = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
+        segmentName = slicer_adapter.segmentSource(segmentationNode, segmentId)
         predictions = []
         for index, model in enumerate(models):
             share = 0.1 + 0.9 * index / len(models)
             step(_("Loading model {n}/{total}").format(n=index + 1, total=len(models)), share)
             predictor = self._predictor(model, device)
             step(_("Predicting with {model}").format(model=predictor.model_id), share + 0.3 / len(models))
-            prediction = predictor.predict(
-                image, mask, heatmap=heatmap, image_source=slicer_adapter.nodeSource(volumeNode),
-                mask_source=slicer_adapter.segmentSource(segmentationNode, segmentId),
-                series_description=description)
-            if resampled:
-                prediction.warnings.insert(0, "the VOI was drawn on another grid and was resampled (nearest "
-                                              "neighbour) onto the grid of '{}'".format(volumeNode.GetName()))
-            logging.info("LVIPredictor: %s on '%s' with %s (weights %s) on %s: probability %.3f, label %d, %s",
-                         predictor.model_id, volumeNode.GetName(), predictor.card["architecture"],
-                         prediction.weights_sha256[:12], prediction.device, prediction.probability,
-                         prediction.label, "; ".join(prediction.warnings) or "no warnings")
+            used = predictor.sequences
+            prediction = predictor.predict_case(
+                images, masks, heatmap=heatmap,
+                image_sources={n: slicer_adapter.nodeSource(volumeNodes[n]) for n in used},
+                mask_sources={n: segmentName for n in used},
+                series_descriptions={n: _seriesDescription(volumeNodes[n]) for n in used})
+            for name in reversed(used):
+                if resampled[name]:
+                    prediction.warnings.insert(0, "the VOI was drawn on another grid and was resampled (nearest "
+                                                  "neighbour) onto the grid of '{}'".format(volumeNodes[name].GetName()))
+            logging.info("LVIPredictor: %s on %s with %s (weights %s) on %s: probability %.3f, label %d, %s",
+                         predictor.model_id, " + ".join("'{}'".format(volumeNodes[n].GetName()) for n in used),
+                         predictor.card["architecture"], prediction.weights_sha256[:12], prediction.device,
+                         prediction.probability, prediction.label, "; ".join(prediction.warnings) or "no warnings")
             predictions.append(prediction)
         step(_("Done"), 1.0)
         return predictions
@@ -584,9 +619,10 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
         slicerVersion = getattr(getattr(slicer, "app", None), "applicationVersion", "") or ""
         for prediction in predictions:
-            series = (volumeNodes or {}).get(prediction.sequence, volumeNode)
+            used = [(volumeNodes or {}).get(n) for n in sequences.channels(prediction.sequence)]
+            series = [node for node in used if node is not None] or ([volumeNode] if volumeNode else [])
             values = {
-                "time": now, "volume": series.GetName() if series else "", "sequence": prediction.sequence,
+                "time": now, "volume": " + ".join(node.GetName() for node in series), "sequence": prediction.sequence,
                 "model_id": prediction.model_id, "architecture": prediction.architecture,
                 "probability": "{:.6f}".format(prediction.probability), "label": "LVI+" if prediction.label else "LVI-",
                 "threshold": "{:.6f}".format(prediction.threshold), "demo": "yes" if prediction.demo else "no",

@@ -80,6 +80,7 @@ class Prediction:
     slice_probabilities: List[float] = field(default_factory=list)
     demo: bool = False
     heatmap: Optional[sitk.Image] = None
+    heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
@@ -182,7 +183,8 @@ class Predictor:
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
-            self.spec.dims == 2 else [], demo=demo, heatmap=heat)
+            self.spec.dims == 2 else [], demo=demo, heatmap=heat,
+            heatmap_sequence=names[reference] if heat is not None else None)
 
 
 def _grad_cam(model, x):

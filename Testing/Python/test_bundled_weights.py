@@ -52,8 +52,8 @@ def test_weights_load_with_a_matching_checksum(entry):
 def test_weights_reproduce_the_probability_recorded_in_their_card(entry):
     card = weights.load_card(entry["card_path"])
     reference = card["reference_prediction"]
-    image, mask = sample_inputs(default_sample_case(), card["sequence"])
-    result = inference.Predictor(card, device="cpu").predict(image, mask)
+    images, masks = sample_inputs(default_sample_case(), card["sequence"])
+    result = inference.Predictor(card, device="cpu").predict_case(images, masks)
     assert result.probability == pytest.approx(reference["probability"], abs=1e-5)
     # float16 storage is allowed only because it moves the probability by < 1e-3.
     assert abs(reference["probability"] - reference["probability_float32_weights"]) <= FLOAT16_TOLERANCE

@@ -3,79 +3,140 @@
 import time
 from pathlib import Path
 
-from LVIPredictorLib import inference, io, weights
+from LVIPredictorLib import inference, io, sequences, weights
 from LVIPredictorLib.errors import LVIError
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "predict", help="predict LVI for one case (image + VOI) with bundled or trained weights",
-        description="Predict lymphovascular invasion for one case. The image is a NIfTI/NRRD/MHA file or a "
-                    "DICOM series folder; the VOI mask a label image (ITK-SNAP NIfTI). Prints a table and "
-                    "writes result.json and overview.png (VOI and Grad-CAM on the largest tumour slice).")
-    p.add_argument("--image", required=True, help="image file or DICOM series folder")
-    p.add_argument("--mask", required=True, help="VOI label image (any non-zero voxel = tumour)")
-    p.add_argument("--sequence", choices=("t2", "dce"),
-                   help="which sequence the image is (with --all: run only that sequence's models)")
+        description="Predict lymphovascular invasion for one case. Give one series with --image/--mask/--sequence, "
+                    "or FS-T2WI and/or DCE with --t2 IMAGE MASK / --dce IMAGE MASK (both for fused t2+dce "
+                    "models). Images are NIfTI/NRRD/MHA files or DICOM series folders; masks label images "
+                    "(ITK-SNAP NIfTI). Prints a table and writes result.json and overview.png (VOI and Grad-CAM "
+                    "on the largest tumour slice).")
+    p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
+    p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
+    p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
+    p.add_argument("--dce", nargs=2, metavar=("IMAGE", "MASK"),
+                   help="DCE image (file, or dynamic DICOM series: see --dce-phase) and its VOI")
+    p.add_argument("--sequence", choices=sequences.ALL,
+                   help="which sequence --image is; with --all: run only the models of this sequence (t2+dce: "
+                        "the fused ones)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", action="append", metavar="ID_OR_CARD",
                        help="bundled model id or path to a model card JSON (repeatable)")
-    which.add_argument("--all", action="store_true", help="every bundled model of the sequence (default)")
+    which.add_argument("--all", action="store_true",
+                       help="every bundled model whose sequences were given (default)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--dce-phase", type=int, default=2,
                    help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
                         "post-contrast (the study's '2nd phase'; default)")
-    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several")
+    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only)")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
 
 
-def _cards_for(args):
-    if args.model:
-        return [weights.resolve_card(m) for m in args.model]
+def _inputs(args, cards):
+    """{sequence: (image path, mask path)} from --image/--mask or --t2/--dce."""
+    single = args.image is not None or args.mask is not None
+    if single and (args.t2 or args.dce):
+        raise LVIError(None, "give either --image/--mask or --t2/--dce, not both")
+    if not single:
+        inputs = {name: tuple(getattr(args, name)) for name in sequences.SEQUENCES if getattr(args, name)}
+        if not inputs:
+            raise LVIError(None, "no input: give --image and --mask (with --sequence), or --t2 and/or --dce")
+        if args.series_uid and len(inputs) > 1:
+            raise LVIError(None, "--series-uid picks a series of one input; give the series folders instead")
+        return inputs
+    if args.image is None or args.mask is None:
+        raise LVIError(None, "--image and --mask go together")
+    sequence = args.sequence
+    if sequence is None and cards:
+        named = {c["sequence"] for c in cards}
+        sequence = named.pop() if len(named) == 1 else None
+    if sequence not in sequences.SEQUENCES:
+        raise LVIError(args.image, "say which sequence this image is with --sequence t2 or --sequence dce (a "
+                                   "fused t2+dce model needs --t2 IMAGE MASK and --dce IMAGE MASK)")
+    return {sequence: (args.image, args.mask)}
+
+
+def _cards(args):
+    """Model cards chosen by --model, or None for --all (chosen once the inputs are known)."""
+    if not args.model:
+        return None
+    cards = [weights.load_card(weights.resolve_card(m)) for m in args.model]
+    for card in cards:
+        if args.sequence and args.image is not None and card["sequence"] != args.sequence:
+            raise LVIError(card["_card_path"], "is a {} model but --sequence is {}".format(card["sequence"],
+                                                                                          args.sequence))
+    return cards
+
+
+def _bundled_cards(args, given):
     catalog = weights.bundled_catalog()
     if not catalog:
         raise LVIError(str(weights.models_dir()), "no bundled models found (catalog.json missing); "
                                                   "pass --model CARD.json")
-    entries = [e for e in catalog if args.sequence is None or e["sequence"] == args.sequence]
-    if not entries:
-        raise LVIError(str(weights.models_dir()), "no bundled model for sequence {}".format(args.sequence))
-    return [Path(e["card_path"]) for e in entries]
+    wanted = [e for e in catalog if set(sequences.channels(e["sequence"])) <= set(given)
+              and (args.sequence is None or args.image is not None or e["sequence"] == args.sequence)]
+    if not wanted:
+        raise LVIError(str(weights.models_dir()), "no bundled model reads {}".format(
+            args.sequence if args.sequence and args.image is None else " and ".join(sorted(given))))
+    return [weights.load_card(e["card_path"]) for e in wanted]
 
 
 def run(args):
     from .report import write_report
 
+    cards = _cards(args)
+    inputs = _inputs(args, cards)
+    if cards is None:
+        cards = _bundled_cards(args, inputs)
+    for card in cards:
+        lacking = [sequences.LABELS[s] for s in sequences.channels(card["sequence"]) if s not in inputs]
+        if lacking:
+            raise LVIError(card["_card_path"], "model {} needs {} as well: give --t2 IMAGE MASK and --dce IMAGE "
+                                               "MASK".format(card["model_id"], " and ".join(lacking)))
+
     t0 = time.perf_counter()
-    image, info = io.read_image_with_info(args.image, dce_phase=args.dce_phase, series_uid=args.series_uid)
-    mask = io.read_mask(args.mask, reference=image)
+    images, masks, infos = {}, {}, {}
+    for name, (image_path, mask_path) in inputs.items():
+        images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
+                                                            series_uid=args.series_uid)
+        masks[name] = io.read_mask(mask_path, reference=images[name])
+        print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
     read_seconds = time.perf_counter() - t0
-    print("image: {}".format(info.summary()))
+
     predictions = []
-    for card_path in _cards_for(args):
-        card = weights.load_card(card_path)
-        if args.sequence and card["sequence"] != args.sequence:
-            raise LVIError(str(card_path), "is a {} model but --sequence is {}".format(card["sequence"], args.sequence))
+    for card in cards:
         predictor = inference.Predictor(card, device=args.device)
-        predictions.append(predictor.predict(image, mask, heatmap=not args.no_heatmap, image_source=str(args.image),
-                                             mask_source=str(args.mask), series_description=info.series_description))
+        predictions.append(predictor.predict_case(
+            images, masks, heatmap=not args.no_heatmap,
+            image_sources={n: str(p[0]) for n, p in inputs.items()},
+            mask_sources={n: str(p[1]) for n, p in inputs.items()},
+            series_descriptions={n: info.series_description for n, info in infos.items()}))
     print()
     print("{:<30} {:>11} {:>6} {:>9} {:>6}".format("model", "probability", "class", "threshold", "device"))
     for p in predictions:
         print("{:<30} {:>11.3f} {:>6} {:>9.3f} {:>6}".format(p.model_id, p.probability, "LVI+" if p.label else "LVI-",
                                                             p.threshold, p.device))
-    warnings = []
+    warnings = [w for info in infos.values() for w in info.warnings]
     for p in predictions:
         for w in p.warnings:
             if w not in warnings:
                 warnings.append(w)
-    for w in list(info.warnings) + warnings:
+    for w in warnings:
         print("warning: {}".format(w))
+
+    # The overview shows DCE when it was given (the grid fused models crop on), else the one series.
+    shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in inputs else next(iter(inputs))
+    image, mask = images[shown], masks[shown]
     mask_on_grid = mask if io.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
-    json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, {
-        "image": str(args.image), "mask": str(args.mask), "image_info": info.summary(),
-        "read_seconds": read_seconds})
+    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary()} for n, p in inputs.items()}
+    json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, dict(
+        series, read_seconds=read_seconds, shown=shown), shown)
     print()
     print("report: {}".format(Path(args.out).resolve()))
     print("  {}\n  {}".format(json_path, png_path))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from LVIPredictorLib import inference, io, preprocessing, weights
+from LVIPredictorLib import inference, io, preprocessing, sequences, weights
 from LVIPredictorLib.atomic_files import write_json_atomic
 
 # Sample-case files per sequence (relative to the case folder).
@@ -25,14 +25,20 @@ def default_sample_case():
 
 
 def sample_inputs(case_dir, sequence):
-    image_name, mask_name = CASE_FILES[sequence]
-    image = io.read_image(Path(case_dir) / image_name)
-    mask = io.read_mask(Path(case_dir) / mask_name, reference=image)
-    return image, mask
+    """({series: image}, {series: mask}) of the sample case for every series ``sequence`` reads."""
+    images, masks = {}, {}
+    for name in sequences.channels(sequence):
+        image_name, mask_name = CASE_FILES[name]
+        images[name] = io.read_image(Path(case_dir) / image_name)
+        masks[name] = io.read_mask(Path(case_dir) / mask_name, reference=images[name])
+    return images, masks
 
 
-def float32_probability(model, card, image, mask):
-    prepared = preprocessing.preprocess(image, mask, weights.card_spec(card))
+def float32_probability(model, card, images, masks):
+    names = sequences.channels(card["sequence"])
+    channels = [preprocessing.Channel(images[n], masks[n]) for n in names]
+    prepared = preprocessing.preprocess_channels(channels, weights.card_spec(card),
+                                                 grid_channel=names.index(sequences.grid_reference(card["sequence"])))
     with torch.inference_mode():
         logits = model.eval()(torch.from_numpy(prepared.inputs))
     probs = torch.sigmoid(logits.float()).reshape(-1).numpy().astype(np.float64)
@@ -43,17 +49,18 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
     """Add ``reference_prediction`` to the card at ``card_path`` (rewritten atomically)."""
     case_dir = Path(case_dir) if case_dir else default_sample_case()
     card = weights.load_card(card_path)
-    image, mask = sample_inputs(case_dir, card["sequence"])
-    p32 = float32_probability(float32_model, card, image, mask)
-    stored = inference.Predictor(card, device="cpu").predict(image, mask)
+    images, masks = sample_inputs(case_dir, card["sequence"])
+    p32 = float32_probability(float32_model, card, images, masks)
+    stored = inference.Predictor(card, device="cpu").predict_case(images, masks)
     if abs(stored.probability - p32) > FLOAT16_TOLERANCE:
         raise RuntimeError("{}: stored {} weights move the sample probability by {:.2e} (> {}); export as "
                            "float32".format(card_path, card.get("weights_dtype"), abs(stored.probability - p32),
                                             FLOAT16_TOLERANCE))
-    image_name, mask_name = CASE_FILES[card["sequence"]]
+    names = sequences.channels(card["sequence"])
     card.pop("_card_path", None)
     card["reference_prediction"] = {
-        "case": case_dir.name, "image": image_name, "mask": mask_name, "device": "cpu",
+        "case": case_dir.name, "image": " + ".join(CASE_FILES[n][0] for n in names),
+        "mask": " + ".join(CASE_FILES[n][1] for n in names), "device": "cpu",
         "probability": stored.probability, "probability_float32_weights": p32,
         "note": "recomputed by the test suite from the stored weights; must match to 1e-5"}
     write_json_atomic(card_path, card)

@@ -13,11 +13,12 @@ def largest_voi_slice(mask_on_image):
     return int(np.argmax(arr.reshape(arr.shape[0], -1).astype(bool).sum(axis=1)))
 
 
-def write_report(out_dir, image, mask, predictions, inputs):
+def write_report(out_dir, image, mask, predictions, inputs, sequence=None):
     """Write result.json and overview.png into ``out_dir``; returns their paths.
 
-    ``mask`` must be on the image grid (see preprocessing); ``predictions`` are core
-    Prediction objects, the heat-map of the first that has one is drawn.
+    ``mask`` must be on the image grid (see preprocessing); ``image`` is the series
+    ``sequence``; ``predictions`` are core Prediction objects, and the heat-map of the first
+    whose heat-map lies on this series' grid is drawn.
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -33,7 +34,8 @@ def write_report(out_dir, image, mask, predictions, inputs):
     img = sitk.GetArrayViewFromImage(image)[k].astype(np.float32)
     msk = sitk.GetArrayViewFromImage(mask)[k] > 0
     lo, hi = np.percentile(img, (1, 99))
-    heat_pred = next((p for p in predictions if p.heatmap is not None), None)
+    heat_pred = next((p for p in predictions if p.heatmap is not None
+                      and (sequence is None or p.heatmap_sequence == sequence)), None)
     spacing = image.GetSpacing()
     aspect = spacing[1] / spacing[0]
 
