@@ -233,23 +233,23 @@ def module_file():
 # the whole path (card, checksum, preprocessing spec, threshold) without bundled weights.
 
 TEST_MODELS = (("t2_vanilla", "vanilla_cnn_2d", "t2"), ("t2_resnet3d", "resnet10_3d", "t2"),
-               ("dce_vanilla", "vanilla_cnn_2d", "dce"))
+               ("dce_vanilla", "vanilla_cnn_2d", "dce"), ("fused_vanilla", "vanilla_cnn_2d", "t2+dce"))
 
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
-    """A Resources/Models-like folder: three cards + catalog.json (two T2 models, one DCE)."""
+    """A Resources/Models-like folder: four cards + catalog.json (two T2 models, one DCE, one fused)."""
     import json
 
     import torch
 
-    from LVIPredictorLib import models, preprocessing, weights
+    from LVIPredictorLib import models, preprocessing, sequences, weights
 
     folder = tmp_path_factory.mktemp("Models")
     entries = []
     for index, (modelId, architecture, sequence) in enumerate(TEST_MODELS):
         torch.manual_seed(index)
-        config = models.default_config(architecture)
+        config = dict(models.default_config(architecture), in_channels=len(sequences.channels(sequence)))
         card = {
             "model_id": modelId, "architecture": architecture, "architecture_config": config,
             "sequence": sequence, "dce_phase": 2,

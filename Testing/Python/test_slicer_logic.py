@@ -184,3 +184,41 @@ def test_sample_case_predicts_like_the_core_from_its_files(module_file, bundled_
         image, io.read_mask(maskPath, reference=image))
     assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-4)
     assert not any("resampled" in warning for warning in viaSlicer.warnings)
+
+
+def _dceSeries():
+    grid = make_grid(size=(50, 48, 30), spacing=(0.8, 0.8, 1.5), origin=(-18.0, -21.0, -21.0))
+    return mr_image(grid, centre=CENTRE, radius=RADIUS, seed=5)
+
+
+def test_predict_case_runs_single_and_fused_models_on_both_series(module_file, bundled_models, case, tmp_path):
+    """One segment, two series on different grids: each model gets its series; the fused one both."""
+    import slicer
+
+    from LVIPredictorLib import inference
+
+    sitk.WriteImage(_dceSeries(), str(tmp_path / "dce.nii.gz"))
+    dceVolume = slicer.util.loadVolume(str(tmp_path / "dce.nii.gz"), {"singleFile": True})
+    volumes = {"t2": case["volume"], "dce": dceVolume}
+    logic = module_file.LVIPredictorLogic()
+    predictions = logic.predictCase(volumes, case["segmentation"], case["segmentId"], device="cpu", heatmap=True)
+    assert sorted(p.model_id for p in predictions) == ["dce_vanilla", "fused_vanilla", "t2_resnet3d", "t2_vanilla"]
+    fused = next(p for p in predictions if p.model_id == "fused_vanilla")
+    direct = inference.Predictor(str(bundled_models / "fused_vanilla.json"), device="cpu").predict_case(
+        {"t2": case["image"], "dce": sitk.ReadImage(str(tmp_path / "dce.nii.gz"))},
+        {"t2": case["mask"], "dce": case["mask"]})
+    assert fused.probability == pytest.approx(direct.probability, abs=1e-3)
+    assert fused.heatmap_sequence == "dce"
+    assert sum("resampled" in w for w in fused.warnings) == 2  # the segment was drawn on neither grid
+
+    table = logic.addResultsToTable(predictions, volumeNode=case["volume"], volumeNodes=volumes)
+    rows = {table.GetCellText(r, table.GetColumnIndex("model_id")): table.GetCellText(r, table.GetColumnIndex("volume"))
+            for r in range(table.GetNumberOfRows())}
+    assert rows["fused_vanilla"] == "{} + {}".format(case["volume"].GetName(), dceVolume.GetName())
+    assert rows["dce_vanilla"] == dceVolume.GetName()
+
+    with pytest.raises(module_file.InputError, match="predictCase"):
+        logic.predict(dceVolume, case["segmentation"], case["segmentId"], "fused_vanilla", device="cpu")
+    onlyT2 = logic.predictCase({"t2": case["volume"], "dce": None}, case["segmentation"], case["segmentId"],
+                               device="cpu")
+    assert sorted(p.model_id for p in onlyT2) == ["t2_resnet3d", "t2_vanilla"]
