@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the bundled demo weights in Resources/Models from scratch, with the project's own
 # commands only: a study-sized phantom cohort, then `lvi train` and `lvi export` for the six
-# {FS-T2WI, DCE} x {3 models} combinations.
+# {FS-T2WI, DCE} x {3 models} combinations of the paper's table, plus one fused FS-T2WI + DCE
+# model (VanillaCNN 2D, two input channels).
 #
 #   bash training/train_bundled.sh [WORKDIR]      (WORKDIR holds the cohort and the runs)
 #
@@ -25,15 +26,17 @@ if [ ! -f "$cohort/cohort.csv" ]; then
   lvi phantom --out "$cohort" --n 457 --seed 2024 --size small --outputs nifti --workers 2
 fi
 lvi validate-cohort "$cohort"
-for seq in dce t2; do
-  for model in resnet10_3d resnet10_2d vanilla_cnn_2d; do
-    epochs=$epochs_2d
-    [ "$model" = resnet10_3d ] && epochs=$epochs_3d
-    run="$work/runs/$seq-$model"
-    lvi train --cohort "$cohort" --model "$model" --sequence "$seq" --split "$split" --epochs "$epochs" \
-      --seed "$seed" --device cpu --out "$run"
-    lvi export "$run" --out "$models_dir/$seq-$model" --model-id "demo-$seq-$model" --overwrite \
-      --reference-case "$repo/Resources/SampleData/LVI-Sample-001"
-  done
+combos="dce:resnet10_3d dce:resnet10_2d dce:vanilla_cnn_2d t2:resnet10_3d t2:resnet10_2d t2:vanilla_cnn_2d"
+combos="$combos t2+dce:vanilla_cnn_2d"
+for combo in $combos; do
+  seq="${combo%%:*}"
+  model="${combo#*:}"
+  epochs=$epochs_2d
+  [ "$model" = resnet10_3d ] && epochs=$epochs_3d
+  run="$work/runs/$seq-$model"
+  lvi train --cohort "$cohort" --model "$model" --sequence "$seq" --split "$split" --epochs "$epochs" \
+    --seed "$seed" --device cpu --out "$run"
+  lvi export "$run" --out "$models_dir/$seq-$model" --model-id "demo-$seq-$model" --overwrite \
+    --reference-case "$repo/Resources/SampleData/LVI-Sample-001"
 done
 python -c "from LVIPredictorLib import weights; print(weights.write_catalog('$models_dir'))"

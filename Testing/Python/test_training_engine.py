@@ -39,3 +39,18 @@ def test_augmentation_keeps_shape_and_stays_small():
     assert y.shape == x.shape
     assert torch.allclose(y.std(), x.std(), rtol=0.2)
 
+
+
+@pytest.mark.parametrize("world_size, device, converted", [(2, "cuda:0", True), (2, "cpu", False), (1, "cuda:0", False)])
+def test_batchnorm_is_synchronised_only_across_cuda_ranks(world_size, device, converted):
+    from lvi_training.distributed import DistContext
+
+    settings = engine.TrainSettings(model="resnet10_2d", architecture_config={"in_channels": 1}, epochs=1,
+                                    batch_size=8)
+    model = engine.make_model(settings, "cpu")
+    keys = list(model.state_dict())
+    out = engine.sync_batchnorm(model, DistContext(rank=0, world_size=world_size, device=device))
+    kinds = {type(m) for m in out.modules()}
+    assert (torch.nn.SyncBatchNorm in kinds) == converted
+    assert (torch.nn.BatchNorm2d in kinds) != converted
+    assert list(out.state_dict()) == keys  # checkpoints and exports keep their tensor names

@@ -153,6 +153,20 @@ def make_model(settings, device):
     return build_model(settings.model, **settings.architecture_config).to(device)
 
 
+def sync_batchnorm(model, ctx):
+    """Under torchrun on CUDA, BatchNorm statistics over the whole global batch, not each rank's share.
+
+    The 3D model trains at batch 8: on 4 GPUs each rank would normalise over 2 samples, a
+    different (noisier) model from the one a single process trains. gloo has no
+    SyncBatchNorm, so CPU ranks keep per-rank statistics. Parameter and buffer names are
+    unchanged, so checkpoints and exported weights are the same either way.
+    """
+    if ctx.distributed and ctx.device.startswith("cuda") and any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
 class _Indices(torch.utils.data.Dataset):
     def __init__(self, n):
         self.n = n
@@ -170,7 +184,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
     Returns (model (unwrapped, eval mode), history list). Every rank calls this; rank 0 writes.
     """
     device = ctx.device
-    model = make_model(settings, device)
+    model = sync_batchnorm(make_model(settings, device), ctx)
     samples = data.samples_of(train_cases)
     labels = torch.from_numpy(data.labels[data.sample_case.numpy()]).float()
     inputs = data.inputs.to(device)
