@@ -230,3 +230,20 @@ def test_table_trains_six_combinations_and_sets_ours_next_to_the_papers(blob_coh
         ("FS-T2WI", "2D VanillaCNN"), ("FS-T2WI", "2D ResNet10"), ("FS-T2WI", "3D ResNet10")]
     assert rows[2]["paper_auc"] == 0.80 and len(rows[2]["auc_ci_delong"]) == 2
     assert "| DCE | 3D ResNet10 |" in printed and (out / "table1.csv").exists() and (out / "table1.md").exists()
+
+
+def test_adding_the_final_model_later_updates_the_recorded_command(blob_cohort, tmp_path, capsys):
+    out = tmp_path / "cv"
+    base = ["--model", "vanilla_cnn_2d", "--sequence", "t2", "--split", "cv5", "--epochs", "1", "--seed", "2"] + FAST_2D
+    _train(blob_cohort, out, base + ["--no-final-model"])
+    assert "--no-final-model" in json.loads((out / "config.json").read_text())["command"]
+    assert lvi(["export", str(out), "--out", str(tmp_path / "m")]) == 2
+    assert "has no finished final model" in capsys.readouterr().err
+
+    _train(blob_cohort, out, base)
+    config = json.loads((out / "config.json").read_text())
+    assert "--no-final-model" not in config["command"]
+    assert len(config["commands"]) == 2 and "--no-final-model" in config["commands"][0]
+    assert lvi(["export", str(out), "--out", str(tmp_path / "m")]) == 0
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["training"]["command"] == config["command"]

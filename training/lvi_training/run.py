@@ -267,6 +267,7 @@ def train_run(req):
                          req.sequence, req.split, req.epochs, req.seed, ctx.device, ctx.world_size)
             else:
                 log.info("resuming run %s", run_dir)
+                _record_resume_command(req, run_dir)
             left_out = len(cohort.cases) - len(cohort.with_sequence(req.sequence))
             if left_out:
                 log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(cohort.cases),
@@ -306,6 +307,24 @@ def train_run(req):
             log.removeHandler(h)
             h.close()
         ctx.close()
+
+
+def _record_resume_command(req, run_dir):
+    """Keep config.json's command true when a resume changes what the run holds or how it ran.
+
+    Options outside the identity may differ on a resume (e.g. dropping --no-final-model adds
+    the final model that `lvi export` writes; --threads): the command cards quote is the
+    latest, and every earlier one is kept in ``commands``.
+    """
+    config_path = run_dir / "config.json"
+    config = atomic.load_json(config_path)
+    command = canonical_command(req)
+    if config.get("command") == command:
+        return
+    config["commands"] = list(config.get("commands") or [config.get("command")]) + [command]
+    config["command"] = command
+    atomic.save_json(config, config_path)
+    log.info("command recorded for this resume: %s", command)
 
 
 def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress):
