@@ -743,8 +743,9 @@ def _cardSummary(card: dict) -> str:
     elif isinstance(auc, (int, float)):
         aucText = ", AUC {:.2f}".format(auc)
     return "{id}: {arch} on {seq}{phase}, trained on {n} cases{auc}, threshold {thr:.2f}{demo}".format(
-        id=card.get("model_id"), arch=card.get("architecture"), seq=SEQUENCE_NAMES.get(card.get("sequence"), "?"),
-        phase=" (phase {})".format(card["dce_phase"]) if card.get("sequence") == "dce" and card.get("dce_phase") else "",
+        id=card.get("model_id"), arch=card.get("architecture"), seq=sequences.LABELS.get(card.get("sequence"), "?"),
+        phase=" (phase {})".format(card["dce_phase"]) if card.get("sequence") in sequences.ALL
+        and sequences.reads_dce(card["sequence"]) and card.get("dce_phase") else "",
         n=training.get("n_cases", "?"), auc=aucText, thr=float(card.get("threshold", 0.5)),
         demo=" — DEMO weights, not for clinical use" if card.get("demo") else "")
 
@@ -763,6 +764,8 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_PredictSampleCaseWithEveryBundledModel()
+        self.setUp()
+        self.test_PredictSampleCaseWithBothSeries()
 
     def test_PredictSampleCaseWithEveryBundledModel(self):
         self.delayDisplay(_("Loading the sample case"))
@@ -782,6 +785,25 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
         self.assertEqual(table.GetNumberOfRows(), len(predictions))
         heatmap = logic.showHeatmap(predictions[0], volume)
         self.assertEqual(slicer.util.arrayFromVolume(heatmap).shape, slicer.util.arrayFromVolume(volume).shape)
+        self.delayDisplay(_("Test passed"))
+
+    def test_PredictSampleCaseWithBothSeries(self):
+        """Both series and one segment: every bundled model runs, the fused ones on both."""
+        self.delayDisplay(_("Loading both series of the sample case"))
+        t2Volume, maskPath = _sampleCase("t2")
+        dceVolume, _dceMask = _sampleCase("dce")
+        logic = LVIPredictorLogic()
+        DependencyInstaller(headless=True).ensure()
+        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+        segmentId = logic.importMask(maskPath, segmentation, t2Volume)
+        volumes = {"t2": t2Volume, "dce": dceVolume}
+        predictions = logic.predictCase(volumes, segmentation, segmentId)
+        self.assertEqual(sorted(p.model_id for p in predictions),
+                         sorted(entry["model_id"] for entry in logic.bundledModels()))
+        for prediction in predictions:
+            self.assertTrue(0.0 <= prediction.probability <= 1.0)
+        table = logic.addResultsToTable(predictions, volumeNode=dceVolume, volumeNodes=volumes)
+        self.assertEqual(table.GetNumberOfRows(), len(predictions))
         self.delayDisplay(_("Test passed"))
 
 

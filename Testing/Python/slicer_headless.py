@@ -14,6 +14,7 @@ import importlib
 import os
 import sys
 import types
+import unittest
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,10 @@ def _standinModules():
     slicerSLM.ScriptedLoadableModule = type("ScriptedLoadableModule", (), {"__init__": lambda self, parent=None: None})
     slicerSLM.ScriptedLoadableModuleWidget = type("ScriptedLoadableModuleWidget", (), {})
     slicerSLM.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
-    slicerSLM.ScriptedLoadableModuleTest = type("ScriptedLoadableModuleTest", (), {})
+    # Slicer's ScriptedLoadableModuleTest is a unittest.TestCase whose delayDisplay shows a
+    # message in the GUI; headless there is nothing to show.
+    slicerSLM.ScriptedLoadableModuleTest = type("ScriptedLoadableModuleTest", (unittest.TestCase,), {
+        "delayDisplay": lambda self, message, msec=None: None})
 
     pnw = types.ModuleType("slicer.parameterNodeWrapper")
     pnw.parameterNodeWrapper = _parameterNodeWrapper

@@ -222,3 +222,8 @@ def test_predict_case_runs_single_and_fused_models_on_both_series(module_file, b
     onlyT2 = logic.predictCase({"t2": case["volume"], "dce": None}, case["segmentation"], case["segmentId"],
                                device="cpu")
     assert sorted(p.model_id for p in onlyT2) == ["t2_resnet3d", "t2_vanilla"]
+
+
+def test_module_self_test_passes_on_the_sample_case_with_the_bundled_models(module_file, headless_slicer):
+    """What `Slicer --testing` runs (the GUI's delayDisplay is a no-op here)."""
+    module_file.LVIPredictorTest("runTest").runTest()
