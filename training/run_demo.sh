@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, from a fresh clone: makes .venv, installs, and predicts LVI on the shipped
 # sample case (Resources/SampleData/LVI-Sample-001, a synthetic phantom) with every bundled
-# model of each sequence. Prints the table and where the report (JSON + PNG) went.
+# model of each sequence, then the fused FS-T2WI + DCE model. Prints the tables and where the
+# reports (JSON + PNG) went.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LVI_EXTRAS="${LVI_EXTRAS:-test}" source "$repo/training/bootstrap_env.sh"
@@ -13,3 +14,7 @@ echo
 echo "== DCE (2nd phase, read from the DICOM series) =="
 lvi predict --sequence dce --all --image "$sample/dicom/dce" --dce-phase 2 --mask "$sample/dce_mask.nii.gz" \
   --out "$out/dce"
+echo
+echo "== FS-T2WI + DCE fused (both series, each with its own VOI) =="
+lvi predict --sequence t2+dce --all --t2 "$sample/t2.nii.gz" "$sample/t2_mask.nii.gz" \
+  --dce "$sample/dicom/dce" "$sample/dce_mask.nii.gz" --out "$out/fused"

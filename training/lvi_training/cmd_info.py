@@ -32,6 +32,6 @@ def run(args):
             m = card.get("metrics", {})
             auc = "AUC {:.2f} ({:.2f}-{:.2f}, n={})".format(m["auc"], m["auc_ci_delong"][0], m["auc_ci_delong"][1],
                                                            m.get("n")) if "auc" in m else "no metrics"
-            print("  {:<26} {:<15} {:<4} {:<30} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
+            print("  {:<30} {:<15} {:<6} {:<30} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
                                                           auc, "DEMO" if entry.get("demo") else ""))
     return 0
