@@ -13,12 +13,14 @@ def register(subparsers):
                     "write DIR/table1.md, .csv and .json with our numbers and CIs next to the paper's.")
     add_training_options(p)
     p.add_argument("--out", required=True, help="folder for the six runs and the table")
+    p.add_argument("--fusion", action="store_true",
+                   help="also train each model on FS-T2WI + DCE fused (three more rows; cases need both series)")
     p.set_defaults(func=run, final_model=False)
 
 
 def run(args):
     results = {}
-    for seq, model in table.combinations():
+    for seq, model in table.combinations(fusion=args.fusion):
         print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.MODEL_LABEL[model]), flush=True)
         req = request_from_args(args, model, seq, str(table.run_folder(args.out, seq, model)))
         results[(seq, model)] = train_run(req)

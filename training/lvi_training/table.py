@@ -3,7 +3,8 @@
 Each combination is an ordinary run folder under DIR (``DIR/<sequence>_<model>``), so an
 interrupted table resumes like any run. The paper's numbers are from its 46-patient
 validation set, with no CIs; ours carry DeLong CIs on the AUC and Wilson CIs on the
-proportions, which show how little a 46-patient table can rank models.
+proportions, which show how little a 46-patient table can rank models. With ``fusion`` the
+table gains the fused FS-T2WI + DCE row of each model, which the paper did not have.
 """
 
 import csv
@@ -11,11 +12,12 @@ import io
 from pathlib import Path
 
 from LVIPredictorLib.models import MODEL_NAMES
+from LVIPredictorLib.sequences import FUSED
+from LVIPredictorLib.sequences import LABELS as SEQUENCE_LABEL
 
 from . import atomic
 
 SEQUENCE_ORDER = ("dce", "t2")
-SEQUENCE_LABEL = {"dce": "DCE", "t2": "FS-T2WI"}
 MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10"}
 
 # (accuracy, sensitivity, specificity, AUC) on the paper's validation set (n = 46).
@@ -29,8 +31,9 @@ PAPER_TABLE1 = {
 }
 
 
-def combinations():
-    return [(seq, model) for seq in SEQUENCE_ORDER for model in MODEL_NAMES]
+def combinations(fusion=False):
+    order = SEQUENCE_ORDER + ((FUSED,) if fusion else ())
+    return [(seq, model) for seq in order for model in MODEL_NAMES]
 
 
 def run_folder(out_dir, sequence, model):
@@ -38,11 +41,12 @@ def run_folder(out_dir, sequence, model):
 
 
 def table_rows(results):
-    """``results``: {(sequence, model): metrics dict}; returns JSON-ready rows in the paper's order."""
+    """``results``: {(sequence, model): metrics dict}; returns JSON-ready rows in the paper's order
+    (fused rows last; their paper columns are None)."""
     rows = []
-    for seq, model in combinations():
+    for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)):
         m = results[(seq, model)]
-        paper = PAPER_TABLE1[(seq, model)]
+        paper = PAPER_TABLE1.get((seq, model), (None,) * 4)
         rows.append({
             "sequence": SEQUENCE_LABEL[seq], "model": MODEL_LABEL[model], "n": m["n"], "scope": m["scope"],
             "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"],
@@ -59,6 +63,10 @@ def _ci(value, ci):
     return "{:.2f} ({:.2f}-{:.2f})".format(value, ci[0], ci[1])
 
 
+def _paper(value):
+    return "—" if value is None else "{:.2f}".format(value)
+
+
 def markdown(rows, title):
     lines = ["# {}".format(title), "",
              "Ours: value (95 % CI; DeLong for AUC, Wilson for proportions). Paper: its 46-patient validation "
@@ -67,11 +75,11 @@ def markdown(rows, title):
              "| paper Spec | paper AUC |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |".format(
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} |".format(
             r["sequence"], r["model"], r["n"], _ci(r["accuracy"], r["accuracy_ci"]),
             _ci(r["sensitivity"], r["sensitivity_ci"]), _ci(r["specificity"], r["specificity_ci"]),
-            _ci(r["auc"], r["auc_ci_delong"]), r["brier"], r["paper_accuracy"], r["paper_sensitivity"],
-            r["paper_specificity"], r["paper_auc"]))
+            _ci(r["auc"], r["auc_ci_delong"]), r["brier"], _paper(r["paper_accuracy"]),
+            _paper(r["paper_sensitivity"]), _paper(r["paper_specificity"]), _paper(r["paper_auc"])))
     return "\n".join(lines) + "\n"
 
 
