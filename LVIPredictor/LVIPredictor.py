@@ -555,6 +555,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, images[name])
             resampled[name] = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
         segmentName = slicer_adapter.segmentSource(segmentationNode, segmentId)
+        phaseCache = {}
         predictions = []
         for index, model in enumerate(models):
             share = 0.1 + 0.9 * index / len(models)
@@ -562,11 +563,19 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             predictor = self._predictor(model, device)
             step(_("Predicting with {model}").format(model=predictor.model_id), share + 0.3 / len(models))
             used = predictor.sequences
+            modelImages, phaseNote = dict(images), None
+            if "dce" in used:
+                phaseImage, phaseNote = self._dcePhase(volumeNodes["dce"], int(predictor.card.get("dce_phase", 2)),
+                                                       phaseCache)
+                if phaseImage is not None:
+                    modelImages["dce"] = phaseImage
             prediction = predictor.predict_case(
-                images, masks, heatmap=heatmap,
+                modelImages, masks, heatmap=heatmap,
                 image_sources={n: slicer_adapter.nodeSource(volumeNodes[n]) for n in used},
                 mask_sources={n: segmentName for n in used},
                 series_descriptions={n: _seriesDescription(volumeNodes[n]) for n in used})
+            if phaseNote:
+                prediction.warnings.insert(0, phaseNote)
             for name in reversed(used):
                 if resampled[name]:
                     prediction.warnings.insert(0, "the VOI was drawn on another grid and was resampled (nearest "
@@ -578,6 +587,24 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             predictions.append(prediction)
         step(_("Done"), 1.0)
         return predictions
+
+    @staticmethod
+    def _dcePhase(volumeNode, phase: int, cache: dict):
+        """(image, warning) of the DCE phase a model reads when ``volumeNode`` shows one
+        acquisition of a whole dynamic series (the DICOM browser loads DCE that way); (None,
+        None) for an ordinary volume, which is taken as the phase the user chose."""
+        dynamic = slicer_adapter.dynamicSeries(volumeNode)
+        if dynamic is None:
+            return None, None
+        sequence, shown, count = dynamic
+        if phase not in cache:
+            cache[phase] = slicer_adapter.imageFromDynamicItem(volumeNode, phase)
+        note = None
+        if shown != phase:
+            note = ("'{}' shows acquisition {} of the dynamic series '{}' ({} acquisitions); the model reads phase {} "
+                    "(1 = pre-contrast), so acquisition {} was used".format(
+                        volumeNode.GetName(), shown, sequence.GetName(), count, phase, phase))
+        return cache[phase], note
 
     @staticmethod
     def sequenceOf(volumeNode) -> str:

@@ -99,6 +99,11 @@ def imageFromVolume(volumeNode) -> sitk.Image:
                          "the volume has {} components per voxel; choose a single scalar series "
                          "(for DCE, the one phase the model was trained on).".format(
                              voxels.shape[-1] if voxels.ndim == 4 else voxels.ndim))
+    return _imageOnWorldGrid(voxels, volumeNode)
+
+
+def _imageOnWorldGrid(voxels, volumeNode) -> sitk.Image:
+    """Voxels (K, J, I) copied into a SimpleITK image on ``volumeNode``'s world geometry (LPS)."""
     # (K, J, I) numpy order is exactly SimpleITK's array order for (x, y, z) = (I, J, K).
     image = sitk.GetImageFromArray(np.array(voxels, copy=True))
     origin, spacing, direction = _geometryFromMatrix(ijkToWorldMatrix(volumeNode))
@@ -106,6 +111,48 @@ def imageFromVolume(volumeNode) -> sitk.Image:
     image.SetSpacing(spacing)
     image.SetDirection(direction)
     return image
+
+
+def dynamicSeries(volumeNode):
+    """(sequence node, item shown (1-based), number of items) when ``volumeNode`` is the proxy
+    of a sequence browser — a dynamic series loaded whole, as Slicer's DICOM browser loads a
+    multi-phase DCE series — else None."""
+    scene = volumeNode.GetScene() if volumeNode is not None else None
+    if scene is None:
+        return None
+    browsers = scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
+    for index in range(browsers.GetNumberOfItems()):
+        browser = browsers.GetItemAsObject(index)
+        if not browser.IsProxyNodeID(volumeNode.GetID()):
+            continue
+        sequence = browser.GetSequenceNode(volumeNode)
+        if sequence is not None and sequence.GetNumberOfDataNodes() > 1:
+            return sequence, browser.GetSelectedItemNumber() + 1, sequence.GetNumberOfDataNodes()
+    return None
+
+
+def imageFromDynamicItem(volumeNode, item: int) -> sitk.Image:
+    """Item ``item`` (1-based, in the sequence's order) of the dynamic series that
+    ``volumeNode`` shows, as a SimpleITK image on the proxy's world geometry."""
+    sequence, _shown, count = dynamicSeries(volumeNode)
+    if not 1 <= item <= count:
+        raise InputError(nodeSource(volumeNode), "shows a dynamic series '{}' of {} acquisitions; phase {} was "
+                                                 "requested (phase 1 = pre-contrast).".format(
+                                                     sequence.GetName(), count, item))
+    dataNode = sequence.GetNthDataNode(item - 1)
+    if dataNode is None or not dataNode.IsA("vtkMRMLScalarVolumeNode") or dataNode.GetImageData() is None:
+        raise InputError(nodeSource(volumeNode), "item {} of the dynamic series '{}' is not a scalar volume.".format(
+            item, sequence.GetName()))
+    itemToRas, proxyToRas = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    dataNode.GetIJKToRASMatrix(itemToRas)
+    volumeNode.GetIJKToRASMatrix(proxyToRas)
+    voxels = slicer.util.arrayFromVolume(dataNode)
+    if (voxels.shape != slicer.util.arrayFromVolume(volumeNode).shape
+            or not np.allclose(_matrixToNumpy(itemToRas), _matrixToNumpy(proxyToRas), atol=_GEOMETRY_TOLERANCE)):
+        raise InputError(nodeSource(volumeNode), "the acquisitions of the dynamic series '{}' lie on different "
+                                                 "grids; load phase {} as its own volume.".format(sequence.GetName(),
+                                                                                                   item))
+    return _imageOnWorldGrid(voxels, volumeNode)
 
 
 def updateVolumeFromImage(volumeNode, image: sitk.Image):

@@ -120,6 +120,8 @@ class HeadlessSlicer:
         self.segmentations = self._register("Segmentations", slicer.vtkSlicerSegmentationsModuleLogic)
         self.subjectHierarchy = self._register("SubjectHierarchy", slicer.vtkSlicerSubjectHierarchyModuleLogic)
         self.tables = self._register("Tables", slicer.vtkSlicerTablesLogic)
+        # Sequences: a dynamic (DCE) series loaded whole is a sequence shown through a browser's proxy node.
+        self.sequences = self._register("Sequences", slicer.vtkSlicerSequencesLogic)
         self.app = _App(CoreIOManager(self.scene, self.volumes, self.segmentations), temporaryPath)
         self.modules = types.SimpleNamespace(
             volumes=_Module(self.volumes),
@@ -127,6 +129,7 @@ class HeadlessSlicer:
             subjecthierarchy=_Module(self.subjectHierarchy),
             colors=_Module(colors),
             tables=_Module(self.tables),
+            sequences=_Module(self.sequences),
         )
 
     def _register(self, moduleName, logicClass):

@@ -227,3 +227,45 @@ def test_predict_case_runs_single_and_fused_models_on_both_series(module_file, b
 def test_module_self_test_passes_on_the_sample_case_with_the_bundled_models(module_file, headless_slicer):
     """What `Slicer --testing` runs (the GUI's delayDisplay is a no-op here)."""
     module_file.LVIPredictorTest("runTest").runTest()
+
+
+def _dynamicSeries(phases):
+    """A dynamic series loaded whole, as the DICOM browser does: a sequence, a browser, a proxy volume."""
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    sequence = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceNode", "ep2d_dyn_vibe")
+    for index, image in enumerate(phases):
+        item = slicer.vtkMRMLScalarVolumeNode()
+        slicer_adapter.updateVolumeFromImage(item, image)
+        sequence.SetDataNodeAtValue(item, str(index))
+    proxy = slicer_adapter.addVolumeFromImage(phases[0], "ep2d_dyn_vibe proxy")
+    browser = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    browser.AddProxyNode(proxy, sequence, False)
+    browser.SetSelectedItemNumber(0)
+    return proxy, browser
+
+
+def test_a_whole_dynamic_series_gives_the_model_its_phase_not_the_one_on_screen(module_file, headless_slicer, case):
+    from LVIPredictorLib import inference
+
+    card = str(module_file.resourcesDir() / "Models" / "dce-vanilla_cnn_2d.json")  # trained: tells phases apart
+    grid = make_grid(size=(50, 48, 30), spacing=(0.8, 0.8, 1.5), origin=(-18.0, -21.0, -21.0))
+    phases = [mr_image(grid, centre=CENTRE, radius=0.5, seed=7),  # pre-contrast: no enhancing lesion
+              mr_image(grid, centre=CENTRE, radius=RADIUS, seed=5), mr_image(grid, centre=CENTRE, radius=RADIUS, seed=6)]
+    proxy, browser = _dynamicSeries(phases)
+    logic = module_file.LVIPredictorLogic()
+    shownPhase1 = logic.predict(proxy, case["segmentation"], case["segmentId"], card, device="cpu")
+    predictor = inference.Predictor(card, device="cpu")
+    direct = [predictor.predict(image, case["mask"]).probability for image in phases]
+    assert abs(direct[0] - direct[1]) > 0.01  # the test can tell the phases apart
+    assert shownPhase1.probability == pytest.approx(direct[1], abs=1e-4)
+    assert any("shows acquisition 1 of the dynamic series 'ep2d_dyn_vibe' (3 acquisitions); the model reads phase 2"
+               in w for w in shownPhase1.warnings)
+
+    browser.SetSelectedItemNumber(1)
+    shownPhase2 = logic.predict(proxy, case["segmentation"], case["segmentId"], card, device="cpu")
+    assert shownPhase2.probability == pytest.approx(direct[1], abs=1e-4)
+    assert not any("dynamic series" in w for w in shownPhase2.warnings)
