@@ -64,3 +64,12 @@ def test_info_lists_the_bundled_models(capsys):
     assert main(["info"]) == 0
     printed = capsys.readouterr().out
     assert all(e["model_id"] in printed for e in weights.bundled_catalog())
+
+
+def test_predict_on_one_image_without_its_sequence_asks_for_it(tmp_path, capsys):
+    """Running every bundled model on an image of unknown sequence would put T2 models on DCE."""
+    rc = main(["predict", "--image", str(SAMPLE / "t2.nii.gz"), "--mask", str(SAMPLE / "t2_mask.nii.gz"),
+               "--out", str(tmp_path / "r")])
+    assert rc == 2
+    assert "say which sequence this image is with --sequence t2 or --sequence dce" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
