@@ -340,9 +340,9 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
                     volumes, segmentation, segmentId, model=p.modelCard or None,
                     architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
                     progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested)
+                # The table is filed beside the first series (one study holds both).
                 p.resultTable = self.logic.addResultsToTable(
-                    predictions, p.resultTable, volumeNode=volumes.get(predictions[0].sequence) if predictions else None,
-                    volumeNodes=volumes)
+                    predictions, p.resultTable, volumeNode=next(iter(volumes.values()), None), volumeNodes=volumes)
                 self._showResults(predictions, volumes)
             except PredictionCancelled:
                 self.ui.resultsLabel.text = _("Cancelled.")
