@@ -73,3 +73,13 @@ def test_predict_on_one_image_without_its_sequence_asks_for_it(tmp_path, capsys)
     assert rc == 2
     assert "say which sequence this image is with --sequence t2 or --sequence dce" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_predict_warns_when_the_dce_phase_read_is_not_the_models(tmp_path):
+    rc = main(["predict", "--sequence", "dce", "--model", "demo-dce-vanilla_cnn_2d", "--image",
+               str(SAMPLE / "dicom" / "dce"), "--dce-phase", "3", "--mask", str(SAMPLE / "dce_mask.nii.gz"),
+               "--out", str(tmp_path), "--no-heatmap"])
+    assert rc == 0
+    [prediction] = json.loads((tmp_path / "result.json").read_text())["predictions"]
+    assert "DCE phase 3 was read (--dce-phase) but model demo-dce-vanilla_cnn_2d was trained on phase 2" in \
+        prediction["warnings"][0]

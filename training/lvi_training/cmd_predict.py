@@ -112,11 +112,17 @@ def run(args):
     predictions = []
     for card in cards:
         predictor = inference.Predictor(card, device=args.device)
-        predictions.append(predictor.predict_case(
+        prediction = predictor.predict_case(
             images, masks, heatmap=not args.no_heatmap,
             image_sources={n: str(p[0]) for n, p in inputs.items()},
             mask_sources={n: str(p[1]) for n, p in inputs.items()},
-            series_descriptions={n: info.series_description for n, info in infos.items()}))
+            series_descriptions={n: info.series_description for n, info in infos.items()})
+        read_phase = infos["dce"].phase if "dce" in infos else None
+        trained_phase = int(card.get("dce_phase", 2))
+        if sequences.reads_dce(card["sequence"]) and read_phase is not None and read_phase != trained_phase:
+            prediction.warnings.insert(0, "DCE phase {} was read (--dce-phase) but model {} was trained on phase "
+                                          "{}".format(read_phase, card["model_id"], trained_phase))
+        predictions.append(prediction)
     print()
     print("{:<30} {:>11} {:>6} {:>9} {:>6}".format("model", "probability", "class", "threshold", "device"))
     for p in predictions:
