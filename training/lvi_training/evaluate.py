@@ -62,17 +62,29 @@ def evaluate_run(run_dir):
         out["folds"] = [_fold_summary(r) for r in results]
         out["export_threshold"] = metrics.youden_threshold(labels, probs)
         out["export_threshold_method"] = "youden_on_out_of_fold_predictions"
+    write_results(rows, out, run_dir, "{} {} ({})".format(config["model"], config["sequence"], out["scope"]))
+    return out
+
+
+def write_results(rows, out, folder, title):
+    """predictions.csv, roc.png, calibration.png and metrics.json (``out``) into ``folder``.
+
+    ``rows``: one dict per case with case_id, patient_id, lvi, fold, probability, threshold
+    and slice_probabilities.
+    """
+    folder = Path(folder)
+    labels = np.array([r["lvi"] for r in rows], dtype=int)
+    probs = np.array([r["probability"] for r in rows], dtype=float)
+    thresholds = np.array([r["threshold"] for r in rows], dtype=float)
     for r in rows:
         r["predicted"] = int(r["probability"] >= r["threshold"])
-    _write_predictions(rows, run_dir / "predictions.csv")
-    title = "{} {} ({})".format(config["model"], config["sequence"], out["scope"])
-    plots.roc_plot(labels, probs, run_dir / "roc.png", title, threshold=thresholds,
+    _write_predictions(rows, folder / "predictions.csv")
+    plots.roc_plot(labels, probs, folder / "roc.png", title, threshold=thresholds,
                    auc_text="AUC {:.3f} (DeLong 95% CI {:.3f}-{:.3f})".format(out["auc"], *out["auc_ci_delong"]))
-    plots.calibration_plot(labels, probs, run_dir / "calibration.png", title,
+    plots.calibration_plot(labels, probs, folder / "calibration.png", title,
                            slope_text="slope {:.2f}, intercept {:.2f}".format(out["calibration_slope"],
                                                                           out["calibration_intercept"]))
-    atomic.save_json(out, run_dir / "metrics.json")
-    return out
+    atomic.save_json(out, folder / "metrics.json")
 
 
 def _fold_summary(result):
