@@ -291,7 +291,9 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         elif self._running:
             reason = _("A prediction is running")
         self.ui.predictButton.enabled = reason is None
-        self.ui.predictButton.toolTip = reason or _("Predict LVI with the selected model(s)")
+        self.ui.predictButton.toolTip = reason or _(
+            "Predict LVI with the selected model(s): each series with its sequence's models, and both series "
+            "with the fused FS-T2WI + DCE models")
         self.ui.exportCaseButton.enabled = reason is None
         self.ui.importMaskButton.enabled = p is not None and bool(p.t2Volume or p.dceVolume) and not self._running
 
