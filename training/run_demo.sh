@@ -9,12 +9,13 @@ LVI_EXTRAS="${LVI_EXTRAS:-test}" source "$repo/training/bootstrap_env.sh"
 sample="$repo/Resources/SampleData/LVI-Sample-001"
 out="${1:-$repo/lvi-report}"
 echo "== FS-T2WI =="
-lvi predict --sequence t2 --all --image "$sample/t2.nii.gz" --mask "$sample/t2_mask.nii.gz" --out "$out/t2"
+lvi predict --sequence t2 --all --image "$sample/t2.nii.gz" --mask "$sample/t2_mask.nii.gz" --out "$out/t2" \
+  --overwrite
 echo
 echo "== DCE (2nd phase, read from the DICOM series) =="
 lvi predict --sequence dce --all --image "$sample/dicom/dce" --dce-phase 2 --mask "$sample/dce_mask.nii.gz" \
-  --out "$out/dce"
+  --out "$out/dce" --overwrite
 echo
 echo "== FS-T2WI + DCE fused (both series, each with its own VOI) =="
 lvi predict --sequence t2+dce --all --t2 "$sample/t2.nii.gz" "$sample/t2_mask.nii.gz" \
-  --dce "$sample/dicom/dce" "$sample/dce_mask.nii.gz" --out "$out/fused"
+  --dce "$sample/dicom/dce" "$sample/dce_mask.nii.gz" --out "$out/fused" --overwrite

@@ -83,3 +83,14 @@ def test_predict_warns_when_the_dce_phase_read_is_not_the_models(tmp_path):
     [prediction] = json.loads((tmp_path / "result.json").read_text())["predictions"]
     assert "DCE phase 3 was read (--dce-phase) but model demo-dce-vanilla_cnn_2d was trained on phase 2" in \
         prediction["warnings"][0]
+
+
+def test_an_earlier_report_is_kept_unless_overwrite_is_given(tmp_path, capsys):
+    args = ["predict", "--sequence", "t2", "--model", "demo-t2-vanilla_cnn_2d", "--image", str(SAMPLE / "t2.nii.gz"),
+            "--mask", str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path), "--no-heatmap"]
+    assert main(args) == 0
+    first = (tmp_path / "result.json").read_bytes()
+    assert main(args) == 2
+    assert "already holds a report (result.json, overview.png)" in capsys.readouterr().err
+    assert (tmp_path / "result.json").read_bytes() == first
+    assert main(args + ["--overwrite"]) == 0

@@ -6,6 +6,8 @@ from pathlib import Path
 from LVIPredictorLib import inference, io, sequences, weights
 from LVIPredictorLib.errors import LVIError
 
+REPORT_FILES = ("result.json", "overview.png")
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -34,6 +36,7 @@ def register(subparsers):
                         "post-contrast (the study's '2nd phase'; default)")
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only)")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
 
@@ -90,6 +93,10 @@ def _bundled_cards(args, given):
 def run(args):
     from .report import write_report
 
+    existing = [name for name in REPORT_FILES if (Path(args.out) / name).exists()]
+    if existing and not args.overwrite:
+        raise LVIError(args.out, "already holds a report ({}); choose another --out or pass --overwrite".format(
+            ", ".join(existing)))
     cards = _cards(args)
     inputs = _inputs(args, cards)
     if cards is None:
