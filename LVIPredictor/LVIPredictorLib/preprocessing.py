@@ -258,6 +258,19 @@ def preprocess_channels(channels, spec, grid_channel=0):
                         crop_reference=crop_mask, slice_indices=slice_indices, voi_volume_mm3=ref_voi.volume_mm3)
 
 
+def voi_agreement(channels, spec, grid_channel=0):
+    # type: (Sequence[Channel], PreprocessSpec, int) -> List[str]
+    """The checks :func:`preprocess_channels` makes between the channels' VOIs, without building
+    the input (cohort validation uses it): InputError when they cannot outline one tumour, else
+    the warnings."""
+    vois = [_locate_voi(ch, spec, [], named=True) for ch in channels]
+    warnings = []  # type: List[str]
+    for index, (channel, voi) in enumerate(zip(channels, vois)):
+        if index != grid_channel:
+            warnings += _same_tumour(channels[grid_channel], vois[grid_channel], channel, voi, spec)
+    return warnings
+
+
 def _locate_voi(channel, spec, warnings, named):
     """Validate one channel and find its VOI on its own image grid (appends to ``warnings``)."""
     image, mask = channel.image, channel.mask

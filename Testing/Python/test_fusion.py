@@ -177,3 +177,26 @@ def test_lvi_predict_with_both_series_runs_each_bundled_model_on_its_own_series(
     for p in predictions:
         card = weights.load_card(weights.resolve_card(p["model_id"]))
         assert p["probability"] == pytest.approx(card["reference_prediction"]["probability"], abs=1e-5)
+
+
+def test_validate_cohort_finds_cases_whose_vois_cannot_be_fused(blob_cohort, tmp_path, capsys):  # noqa: F811
+    rows = read_rows(blob_cohort)[:8]
+    for row in rows:
+        for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
+            row[key] = str(blob_cohort / row[key])
+    # Case 2's T2 VOI outlines something in a corner, far from the lesion its DCE VOI outlines.
+    mask = sitk.ReadImage(rows[2]["t2_mask"])
+    corner = sitk.GetArrayFromImage(mask) * 0
+    corner[2:4, 2:5, 2:5] = 1
+    moved = sitk.GetImageFromArray(corner)
+    moved.CopyInformation(mask)
+    sitk.WriteImage(moved, str(tmp_path / "t2_mask_elsewhere.nii.gz"))
+    rows[2]["t2_mask"] = str(tmp_path / "t2_mask_elsewhere.nii.gz")
+    write_csv(tmp_path, rows)
+
+    assert lvi(["validate-cohort", str(tmp_path)]) == 0  # single-sequence models can still use every row
+    printed = capsys.readouterr().out
+    assert "a fused t2+dce model cannot use this case" in printed and "case {}".format(rows[2]["case_id"]) in printed
+    assert lvi(["validate-cohort", str(tmp_path), "--sequence", "t2+dce"]) == 1
+    printed = capsys.readouterr().out
+    assert "1 problem(s)" in printed and "t2_mask_elsewhere.nii.gz: does not outline the same tumour" in printed

@@ -19,7 +19,7 @@ import numpy as np
 
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.io import same_geometry
-from LVIPredictorLib.sequences import ALL, SEQUENCES, channels
+from LVIPredictorLib.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
 
 from . import sources
 
@@ -154,11 +154,30 @@ def validate_cohort(cohort, sequences=None, read_images=True):
     problems, warnings = [], []
     _check_structure(cohort, sequences, problems)
     if read_images:
+        fused_required = FUSED in (sequences or ())
         for case in cohort.cases:
-            for seq in SEQUENCES:
-                if case.has(seq):
-                    _check_pair(case, seq, problems, warnings)
+            pairs = {seq: _check_pair(case, seq, problems, warnings) for seq in SEQUENCES if case.has(seq)}
+            if all(pairs.get(seq) for seq in SEQUENCES):
+                _check_fusable(case, pairs, fused_required, problems, warnings)
     return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)
+
+
+def _check_fusable(case, pairs, required, problems, warnings):
+    """Whether the case's T2 and DCE VOIs can feed a fused model (the preprocessing's own check)."""
+    from LVIPredictorLib.preprocessing import Channel, PreprocessSpec, voi_agreement
+
+    names = channels(FUSED)
+    inputs = [Channel(pairs[s][0], pairs[s][1], str(case.images[s]), str(case.masks[s])) for s in names]
+    try:
+        notes = voi_agreement(inputs, PreprocessSpec(), grid_channel=names.index(grid_reference(FUSED)))
+    except InputError as exc:
+        if required:
+            problems.append(Problem(case.case_id, exc.source, exc.problem))
+        else:
+            warnings.append(Problem(case.case_id, exc.source, "a fused t2+dce model cannot use this case: " +
+                                    exc.problem))
+        return
+    warnings.extend(Problem(case.case_id, str(case.masks["t2"]), note) for note in notes)
 
 
 def _check_structure(cohort, sequences, problems):
@@ -202,37 +221,40 @@ def _check_structure(cohort, sequences, problems):
 
 
 def _check_pair(case, seq, problems, warnings):
+    """Check one image + mask; returns (image, mask) when they are usable, else None."""
     image_path, mask_path = case.images[seq], case.masks[seq]
     if not (image_path.exists() and mask_path.exists()):
-        return  # already reported as missing
+        return None  # already reported as missing
     image = _try_read(sources.read_image, image_path, case, problems)
     if image is None:
-        return
+        return None
     mask = _try_read(lambda p: sources.read_mask(p, reference=image), mask_path, case, problems)
     if mask is None:
-        return
+        return None
     import SimpleITK as sitk
 
     if image.GetDimension() != 3 or mask.GetDimension() != 3:
         problems.append(Problem(case.case_id, str(mask_path), "image and mask must both be 3D volumes (got {}D and {}D)".format(
             image.GetDimension(), mask.GetDimension())))
-        return
+        return None
     voxels = sitk.GetArrayViewFromImage(mask)
     nonzero = np.argwhere(voxels != 0)
     if nonzero.size == 0:
         problems.append(Problem(case.case_id, str(mask_path), "mask is empty (no non-zero voxel)"))
-        return
+        return None
     if same_geometry(image, mask):
-        return
+        return image, mask
     outside_mm = _mask_outside_image_mm(image, mask, nonzero)
     if outside_mm is None:
         problems.append(Problem(case.case_id, str(mask_path), "mask does not overlap its image {} at all".format(image_path)))
-    elif outside_mm > OUTSIDE_TOLERANCE_MM:
+        return None
+    if outside_mm > OUTSIDE_TOLERANCE_MM:
         problems.append(Problem(case.case_id, str(mask_path), "mask reaches {:.1f} mm outside its image {}; more than "
                                 "resampling between grids explains".format(outside_mm, image_path)))
-    else:
-        warnings.append(Problem(case.case_id, str(mask_path), "mask is on a different grid from its image; it will be "
-                                "resampled onto the image grid (nearest neighbour)"))
+        return None
+    warnings.append(Problem(case.case_id, str(mask_path), "mask is on a different grid from its image; it will be "
+                            "resampled onto the image grid (nearest neighbour)"))
+    return image, mask
 
 
 def _try_read(reader, path, case, problems):
