@@ -2,8 +2,9 @@
 
 An entry's key is a SHA-256 over: the preprocessing spec, the sequence and DCE phase,
 the CONTENT hashes of the images and masks (not their names or times; two of each for a
-fused input), and the source of the core's preprocessing and reading code. A changed spec, a re-exported file, or a
-change in the preprocessing code all give new keys, so a stale entry is never read.
+fused input), and the source of the core's preprocessing and reading code. A changed
+spec, a re-exported file, or a change in the preprocessing code all give new keys, so a
+stale entry is never read.
 
 Each entry is one ``.npz`` holding the arrays, a JSON header and a checksum of both.
 An entry that fails to load or whose checksum disagrees (torn write, disk corruption,
