@@ -708,10 +708,12 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         return slicer_adapter.importMaskIntoSegmentation(binaryImage, segmentationNode, referenceVolumeNode, name)
 
     def exportCaseToCohort(self, cohortDir, caseId, patientId, lvi, segmentationNode, segmentId,
-                           t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None) -> dict:
+                           t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None, dcePhase: int = 2) -> dict:
         """Write the series, the VOI (on each series' grid) and the label into a cohort folder.
 
-        The same segment serves both series unless ``dceSegmentId`` is given. Returns
+        The same segment serves both series unless ``dceSegmentId`` is given. A DCE volume that
+        shows one acquisition of a whole dynamic series is exported as phase ``dcePhase`` of it
+        (the cohort holds one DCE phase per case), whichever acquisition is on screen. Returns
         the row appended to cohort.csv.
         """
         series = {}
@@ -719,7 +721,14 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             if volume is None:
                 continue
             image = slicer_adapter.imageFromVolume(volume)
-            series[sequence] = (image, slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image))
+            mask = slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image)
+            if sequence == "dce":
+                phaseImage, note = self._dcePhase(volume, dcePhase, {})
+                if phaseImage is not None:
+                    image = phaseImage
+                if note:
+                    logging.warning("LVIPredictor export of case %s: %s", caseId, note)
+            series[sequence] = (image, mask)
         if not series:
             raise InputError(str(cohortDir), "select the FS-T2WI and/or DCE series to export.")
         return cohort_export.exportCase(cohortDir, caseId, patientId, lvi, series, clinical=clinical)

@@ -276,3 +276,22 @@ def bundled_models(models_dir, monkeypatch):
     """Makes ``models_dir`` the bundled catalog for one test."""
     monkeypatch.setenv("LVI_MODELS_DIR", str(models_dir))
     return models_dir
+
+
+def dynamic_series(phases):
+    """A dynamic series loaded whole, as the DICOM browser does: a sequence, a browser, a proxy volume."""
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    sequence = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceNode", "ep2d_dyn_vibe")
+    for index, image in enumerate(phases):
+        item = slicer.vtkMRMLScalarVolumeNode()
+        slicer_adapter.updateVolumeFromImage(item, image)
+        sequence.SetDataNodeAtValue(item, str(index))
+    proxy = slicer_adapter.addVolumeFromImage(phases[0], "ep2d_dyn_vibe proxy")
+    browser = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
+    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
+    browser.AddProxyNode(proxy, sequence, False)
+    browser.SetSelectedItemNumber(0)
+    return proxy, browser

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from slicer_headless import bundled_models, headless_slicer, models_dir, module_file  # noqa: F401
+from slicer_headless import bundled_models, dynamic_series, headless_slicer, models_dir, module_file  # noqa: F401
 from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
 
 CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
@@ -229,25 +229,6 @@ def test_module_self_test_passes_on_the_sample_case_with_the_bundled_models(modu
     module_file.LVIPredictorTest("runTest").runTest()
 
 
-def _dynamicSeries(phases):
-    """A dynamic series loaded whole, as the DICOM browser does: a sequence, a browser, a proxy volume."""
-    import slicer
-
-    from LVIPredictorLib import slicer_adapter
-
-    sequence = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceNode", "ep2d_dyn_vibe")
-    for index, image in enumerate(phases):
-        item = slicer.vtkMRMLScalarVolumeNode()
-        slicer_adapter.updateVolumeFromImage(item, image)
-        sequence.SetDataNodeAtValue(item, str(index))
-    proxy = slicer_adapter.addVolumeFromImage(phases[0], "ep2d_dyn_vibe proxy")
-    browser = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
-    browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
-    browser.AddProxyNode(proxy, sequence, False)
-    browser.SetSelectedItemNumber(0)
-    return proxy, browser
-
-
 def test_a_whole_dynamic_series_gives_the_model_its_phase_not_the_one_on_screen(module_file, headless_slicer, case):
     from LVIPredictorLib import inference
 
@@ -255,7 +236,7 @@ def test_a_whole_dynamic_series_gives_the_model_its_phase_not_the_one_on_screen(
     grid = make_grid(size=(50, 48, 30), spacing=(0.8, 0.8, 1.5), origin=(-18.0, -21.0, -21.0))
     phases = [mr_image(grid, centre=CENTRE, radius=0.5, seed=7),  # pre-contrast: no enhancing lesion
               mr_image(grid, centre=CENTRE, radius=RADIUS, seed=5), mr_image(grid, centre=CENTRE, radius=RADIUS, seed=6)]
-    proxy, browser = _dynamicSeries(phases)
+    proxy, browser = dynamic_series(phases)
     logic = module_file.LVIPredictorLogic()
     shownPhase1 = logic.predict(proxy, case["segmentation"], case["segmentId"], card, device="cpu")
     predictor = inference.Predictor(card, device="cpu")
