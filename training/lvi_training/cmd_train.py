@@ -1,4 +1,4 @@
-"""``lvi train``: train one model on one sequence of a cohort into a run folder."""
+"""``lvi train``: train one model on one sequence (or both fused) of a cohort into a run folder."""
 
 from LVIPredictorLib.models import MODEL_NAMES
 from LVIPredictorLib.sequences import ALL
@@ -39,7 +39,7 @@ def add_training_options(p):
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "train", help="train one model on one sequence; writes a run folder",
+        "train", help="train one model on one sequence (or both fused); writes a run folder",
         description="Train one of the study's models on a cohort. Defaults are the paper's (Adam, lr 1e-3, x0.9 "
                     "every 10% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
                     "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
