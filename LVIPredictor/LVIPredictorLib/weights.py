@@ -62,8 +62,9 @@ def save_model(model, card, out_stem, dtype="float16", overwrite=False):
         if t.is_floating_point():
             t = t.to(_FLOAT_DTYPES[dtype])
         tensors[name] = t.contiguous()
-    metadata = {"format": "pt", "architecture": str(card.get("architecture"))}
-    write_bytes_atomic(weights_path, save(tensors, metadata=metadata))
+    # One metadata entry: safetensors writes the metadata map in a per-process hash order, so two
+    # entries made the same weights hash differently from one export to the next.
+    write_bytes_atomic(weights_path, save(tensors, metadata={"format": "pt"}))
     full = dict(card)
     full.setdefault("schema_version", CARD_SCHEMA_VERSION)
     full["weights_file"] = weights_path.name

@@ -127,3 +127,23 @@ def test_resolve_card_accepts_a_path_or_a_catalog_id(tmp_path):
     assert weights.resolve_card("m1", tmp_path) == tmp_path / card_path.name
     with pytest.raises(WeightsError, match=r"bundled: m1"):
         weights.resolve_card("nope", tmp_path)
+
+
+def test_the_same_weights_give_the_same_file_in_every_process(tmp_path):
+    """Re-exporting a checkpoint must not change the weights' SHA-256 (safetensors' metadata order is per process)."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch\n"
+              "from LVIPredictorLib import models, weights\n"
+              "torch.manual_seed(0)\n"
+              "model = models.build_model('vanilla_cnn_2d')\n"
+              "card = dict(model_id='m', architecture='vanilla_cnn_2d', architecture_config=models.default_config("
+              "'vanilla_cnn_2d'), sequence='t2', preprocessing=__import__('LVIPredictorLib.preprocessing', "
+              "fromlist=['x']).default_spec('vanilla_cnn_2d').to_dict(), threshold=0.5, threshold_method='t')\n"
+              "weights.save_model(model, card, sys.argv[1])\n")
+    hashes = set()
+    for i in range(6):  # with two metadata entries, six processes agreed by chance 1 time in 32
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "w{}".format(i))], check=True, timeout=300)
+        hashes.add(weights.sha256_of(tmp_path / "w{}.safetensors".format(i)))
+    assert len(hashes) == 1

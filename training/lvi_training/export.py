@@ -10,15 +10,15 @@ best available estimate of how the exported model performs on new patients.
 from datetime import datetime, timezone
 from pathlib import Path
 
-from LVIPredictorLib import weights
+from LVIPredictorLib import sequences, weights
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.models import build_model
 
 from . import atomic, checkpoints
 from .evaluate import load_metrics
 
-INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from one "
-                "MRI sequence and a VOI. Not a medical device; not for clinical decisions.")
+INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from {} "
+                "and a VOI. Not a medical device; not for clinical decisions.")
 DEMO_WORDS = "demo weights trained on synthetic phantoms, not validated on patients, not for clinical use"
 
 _CARD_METRICS = ("scope", "n", "n_positive", "auc", "auc_ci_delong", "auc_ci_bootstrap", "accuracy", "accuracy_ci",
@@ -67,13 +67,17 @@ def build_card(run_dir, model_id=None):
                                    else "model trained on all cases after 5-fold CV"),
                 "git_commit": config.get("git_commit"), "device": config.get("device"),
                 "world_size": config.get("world_size")}
+    names = sequences.channels(config["sequence"])
+    intended_use = INTENDED_USE.format("one MRI sequence ({})".format(sequences.LABELS[names[0]]) if len(names) == 1
+                                       else "two MRI sequences ({}) read together".format(
+                                           " and ".join(sequences.LABELS[n] for n in names)))
     card = {"model_id": model_id or "{}_{}_{}".format(config["model"], config["sequence"], config["split"]),
             "architecture": config["model"], "architecture_config": config["architecture_config"],
             "sequence": config["sequence"], "dce_phase": int(config.get("dce_phase", 2)),
             "preprocessing": config["preprocessing"],
             "threshold": float(m["export_threshold"]), "threshold_method": m["export_threshold_method"],
             "demo": demo,
-            "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " + INTENDED_USE) if demo else INTENDED_USE,
+            "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " if demo else "") + intended_use,
             "training": training, "metrics": {k: m[k] for k in _CARD_METRICS if k in m},
             "library_versions": config["library_versions"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
