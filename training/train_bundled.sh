@@ -8,7 +8,7 @@
 #
 # CPU budget: 5-fold CV by patient (out-of-fold metrics for all 457 cases, then a final model
 # on all of them — six fits per model) with fewer epochs than the paper's 100 — 15 for the 2D
-# models, 4 for the 3D model — so that all six train on a 2-core CPU in about an hour.
+# models, 4 for the 3D model — so that all seven train on a 2-core CPU in about 70 minutes.
 # LVI_SPLIT=paper gives the study's 9:1 holdout instead; LVI_EPOCHS_2D / LVI_EPOCHS_3D override.
 # The cards record the exact commands.
 set -euo pipefail
