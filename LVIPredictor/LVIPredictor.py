@@ -553,8 +553,13 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         step(_("Reading series and VOI"), 0.0)
         images, masks, resampled = {}, {}, {}
         for name, volumeNode in volumeNodes.items():
-            images[name] = slicer_adapter.imageFromVolume(volumeNode)
-            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, images[name])
+            if name == "dce" and slicer_adapter.dynamicSeries(volumeNode) is not None:
+                # Each model gets its own phase below; every acquisition shares this grid.
+                images[name] = None
+                grid = slicer_adapter.imageFromDynamicItem(volumeNode, 1)
+            else:
+                images[name] = grid = slicer_adapter.imageFromVolume(volumeNode)
+            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, grid)
             resampled[name] = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
         segmentName = slicer_adapter.segmentSource(segmentationNode, segmentId)
         phaseCache = {}
@@ -598,14 +603,18 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         dynamic = slicer_adapter.dynamicSeries(volumeNode)
         if dynamic is None:
             return None, None
-        sequence, shown, count = dynamic
+        seriesName, shown, count = dynamic
         if phase not in cache:
             cache[phase] = slicer_adapter.imageFromDynamicItem(volumeNode, phase)
         note = None
-        if shown != phase:
+        if shown is None:
+            note = ("'{}' holds the whole dynamic series '{}' ({} acquisitions); the model reads phase {} (1 = "
+                    "pre-contrast), so acquisition {} was used".format(volumeNode.GetName(), seriesName, count, phase,
+                                                                      phase))
+        elif shown != phase:
             note = ("'{}' shows acquisition {} of the dynamic series '{}' ({} acquisitions); the model reads phase {} "
                     "(1 = pre-contrast), so acquisition {} was used".format(
-                        volumeNode.GetName(), shown, sequence.GetName(), count, phase, phase))
+                        volumeNode.GetName(), shown, seriesName, count, phase, phase))
         return cache[phase], note
 
     @staticmethod
@@ -720,15 +729,12 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         for sequence, volume, voi in (("t2", t2Volume, segmentId), ("dce", dceVolume, dceSegmentId or segmentId)):
             if volume is None:
                 continue
-            image = slicer_adapter.imageFromVolume(volume)
-            mask = slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image)
-            if sequence == "dce":
-                phaseImage, note = self._dcePhase(volume, dcePhase, {})
-                if phaseImage is not None:
-                    image = phaseImage
-                if note:
-                    logging.warning("LVIPredictor export of case %s: %s", caseId, note)
-            series[sequence] = (image, mask)
+            image, note = self._dcePhase(volume, dcePhase, {}) if sequence == "dce" else (None, None)
+            if note:
+                logging.warning("LVIPredictor export of case %s: %s", caseId, note)
+            if image is None:
+                image = slicer_adapter.imageFromVolume(volume)
+            series[sequence] = (image, slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image))
         if not series:
             raise InputError(str(cohortDir), "select the FS-T2WI and/or DCE series to export.")
         return cohort_export.exportCase(cohortDir, caseId, patientId, lvi, series, clinical=clinical)

@@ -114,9 +114,23 @@ def _imageOnWorldGrid(voxels, volumeNode) -> sitk.Image:
 
 
 def dynamicSeries(volumeNode):
-    """(sequence node, item shown (1-based), number of items) when ``volumeNode`` is the proxy
-    of a sequence browser — a dynamic series loaded whole, as Slicer's DICOM browser loads a
-    multi-phase DCE series — else None."""
+    """(series name, acquisition shown (1-based; None when unknown), number of acquisitions) when
+    ``volumeNode`` holds a whole dynamic series, as Slicer's DICOM browser loads a multi-phase
+    DCE series: the proxy of a sequence browser (Sequences), or a MultiVolume (the legacy
+    import, one voxel component per acquisition). None for an ordinary volume."""
+    found = _sequenceOfProxy(volumeNode)
+    if found is not None:
+        sequence, browser = found
+        return sequence.GetName(), browser.GetSelectedItemNumber() + 1, sequence.GetNumberOfDataNodes()
+    frames = _multiVolumeFrames(volumeNode)
+    if frames is not None:
+        display = volumeNode.GetDisplayNode()
+        shown = display.GetFrameComponent() + 1 if hasattr(display, "GetFrameComponent") else None
+        return volumeNode.GetName(), shown, frames
+    return None
+
+
+def _sequenceOfProxy(volumeNode):
     scene = volumeNode.GetScene() if volumeNode is not None else None
     if scene is None:
         return None
@@ -127,22 +141,40 @@ def dynamicSeries(volumeNode):
             continue
         sequence = browser.GetSequenceNode(volumeNode)
         if sequence is not None and sequence.GetNumberOfDataNodes() > 1:
-            return sequence, browser.GetSelectedItemNumber() + 1, sequence.GetNumberOfDataNodes()
+            return sequence, browser
     return None
 
 
+def _multiVolumeFrames(volumeNode) -> Optional[int]:
+    """Acquisitions of a MultiVolume node (its importer records them in an attribute), else None."""
+    value = volumeNode.GetAttribute("MultiVolume.NumberOfFrames") if volumeNode is not None else None
+    try:
+        frames = int(value) if value else 0
+    except ValueError:
+        return None
+    return frames if frames > 1 else None
+
+
 def imageFromDynamicItem(volumeNode, item: int) -> sitk.Image:
-    """Item ``item`` (1-based, in the sequence's order) of the dynamic series that
-    ``volumeNode`` shows, as a SimpleITK image on the proxy's world geometry."""
-    sequence, _shown, count = dynamicSeries(volumeNode)
+    """Acquisition ``item`` (1-based, in the series' order) of the dynamic series that
+    ``volumeNode`` holds (see :func:`dynamicSeries`), as a SimpleITK image on its world geometry."""
+    name, _shown, count = dynamicSeries(volumeNode)
     if not 1 <= item <= count:
         raise InputError(nodeSource(volumeNode), "shows a dynamic series '{}' of {} acquisitions; phase {} was "
-                                                 "requested (phase 1 = pre-contrast).".format(
-                                                     sequence.GetName(), count, item))
+                                                 "requested (phase 1 = pre-contrast).".format(name, count, item))
+    found = _sequenceOfProxy(volumeNode)
+    if found is None:  # MultiVolume: acquisitions are the voxel components
+        voxels = slicer.util.arrayFromVolume(volumeNode)
+        if voxels.ndim != 4 or voxels.shape[-1] != count:
+            raise InputError(nodeSource(volumeNode), "is marked as a dynamic series of {} acquisitions but holds "
+                                                     "{} component(s) per voxel.".format(
+                                                         count, voxels.shape[-1] if voxels.ndim == 4 else 1))
+        return _imageOnWorldGrid(voxels[..., item - 1], volumeNode)
+    sequence = found[0]
     dataNode = sequence.GetNthDataNode(item - 1)
     if dataNode is None or not dataNode.IsA("vtkMRMLScalarVolumeNode") or dataNode.GetImageData() is None:
         raise InputError(nodeSource(volumeNode), "item {} of the dynamic series '{}' is not a scalar volume.".format(
-            item, sequence.GetName()))
+            item, name))
     itemToRas, proxyToRas = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
     dataNode.GetIJKToRASMatrix(itemToRas)
     volumeNode.GetIJKToRASMatrix(proxyToRas)
@@ -150,8 +182,7 @@ def imageFromDynamicItem(volumeNode, item: int) -> sitk.Image:
     if (voxels.shape != slicer.util.arrayFromVolume(volumeNode).shape
             or not np.allclose(_matrixToNumpy(itemToRas), _matrixToNumpy(proxyToRas), atol=_GEOMETRY_TOLERANCE)):
         raise InputError(nodeSource(volumeNode), "the acquisitions of the dynamic series '{}' lie on different "
-                                                 "grids; load phase {} as its own volume.".format(sequence.GetName(),
-                                                                                                   item))
+                                                 "grids; load phase {} as its own volume.".format(name, item))
     return _imageOnWorldGrid(voxels, volumeNode)
 
 

@@ -295,3 +295,21 @@ def dynamic_series(phases):
     browser.AddProxyNode(proxy, sequence, False)
     browser.SetSelectedItemNumber(0)
     return proxy, browser
+
+
+def multi_volume(phases, name="ep2d_dyn_vibe multivolume"):
+    """A dynamic series as the legacy MultiVolume import leaves it: one voxel component per
+    acquisition and the importer's frame-count attribute. slicer-core has no
+    vtkMRMLMultiVolumeNode class; a vector volume node is read the same way by
+    ``slicer.util.arrayFromVolume``."""
+    import numpy as np
+    import SimpleITK as sitk
+    import slicer
+
+    from LVIPredictorLib import slicer_adapter
+
+    node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", name)
+    slicer_adapter.updateVolumeFromImage(node, phases[0])  # geometry
+    slicer.util.updateVolumeFromArray(node, np.stack([sitk.GetArrayFromImage(p) for p in phases], axis=-1))
+    node.SetAttribute("MultiVolume.NumberOfFrames", str(len(phases)))
+    return node

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from slicer_headless import dynamic_series, headless_slicer, module_file  # noqa: F401
+from slicer_headless import dynamic_series, headless_slicer, module_file, multi_volume  # noqa: F401
 from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
 
 CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
@@ -87,11 +87,14 @@ def test_unsafe_case_id_is_refused(module_file, twoSeries, tmp_path):
     assert not (tmp_path / "cohort.csv").exists()
 
 
-def test_a_whole_dynamic_series_exports_its_phase_2_not_the_acquisition_on_screen(module_file, twoSeries, tmp_path):
+@pytest.mark.parametrize("form", ["sequence", "multivolume"])
+def test_a_whole_dynamic_series_exports_its_phase_2_not_the_acquisition_on_screen(module_file, twoSeries, tmp_path,
+                                                                                  form):
     grid = make_grid(size=(40, 40, 24), spacing=(0.9, 0.9, 1.5), origin=(-17.0, -19.0, -18.0))
     phases = [mr_image(grid, centre=CENTRE, radius=0.5, seed=s) for s in (11, 12, 13)]
-    proxy, browser = dynamic_series(phases)  # shows acquisition 1 (pre-contrast)
-    row = _export(module_file, dict(twoSeries, dceNode=proxy), tmp_path)
+    # The sequence's proxy shows acquisition 1 (pre-contrast); a MultiVolume shows no single one.
+    node = dynamic_series(phases)[0] if form == "sequence" else multi_volume(phases)
+    row = _export(module_file, dict(twoSeries, dceNode=node), tmp_path)
     written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / row["dce_image"])))
     assert np.array_equal(written, sitk.GetArrayFromImage(phases[1]))
     assert not np.array_equal(written, sitk.GetArrayFromImage(phases[0]))

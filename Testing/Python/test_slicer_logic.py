@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from slicer_headless import bundled_models, dynamic_series, headless_slicer, models_dir, module_file  # noqa: F401
+from slicer_headless import (bundled_models, dynamic_series, headless_slicer, models_dir, module_file,  # noqa: F401
+                             multi_volume)
 from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
 
 CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
@@ -250,3 +251,18 @@ def test_a_whole_dynamic_series_gives_the_model_its_phase_not_the_one_on_screen(
     shownPhase2 = logic.predict(proxy, case["segmentation"], case["segmentId"], card, device="cpu")
     assert shownPhase2.probability == pytest.approx(direct[1], abs=1e-4)
     assert not any("dynamic series" in w for w in shownPhase2.warnings)
+
+
+def test_a_multivolume_dce_gives_the_model_its_phase_and_says_so(module_file, headless_slicer, case):
+    from LVIPredictorLib import inference
+
+    card = str(module_file.resourcesDir() / "Models" / "dce-vanilla_cnn_2d.json")
+    grid = make_grid(size=(50, 48, 30), spacing=(0.8, 0.8, 1.5), origin=(-18.0, -21.0, -21.0))
+    phases = [mr_image(grid, centre=CENTRE, radius=0.5, seed=7), mr_image(grid, centre=CENTRE, radius=RADIUS, seed=5)]
+    node = multi_volume(phases)
+    prediction = module_file.LVIPredictorLogic().predict(node, case["segmentation"], case["segmentId"], card,
+                                                         device="cpu")
+    direct = [inference.Predictor(card, device="cpu").predict(p, case["mask"]).probability for p in phases]
+    assert abs(direct[0] - direct[1]) > 0.01
+    assert prediction.probability == pytest.approx(direct[1], abs=1e-4)
+    assert any("holds the whole dynamic series" in w and "acquisition 2 was used" in w for w in prediction.warnings)
