@@ -94,3 +94,24 @@ def test_an_earlier_report_is_kept_unless_overwrite_is_given(tmp_path, capsys):
     assert "already holds a report (result.json, overview.png)" in capsys.readouterr().err
     assert (tmp_path / "result.json").read_bytes() == first
     assert main(args + ["--overwrite"]) == 0
+
+
+def test_info_on_one_model_prints_its_card_and_verifies_its_weights(capsys):
+    assert main(["info", "demo-t2+dce-vanilla_cnn_2d"]) == 0
+    printed = capsys.readouterr().out
+    card = weights.load_card(weights.resolve_card("demo-t2+dce-vanilla_cnn_2d"))
+    assert "FS-T2WI + DCE (DCE phase 2" in printed and "2 input channel(s)" in printed
+    assert "{:.3f}".format(card["metrics"]["auc"]) in printed and card["training"]["command"] in printed
+    assert "{} verified".format(card["weights_sha256"]) in printed and "[DEMO weights]" in printed
+
+
+def test_info_on_a_tampered_model_says_so(tmp_path, capsys):
+    import shutil
+
+    card = weights.load_card(weights.resolve_card("demo-dce-vanilla_cnn_2d"))
+    shutil.copy(card["_card_path"], tmp_path / "card.json")
+    data = bytearray(weights.weights_path_of(card).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / card["weights_file"]).write_bytes(bytes(data))
+    assert main(["info", str(tmp_path / "card.json")]) == 2
+    assert "SHA-256 mismatch" in capsys.readouterr().err

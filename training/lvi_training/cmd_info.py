@@ -1,14 +1,21 @@
-"""``lvi info``: versions, the torch device that would be used, bundled models."""
+"""``lvi info``: versions, the torch device that would be used, bundled models; ``lvi info MODEL``:
+one model card in full, with its weights verified."""
 
 import platform
 
 
 def register(subparsers):
-    p = subparsers.add_parser("info", help="print library versions, the compute device and the bundled models")
+    p = subparsers.add_parser("info", help="print library versions, the compute device and the bundled models; "
+                                           "with MODEL, that model's card")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="bundled model id or model card JSON: print the card (what the model reads, how it was "
+                        "trained, its metrics and threshold) and verify its weights")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if args.model:
+        return show_card(args.model)
     import numpy
     import SimpleITK
     import pydicom
@@ -34,4 +41,54 @@ def run(args):
                                                            m.get("n")) if "auc" in m else "no metrics"
             print("  {:<30} {:<15} {:<6} {:<30} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
                                                           auc, "DEMO" if entry.get("demo") else ""))
+    return 0
+
+
+def _ci(metrics, name):
+    value, ci = metrics.get(name), metrics.get(name + "_ci") or metrics.get(name + "_ci_delong")
+    if value is None:
+        return "-"
+    return "{:.3f} ({:.3f}-{:.3f})".format(value, ci[0], ci[1]) if ci else "{:.3f}".format(value)
+
+
+def show_card(model):
+    from LVIPredictorLib import models, sequences, weights
+
+    card = weights.load_card(weights.resolve_card(model))
+    network, _ = weights.load_model(card)  # verifies the SHA-256 and every tensor's shape
+    spec = card["preprocessing"]
+    training = card.get("training") or {}
+    metrics = card.get("metrics") or {}
+    reads = sequences.LABELS[card["sequence"]]
+    if sequences.reads_dce(card["sequence"]):
+        reads += " (DCE phase {}, 1 = pre-contrast)".format(card.get("dce_phase", 2))
+    lines = [
+        ("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
+        ("card", card["_card_path"]),
+        ("architecture", "{} ({:,} parameters, {} input channel(s))".format(
+            card["architecture"], models.count_parameters(network), card["architecture_config"].get("in_channels", 1))),
+        ("reads", reads),
+        ("input", "{}D crop {} voxels at {} mm, {} mm margin, {} slice(s), {}".format(
+            spec["dims"], spec["crop_size"][:spec["dims"]], spec["target_spacing"][:spec["dims"]], spec["margin_mm"],
+            spec["n_slices"], spec["normalization"])),
+        ("threshold", "{:.4f} ({})".format(card["threshold"], card.get("threshold_method", "?"))),
+        ("metrics", "{} on {} cases ({} LVI+); 95 % CIs".format(metrics.get("scope", "-"), metrics.get("n", "-"),
+                                                    metrics.get("n_positive", "-"))),
+        ("  AUC", _ci(metrics, "auc")),
+        ("  accuracy", _ci(metrics, "accuracy")),
+        ("  sensitivity", _ci(metrics, "sensitivity")),
+        ("  specificity", _ci(metrics, "specificity")),
+        ("trained by", training.get("command", "-")),
+        ("training", "{} epochs, seed {}, split {}, {} cases; {}".format(
+            training.get("epochs", "-"), training.get("seed", "-"), training.get("split", "-"),
+            training.get("n_cases", "-"), training.get("exported_model", "-"))),
+        ("weights", "{} ({}), SHA-256 {} verified".format(card["weights_file"], card.get("weights_dtype", "?"),
+                                                          card["weights_sha256"])),
+        ("intended use", card.get("intended_use", "-")),
+    ]
+    reference = card.get("reference_prediction")
+    if reference:
+        lines.append(("sample case", "{} -> probability {:.4f}".format(reference["case"], reference["probability"])))
+    for key, value in lines:
+        print("{:<14} {}".format(key, value))
     return 0
