@@ -99,3 +99,32 @@ def test_the_two_forms_do_not_mix(card, tmp_path, capsys):
     assert "not both" in capsys.readouterr().err
     assert lvi(["evaluate", "--model", str(card), "--out", str(tmp_path)]) == 2
     assert "needs --cohort" in capsys.readouterr().err
+
+
+def test_predicting_a_whole_cohort_without_labels_lists_every_case_and_every_failure(card, other_cohort, tmp_path,
+                                                                                      capsys):
+    rows = read_rows(other_cohort)
+    for row in rows:
+        row["lvi"] = ""  # new patients: no pathology yet
+        for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
+            row[key] = str(other_cohort / row[key])
+    sitk.WriteImage(sitk.ReadImage(rows[3]["t2_mask"]) * 0, str(tmp_path / "empty_mask.nii.gz"))
+    rows[3]["t2_mask"] = str(tmp_path / "empty_mask.nii.gz")
+    (tmp_path / "cohort").mkdir()
+    write_csv(tmp_path / "cohort", rows)
+    out = tmp_path / "batch"
+    args = ["predict", "--cohort", str(tmp_path / "cohort"), "--model", str(card), "--out", str(out)]
+    assert lvi(args) == 1  # one case failed; the others are still predicted
+    printed = capsys.readouterr().out
+    assert "19 prediction(s) for 19 case(s) with 1 model(s)" in printed
+    predicted = list(csv.DictReader(open(out / "predictions.csv")))
+    assert [r["case_id"] for r in predicted] == [r["case_id"] for i, r in enumerate(rows) if i != 3]
+    failed = list(csv.DictReader(open(out / "errors.csv")))
+    assert [f["case_id"] for f in failed] == [rows[3]["case_id"]] and "the mask is empty" in failed[0]["error"]
+    image = sitk.ReadImage(rows[0]["t2_image"])
+    direct = Predictor(str(card), device="cpu").predict(image, sitk.ReadImage(rows[0]["t2_mask"]))
+    assert float(predicted[0]["probability"]) == pytest.approx(direct.probability, abs=1e-6)
+    assert predicted[0]["class"] == ("LVI+" if direct.label else "LVI-")
+
+    assert lvi(args) == 2
+    assert "already holds predictions.csv, errors.csv" in capsys.readouterr().err

@@ -1,5 +1,7 @@
-"""``lvi predict``: the headless main job — one case, one or all bundled models, a report."""
+"""``lvi predict``: the headless main job — one case, one or all bundled models, a report; or every case
+of a cohort into predictions.csv."""
 
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +24,8 @@ def register(subparsers):
     p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
     p.add_argument("--dce", nargs=2, metavar=("IMAGE", "MASK"),
                    help="DCE image (file, or dynamic DICOM series: see --dce-phase) and its VOI")
+    p.add_argument("--cohort", help="a cohort folder (cohort.csv; the lvi column may be empty): predict every case "
+                                    "with every chosen model whose series the case has; writes predictions.csv")
     p.add_argument("--sequence", choices=sequences.ALL,
                    help="which sequence --image is; with --all: run only the models of this sequence (t2+dce: "
                         "the fused ones)")
@@ -90,9 +94,22 @@ def _bundled_cards(args, given):
     return [weights.load_card(e["card_path"]) for e in wanted]
 
 
+def _phase_warning(card, read_phase):
+    """A warning when the DCE phase read from a dynamic series is not the one the model was trained on."""
+    trained_phase = int(card.get("dce_phase", 2))
+    if sequences.reads_dce(card["sequence"]) and read_phase is not None and read_phase != trained_phase:
+        return "DCE phase {} was read (--dce-phase) but model {} was trained on phase {}".format(
+            read_phase, card["model_id"], trained_phase)
+    return None
+
+
 def run(args):
     from .report import write_report
 
+    if args.cohort:
+        if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
+            raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
+        return _predict_cohort(args)
     existing = [name for name in REPORT_FILES if (Path(args.out) / name).exists()]
     if existing and not args.overwrite:
         raise LVIError(args.out, "already holds a report ({}); choose another --out or pass --overwrite".format(
@@ -124,11 +141,9 @@ def run(args):
             image_sources={n: str(p[0]) for n, p in inputs.items()},
             mask_sources={n: str(p[1]) for n, p in inputs.items()},
             series_descriptions={n: info.series_description for n, info in infos.items()})
-        read_phase = infos["dce"].phase if "dce" in infos else None
-        trained_phase = int(card.get("dce_phase", 2))
-        if sequences.reads_dce(card["sequence"]) and read_phase is not None and read_phase != trained_phase:
-            prediction.warnings.insert(0, "DCE phase {} was read (--dce-phase) but model {} was trained on phase "
-                                          "{}".format(read_phase, card["model_id"], trained_phase))
+        phase_note = _phase_warning(card, infos["dce"].phase if "dce" in infos else None)
+        if phase_note:
+            prediction.warnings.insert(0, phase_note)
         predictions.append(prediction)
     print()
     print("{:<30} {:>11} {:>6} {:>9} {:>6}".format("model", "probability", "class", "threshold", "device"))
@@ -153,6 +168,87 @@ def run(args):
     print()
     print("report: {}".format(Path(args.out).resolve()))
     print("  {}\n  {}".format(json_path, png_path))
+    return 0
+
+
+COHORT_FILES = ("predictions.csv", "errors.csv")
+
+
+def _predict_cohort(args):
+    """Every case of a cohort with every chosen model whose series it has: predictions.csv
+    (and errors.csv, exit code 1, when some case could not be predicted; the others still are)."""
+    import csv
+    import io as text_io
+
+    from . import atomic
+    from .cohort import load_cohort, validate_cohort
+
+    out = Path(args.out)
+    existing = [name for name in COHORT_FILES if (out / name).exists()]
+    if existing and not args.overwrite:
+        raise LVIError(args.out, "already holds {}; choose another --out or pass --overwrite".format(
+            ", ".join(existing)))
+    cohort = load_cohort(args.cohort)
+    validate_cohort(cohort, read_images=False, labels=False).raise_if_problems()
+    cards = _cards(args)
+    if cards is None:
+        cards = _bundled_cards(args, sequences.SEQUENCES)
+    predictors = [inference.Predictor(card, device=args.device) for card in cards]
+    rows, errors = [], []
+    for number, case in enumerate(cohort.cases, start=1):
+        read = {}  # each series of the case is read once, for every model that needs it
+        for predictor in predictors:
+            names = predictor.sequences
+            if not case.has(predictor.card["sequence"]):
+                continue
+            try:
+                for name in names:
+                    if name not in read:
+                        image, info = io.read_image_with_info(case.images[name], dce_phase=args.dce_phase)
+                        read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
+                prediction = predictor.predict_case(
+                    {n: read[n][0] for n in names}, {n: read[n][1] for n in names},
+                    image_sources={n: str(case.images[n]) for n in names},
+                    mask_sources={n: str(case.masks[n]) for n in names},
+                    series_descriptions={n: read[n][2].series_description for n in names})
+            except LVIError as exc:
+                errors.append([case.case_id, predictor.model_id, str(exc)])
+                continue
+            phase_note = _phase_warning(predictor.card, read["dce"][2].phase if "dce" in names else None)
+            warnings = ([phase_note] if phase_note else []) + [w for w in prediction.warnings
+                                                               if w != weights.DEMO_NOTICE]
+            rows.append([case.case_id, case.patient_id, prediction.model_id, prediction.sequence,
+                         "{:.6f}".format(prediction.probability), "LVI+" if prediction.label else "LVI-",
+                         "{:.6f}".format(prediction.threshold), "yes" if prediction.demo else "no",
+                         " | ".join(warnings)])
+        if sys.stdout.isatty():
+            print("\r{} / {} cases".format(number, len(cohort.cases)), end="", flush=True)
+    if sys.stdout.isatty():
+        print()
+
+    def table(header, body):
+        buffer = text_io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(body)
+        return buffer.getvalue()
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.save_text(table(["case_id", "patient_id", "model_id", "sequence", "probability", "class", "threshold",
+                            "demo", "warnings"], rows), out / "predictions.csv")
+    if errors:
+        atomic.save_text(table(["case_id", "model_id", "error"], errors), out / "errors.csv")
+    elif (out / "errors.csv").exists():
+        (out / "errors.csv").unlink()  # from an earlier run being overwritten: no longer true
+    print("{} prediction(s) for {} case(s) with {} model(s): {}".format(
+        len(rows), len({r[0] for r in rows}), len(predictors), out / "predictions.csv"))
+    if any(p.card.get("demo") for p in predictors):
+        print("note: {}".format(weights.DEMO_NOTICE))
+    if errors:
+        print("{} case/model pair(s) could not be predicted; see {}".format(len(errors), out / "errors.csv"))
+        for case_id, model_id, message in errors[:5]:
+            print("  {} / {}: {}".format(case_id, model_id, message))
+        return 1
     return 0
 
 

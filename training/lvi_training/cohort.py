@@ -143,16 +143,17 @@ def _label(cell):
     return {"0": 0, "1": 1}.get(cell.strip())
 
 
-def validate_cohort(cohort, sequences=None, read_images=True):
+def validate_cohort(cohort, sequences=None, read_images=True, labels=True):
     """Check every row; return a report with ALL problems (errors) and warnings.
 
     ``sequences``: the sequences a model will need (rows lacking one are errors); None
     checks whatever each row provides and only requires at least one sequence.
     ``read_images``: also open every image and mask (unreadable files, empty masks,
     geometry); False for the quick structural checks only.
+    ``labels``: False when the cohort is only predicted on, so its LVI cells may be empty.
     """
     problems, warnings = [], []
-    _check_structure(cohort, sequences, problems)
+    _check_structure(cohort, sequences, problems, labels)
     if read_images:
         fused_required = FUSED in (sequences or ())
         for case in cohort.cases:
@@ -180,7 +181,7 @@ def _check_fusable(case, pairs, required, problems, warnings):
     warnings.extend(Problem(case.case_id, str(case.masks["t2"]), note) for note in notes)
 
 
-def _check_structure(cohort, sequences, problems):
+def _check_structure(cohort, sequences, problems, labels=True):
     csv_name = str(cohort.csv_path)
     if not cohort.cases:
         problems.append(Problem(None, csv_name, "has no rows"))
@@ -197,7 +198,8 @@ def _check_structure(cohort, sequences, problems):
         if not case.patient_id:
             problems.append(Problem(case.case_id, where, "empty patient_id"))
         if case.lvi is None:
-            problems.append(Problem(case.case_id, where, "lvi must be 0 or 1"))
+            if labels:
+                problems.append(Problem(case.case_id, where, "lvi must be 0 or 1"))
         elif case.patient_id:
             patient_labels.setdefault(case.patient_id, {}).setdefault(case.lvi, []).append(case.case_id)
         for seq in SEQUENCES:
