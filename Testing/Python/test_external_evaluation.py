@@ -30,6 +30,21 @@ def other_cohort(tmp_path_factory):
     return root
 
 
+def _copy_with_an_empty_mask(cohort, folder, blank_labels=False):
+    """The cohort's rows (absolute paths) written to ``folder`` with case 3's T2 VOI emptied."""
+    rows = read_rows(cohort)
+    for row in rows:
+        if blank_labels:
+            row["lvi"] = ""  # new patients: no pathology yet
+        for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
+            row[key] = str(cohort / row[key]) if row[key] else ""
+    sitk.WriteImage(sitk.ReadImage(rows[3]["t2_mask"]) * 0, str(folder / "empty_mask.nii.gz"))
+    rows[3]["t2_mask"] = str(folder / "empty_mask.nii.gz")
+    (folder / "cohort").mkdir()
+    write_csv(folder / "cohort", rows)
+    return folder / "cohort", rows
+
+
 def test_a_card_scored_on_another_cohort_gives_run_style_results_at_its_frozen_threshold(card, other_cohort,
                                                                                           tmp_path, capsys):
     out = tmp_path / "ext"
@@ -62,16 +77,9 @@ def test_scoring_a_model_on_its_own_training_cohort_says_so(card, blob_cohort, t
 
 
 def test_a_case_that_cannot_be_scored_stops_the_evaluation_and_names_the_case(card, other_cohort, tmp_path, capsys):
-    rows = read_rows(other_cohort)
-    for row in rows:
-        for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
-            row[key] = str(other_cohort / row[key])
-    sitk.WriteImage(sitk.ReadImage(rows[3]["t2_mask"]) * 0, str(tmp_path / "empty_mask.nii.gz"))
-    rows[3]["t2_mask"] = str(tmp_path / "empty_mask.nii.gz")
-    (tmp_path / "cohort").mkdir()
-    write_csv(tmp_path / "cohort", rows)
+    folder, rows = _copy_with_an_empty_mask(other_cohort, tmp_path)
     out = tmp_path / "ext"
-    assert lvi(["evaluate", "--model", str(card), "--cohort", str(tmp_path / "cohort"), "--out", str(out)]) == 2
+    assert lvi(["evaluate", "--model", str(card), "--cohort", str(folder), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "1 case(s) could not be scored" in err and "case {}".format(rows[3]["case_id"]) in err
     assert "empty_mask.nii.gz: holds no labelled voxel (the mask is empty)" in err
@@ -103,17 +111,9 @@ def test_the_two_forms_do_not_mix(card, tmp_path, capsys):
 
 def test_predicting_a_whole_cohort_without_labels_lists_every_case_and_every_failure(card, other_cohort, tmp_path,
                                                                                       capsys):
-    rows = read_rows(other_cohort)
-    for row in rows:
-        row["lvi"] = ""  # new patients: no pathology yet
-        for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
-            row[key] = str(other_cohort / row[key])
-    sitk.WriteImage(sitk.ReadImage(rows[3]["t2_mask"]) * 0, str(tmp_path / "empty_mask.nii.gz"))
-    rows[3]["t2_mask"] = str(tmp_path / "empty_mask.nii.gz")
-    (tmp_path / "cohort").mkdir()
-    write_csv(tmp_path / "cohort", rows)
+    folder, rows = _copy_with_an_empty_mask(other_cohort, tmp_path, blank_labels=True)
     out = tmp_path / "batch"
-    args = ["predict", "--cohort", str(tmp_path / "cohort"), "--model", str(card), "--out", str(out)]
+    args = ["predict", "--cohort", str(folder), "--model", str(card), "--out", str(out)]
     assert lvi(args) == 1  # one case failed; the others are still predicted
     printed = capsys.readouterr().out
     assert "19 prediction(s) for 19 case(s) with 1 model(s)" in printed
