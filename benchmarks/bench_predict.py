@@ -137,15 +137,16 @@ def measure_ours(inputs, predictors, sources, repeats):
                     t0 = time.perf_counter()
                     p = predictor.predict(image, mask)
                     t_predict = time.perf_counter() - t0
-                    if rep == 0:
-                        continue
-                    steps = times.setdefault((name, seq, source), {"read": [], "preprocess": [], "forward": [],
-                                                                   "total": []})
-                    steps["read"].append(t_read)
-                    steps["preprocess"].append(p.timings["preprocess"])
-                    steps["forward"].append(p.timings["forward"])
-                    steps["total"].append(t_read + t_predict)
+                    if rep > 0:  # rep 0 warms up
+                        _record(times, (name, seq, source), t_read, p.timings["preprocess"], p.timings["forward"],
+                                t_read + t_predict)
     return times
+
+
+def _record(times, key, read, preprocess, forward, total):
+    steps = times.setdefault(key, {"read": [], "preprocess": [], "forward": [], "total": []})
+    for step, seconds in (("read", read), ("preprocess", preprocess), ("forward", forward), ("total", total)):
+        steps[step].append(seconds)
 
 
 def reference_probability(network, x):
@@ -176,15 +177,9 @@ def measure_reference(inputs, sources, repeats):
                         t0 = time.perf_counter()
                         reference_probability(networks[name], x)
                         t_fwd = time.perf_counter() - t0
-                        if rep == 0:
-                            continue
-                        steps = times.setdefault((name, seq, source), {"read": [], "preprocess": [], "forward": [],
-                                                                       "total": []})
-                        steps["read"].append(t_read)
-                        steps["preprocess"].append(t_pre)
-                        steps["forward"].append(t_fwd)
-                        # The 2D chain is shared by both 2D networks; each is charged the whole chain.
-                        steps["total"].append(t_read + t_pre + t_fwd)
+                        if rep > 0:  # rep 0 warms up
+                            # The 2D chain is shared by both 2D networks; each is charged the whole chain.
+                            _record(times, (name, seq, source), t_read, t_pre, t_fwd, t_read + t_pre + t_fwd)
     return times
 
 

@@ -129,7 +129,9 @@ def test_heatmap_is_shown_as_foreground_on_the_series_grid(module_file, bundled_
     assert composite.GetForegroundVolumeID() == node.GetID()
 
 
-def test_imported_mask_with_two_labels_becomes_one_segment(module_file, headless_slicer, tmp_path):
+def _importTwoLabelMask(module_file, tmp_path, **options):
+    """An ITK-SNAP-style file with labels 1 (the lesion) and 2 (its core) imported onto a series:
+    (segmentation, segment ID, volume, the mask written)."""
     import slicer
 
     from LVIPredictorLib import slicer_adapter
@@ -139,7 +141,15 @@ def test_imported_mask_with_two_labels_becomes_one_segment(module_file, headless
     twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
     sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = module_file.LVIPredictorLogic().importMask(tmp_path / "itksnap.nii.gz", segmentation, volume)
+    segmentId = module_file.LVIPredictorLogic().importMask(tmp_path / "itksnap.nii.gz", segmentation, volume,
+                                                           **options)
+    return segmentation, segmentId, volume, twoLabels
+
+
+def test_imported_mask_with_two_labels_becomes_one_segment(module_file, headless_slicer, tmp_path):
+    import slicer
+
+    segmentation, segmentId, volume, twoLabels = _importTwoLabelMask(module_file, tmp_path)
     assert segmentation.GetSegmentation().GetNumberOfSegments() == 1
     voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
     assert np.array_equal(voxels > 0, sitk.GetArrayFromImage(twoLabels) > 0)
@@ -148,14 +158,7 @@ def test_imported_mask_with_two_labels_becomes_one_segment(module_file, headless
 def test_imported_mask_keeps_only_the_chosen_label(module_file, headless_slicer, tmp_path):
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
-
-    image = _series()
-    volume = slicer_adapter.addVolumeFromImage(image, "t2")
-    twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
-    sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
-    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = module_file.LVIPredictorLogic().importMask(tmp_path / "itksnap.nii.gz", segmentation, volume, label=2)
+    segmentation, segmentId, volume, twoLabels = _importTwoLabelMask(module_file, tmp_path, label=2)
     voxels = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segmentId, volume)
     assert np.array_equal(voxels > 0, sitk.GetArrayFromImage(twoLabels) == 2)
     assert segmentation.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()) \

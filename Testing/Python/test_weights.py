@@ -37,14 +37,20 @@ def test_tampered_weights_fail_the_checksum(tmp_path):
         weights.load_model(card_path)
 
 
-def test_weights_of_another_architecture_are_rejected_with_the_tensor_names(tmp_path):
-    card_path, _ = fresh_card(tmp_path, "resnet10_2d")
+def _replace_weights_file(card_path, write):
+    """Put other bytes in the card's weights file (``write(path)``) and re-sign the card, so only
+    the content check can catch them."""
     card = json.loads(card_path.read_text())
-    wrong = models.build_model("vanilla_cnn_2d").state_dict()
-    wfile = tmp_path / card["weights_file"]
-    save_file({k: v.contiguous() for k, v in wrong.items()}, str(wfile))
+    wfile = card_path.parent / card["weights_file"]
+    write(wfile)
     card["weights_sha256"] = weights.sha256_of(wfile)
     card_path.write_text(json.dumps(card))
+
+
+def test_weights_of_another_architecture_are_rejected_with_the_tensor_names(tmp_path):
+    card_path, _ = fresh_card(tmp_path, "resnet10_2d")
+    wrong = models.build_model("vanilla_cnn_2d").state_dict()
+    _replace_weights_file(card_path, lambda path: save_file({k: v.contiguous() for k, v in wrong.items()}, str(path)))
     with pytest.raises(WeightsError, match="does not match architecture resnet10_2d: missing tensors"):
         weights.load_model(card_path)
 
@@ -71,11 +77,8 @@ def test_channel_count_must_match_the_sequence(tmp_path):
 
 def test_pickle_file_is_refused_not_unpickled(tmp_path):
     card_path, model = fresh_card(tmp_path, "resnet10_2d")
-    card = json.loads(card_path.read_text())
-    wfile = tmp_path / card["weights_file"]
-    torch.save(model.state_dict(), str(wfile))  # a pickle where safetensors belongs
-    card["weights_sha256"] = weights.sha256_of(wfile)
-    card_path.write_text(json.dumps(card))
+    # a pickle where safetensors belongs
+    _replace_weights_file(card_path, lambda path: torch.save(model.state_dict(), str(path)))
     with pytest.raises(WeightsError, match="not a readable safetensors file"):
         weights.load_model(card_path)
 

@@ -27,15 +27,7 @@ def roc_plot(labels, probabilities, path, title, auc_text=None, threshold=None):
         sens = predicted[labels == 1].mean()
         spec = 1 - predicted[labels == 0].mean()
         ax.plot([1 - spec], [sens], "o", color="black", label="frozen threshold")
-    ax.set_xlabel("1 - specificity")
-    ax.set_ylabel("sensitivity")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(str(path))
-    plt.close(fig)
+    _finish(plt, fig, ax, path, title, "1 - specificity", "sensitivity", 1.02, "lower right")
 
 
 def calibration_plot(labels, probabilities, path, title, bins=5, slope_text=None):
@@ -50,12 +42,17 @@ def calibration_plot(labels, probabilities, path, title, bins=5, slope_text=None
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect")
     ax.plot(mean_p, observed, "o-", lw=2, label=slope_text or "observed")
-    ax.set_xlabel("predicted probability (bin mean)")
-    ax.set_ylabel("observed LVI+ fraction")
+    _finish(plt, fig, ax, path, title, "predicted probability (bin mean)", "observed LVI+ fraction", 1.0, "upper left")
+
+
+def _finish(plt, fig, ax, path, title, xlabel, ylabel, ymax, legend_loc):
+    """Axes on [0, 1] x [0, ymax], labels, title and legend; write the PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, ymax)
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc=legend_loc, fontsize=8)
     fig.tight_layout()
     fig.savefig(str(path))
     plt.close(fig)
