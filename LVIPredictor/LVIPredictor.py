@@ -59,6 +59,8 @@ ARCHITECTURES = {
     "ResNet10 3D": "resnet10_3d",
 }
 SEQUENCE_NAMES = {"t2": "FS-T2WI", "dce": "DCE"}
+# The study's "2nd phase": the first acquisition after contrast, counting the pre-contrast one as 1.
+DEFAULT_DCE_PHASE = 2
 RESULT_COLUMNS = ("time", "volume", "sequence", "model_id", "architecture", "probability", "label", "threshold",
                   "demo", "device", "weights_sha256", "warnings", "lvipredictor_version", "torch_version",
                   "slicer_version")
@@ -453,9 +455,9 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
     def _predictor(self, model, device: str):
         """Predictors are cached: loading and checksumming weights is the slow part."""
-        from LVIPredictorLib import inference, weights
+        from LVIPredictorLib import inference
 
-        card = model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
+        card = self._card(model)
         # The checksum is part of the key: a card re-exported in place is a new model.
         key = (card.get("_card_path"), card["weights_sha256"], device)
         if key not in self._predictors:
@@ -552,17 +554,16 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
         step(_("Reading series and VOI"), 0.0)
         images, masks, resampled = {}, {}, {}
+        phaseCache = {}
         for name, volumeNode in volumeNodes.items():
-            if name == "dce" and slicer_adapter.dynamicSeries(volumeNode) is not None:
-                # Each model gets its own phase below; every acquisition shares this grid.
-                images[name] = None
-                grid = slicer_adapter.imageFromDynamicItem(volumeNode, 1)
-            else:
-                images[name] = grid = slicer_adapter.imageFromVolume(volumeNode)
-            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, grid)
+            # A whole dynamic series: each model gets its own phase below, read once per phase; every
+            # acquisition shares one grid, so the default phase's read also places the mask.
+            phaseImage = self._dcePhase(volumeNode, DEFAULT_DCE_PHASE, phaseCache)[0] if name == "dce" else None
+            images[name] = None if phaseImage is not None else slicer_adapter.imageFromVolume(volumeNode)
+            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode,
+                                                         phaseImage if phaseImage is not None else images[name])
             resampled[name] = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
         segmentName = slicer_adapter.segmentSource(segmentationNode, segmentId)
-        phaseCache = {}
         predictions = []
         for index, model in enumerate(models):
             share = 0.1 + 0.9 * index / len(models)
@@ -572,8 +573,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             used = predictor.sequences
             modelImages, phaseNote = dict(images), None
             if "dce" in used:
-                phaseImage, phaseNote = self._dcePhase(volumeNodes["dce"], int(predictor.card.get("dce_phase", 2)),
-                                                       phaseCache)
+                phaseImage, phaseNote = self._dcePhase(
+                    volumeNodes["dce"], int(predictor.card.get("dce_phase", DEFAULT_DCE_PHASE)), phaseCache)
                 if phaseImage is not None:
                     modelImages["dce"] = phaseImage
             prediction = predictor.predict_case(
@@ -717,7 +718,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         return slicer_adapter.importMaskIntoSegmentation(binaryImage, segmentationNode, referenceVolumeNode, name)
 
     def exportCaseToCohort(self, cohortDir, caseId, patientId, lvi, segmentationNode, segmentId,
-                           t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None, dcePhase: int = 2) -> dict:
+                           t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None,
+                           dcePhase: int = DEFAULT_DCE_PHASE) -> dict:
         """Write the series, the VOI (on each series' grid) and the label into a cohort folder.
 
         The same segment serves both series unless ``dceSegmentId`` is given. A DCE volume that

@@ -226,10 +226,8 @@ def preprocess_channels(channels, spec, grid_channel=0):
         raise ValueError("need at least one channel")
     warnings = []  # type: List[str]
     vois = [_locate_voi(ch, spec, warnings, named=len(channels) > 1) for ch in channels]
+    warnings += _agreement(channels, vois, grid_channel, spec)
     reference, ref_voi = channels[grid_channel], vois[grid_channel]
-    for index, (channel, voi) in enumerate(zip(channels, vois)):
-        if index != grid_channel:
-            warnings += _same_tumour(reference, ref_voi, channel, voi, spec)
 
     grid, fov_warnings = _crop_grid(reference.image, ref_voi.lo, ref_voi.hi, spec)
     warnings += fov_warnings
@@ -264,11 +262,7 @@ def voi_agreement(channels, spec, grid_channel=0):
     the input (cohort validation uses it): InputError when they cannot outline one tumour, else
     the warnings."""
     vois = [_locate_voi(ch, spec, [], named=True) for ch in channels]
-    warnings = []  # type: List[str]
-    for index, (channel, voi) in enumerate(zip(channels, vois)):
-        if index != grid_channel:
-            warnings += _same_tumour(channels[grid_channel], vois[grid_channel], channel, voi, spec)
-    return warnings
+    return _agreement(channels, vois, grid_channel, spec)
 
 
 def _locate_voi(channel, spec, warnings, named):
@@ -289,6 +283,15 @@ def _locate_voi(channel, spec, warnings, named):
         warnings.append("{} is oblique; it was resampled onto an axis-aligned grid".format(channel.image_source))
     lo, hi = _voi_physical_bounds(image, start, box)
     return _Voi(start=start, box=box, lo=lo, hi=hi, volume_mm3=volume)
+
+
+def _agreement(channels, vois, grid_channel, spec):
+    """Every channel's VOI against the grid channel's (see :func:`_same_tumour`); the warnings."""
+    warnings = []  # type: List[str]
+    for index, (channel, voi) in enumerate(zip(channels, vois)):
+        if index != grid_channel:
+            warnings += _same_tumour(channels[grid_channel], vois[grid_channel], channel, voi, spec)
+    return warnings
 
 
 def _same_tumour(reference, ref_voi, other, voi, spec):

@@ -8,6 +8,8 @@ from pathlib import Path
 from LVIPredictorLib import inference, io, sequences, weights
 from LVIPredictorLib.errors import LVIError
 
+from . import atomic
+
 REPORT_FILES = ("result.json", "overview.png")
 
 
@@ -110,10 +112,7 @@ def run(args):
         if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
             raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
         return _predict_cohort(args)
-    existing = [name for name in REPORT_FILES if (Path(args.out) / name).exists()]
-    if existing and not args.overwrite:
-        raise LVIError(args.out, "already holds a report ({}); choose another --out or pass --overwrite".format(
-            ", ".join(existing)))
+    atomic.refuse_to_overwrite(args.out, REPORT_FILES, args.overwrite, describe="a report ({})")
     cards = _cards(args)
     inputs = _inputs(args, cards)
     if cards is None:
@@ -180,14 +179,11 @@ def _predict_cohort(args):
     import csv
     import io as text_io
 
-    from . import atomic
     from .cohort import load_cohort, validate_cohort
+    from .external import predict_cohort_case
 
     out = Path(args.out)
-    existing = [name for name in COHORT_FILES if (out / name).exists()]
-    if existing and not args.overwrite:
-        raise LVIError(args.out, "already holds {}; choose another --out or pass --overwrite".format(
-            ", ".join(existing)))
+    atomic.refuse_to_overwrite(out, COHORT_FILES, args.overwrite)
     cohort = load_cohort(args.cohort)
     validate_cohort(cohort, read_images=False, labels=False).raise_if_problems()
     cards = _cards(args)
@@ -202,15 +198,7 @@ def _predict_cohort(args):
             if not case.has(predictor.card["sequence"]):
                 continue
             try:
-                for name in names:
-                    if name not in read:
-                        image, info = io.read_image_with_info(case.images[name], dce_phase=args.dce_phase)
-                        read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
-                prediction = predictor.predict_case(
-                    {n: read[n][0] for n in names}, {n: read[n][1] for n in names},
-                    image_sources={n: str(case.images[n]) for n in names},
-                    mask_sources={n: str(case.masks[n]) for n in names},
-                    series_descriptions={n: read[n][2].series_description for n in names})
+                prediction = predict_cohort_case(predictor, case, args.dce_phase, read)
             except LVIError as exc:
                 errors.append([case.case_id, predictor.model_id, str(exc)])
                 continue

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from LVIPredictorLib import inference, sequences, weights
+from LVIPredictorLib import inference, io, sequences, weights
 from LVIPredictorLib.errors import InputError
 
-from . import metrics, sources
+from . import atomic, metrics
 from .cohort import load_cohort, validate_cohort
 from .evaluate import write_results
 from .run import file_sha256
@@ -30,10 +30,7 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     cohort = load_cohort(cohort_dir)
     validate_cohort(cohort, read_images=False).raise_if_problems()
     out_dir = Path(out_dir)
-    existing = [name for name in OUTPUTS if (out_dir / name).exists()]
-    if existing and not overwrite:
-        raise InputError(str(out_dir), "already holds {}; choose another --out or pass --overwrite".format(
-            ", ".join(existing)))
+    atomic.refuse_to_overwrite(out_dir, OUTPUTS, overwrite)
     sequence = card["sequence"]
     names = sequences.channels(sequence)
     cases = cohort.with_sequence(sequence)
@@ -49,13 +46,7 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
         if progress is not None:
             progress(index, len(cases))
         try:
-            images, masks = {}, {}
-            for name in names:
-                images[name] = sources.read_image(case.images[name], dce_phase=phase if name == "dce" else None)
-                masks[name] = sources.read_mask(case.masks[name], reference=images[name])
-            prediction = predictor.predict_case(images, masks,
-                                                image_sources={n: str(case.images[n]) for n in names},
-                                                mask_sources={n: str(case.masks[n]) for n in names})
+            prediction = predict_cohort_case(predictor, case, phase)
         except InputError as exc:
             errors.append("case {}: {}".format(case.case_id, exc))
             continue
@@ -88,6 +79,24 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     write_results(rows, out, out_dir, "{} on {} ({} cases)".format(card["model_id"], Path(cohort.root).name,
                                                                   len(rows)))
     return out
+
+
+def predict_cohort_case(predictor, case, dce_phase, read=None):
+    """One cohort case through ``predictor`` — the reading and prediction path of ``lvi predict``.
+
+    ``read`` ({series: (image, mask, ImageInfo)}) keeps each series of the case read once when
+    several models score it; a dynamic DICOM series is read at ``dce_phase``.
+    """
+    read = {} if read is None else read
+    names = predictor.sequences
+    for name in names:
+        if name not in read:
+            image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase)
+            read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
+    return predictor.predict_case({n: read[n][0] for n in names}, {n: read[n][1] for n in names},
+                                  image_sources={n: str(case.images[n]) for n in names},
+                                  mask_sources={n: str(case.masks[n]) for n in names},
+                                  series_descriptions={n: read[n][2].series_description for n in names})
 
 
 def headline(m):
