@@ -57,6 +57,7 @@ ARCHITECTURES = {
     "VanillaCNN 2D": "vanilla_cnn_2d",
     "ResNet10 2D": "resnet10_2d",
     "ResNet10 3D": "resnet10_3d",
+    "Radiomics + LR (baseline)": "radiomics_lr",
 }
 SEQUENCE_NAMES = {"t2": "FS-T2WI", "dce": "DCE"}
 # The study's "2nd phase": the first acquisition after contrast, counting the pre-contrast one as 1.
@@ -788,6 +789,9 @@ def _cardSummary(card: dict) -> str:
         aucText = ", AUC {:.2f}".format(auc["value"])
     elif isinstance(auc, (int, float)):
         aucText = ", AUC {:.2f}".format(auc)
+    bound = card.get("best_possible_auc") or {}
+    if aucText and isinstance(bound.get("auc"), (int, float)):
+        aucText += " (best possible for this input {:.2f})".format(bound["auc"])
     return "{id}: {arch} on {seq}{phase}, trained on {n} cases{auc}, threshold {thr:.2f}{demo}".format(
         id=card.get("model_id"), arch=card.get("architecture"), seq=sequences.LABELS.get(card.get("sequence"), "?"),
         phase=" (phase {})".format(card["dce_phase"]) if card.get("sequence") in sequences.ALL

@@ -17,7 +17,8 @@ import torch
 from . import sequences
 from . import weights as weights_module
 from .errors import LVIError
-from .preprocessing import Channel, aggregate_slice_scores, preprocess_channels
+from .models import RADIOMICS, Ensemble
+from .preprocessing import Channel, aggregate_slice_scores, prepare_input
 
 # Words in a DICOM SeriesDescription that betray each sequence (Siemens/GE/Philips habits).
 _SEQUENCE_HINTS = {
@@ -146,11 +147,15 @@ class Predictor:
         image = images[names[reference]]
         timings = {}
         t0 = time.perf_counter()
-        prepared = preprocess_channels(channels, self.spec, grid_channel=reference)
+        prepared = prepare_input(channels, self.spec, names, grid_channel=reference)
         timings["preprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         x = torch.from_numpy(prepared.inputs).to(self.device)
+        notes = []
+        if heatmap and self.card["architecture"] == RADIOMICS:
+            heatmap = False
+            notes.append("no heat-map for the radiomics model: it reads features of the whole VOI, not pixels")
         if heatmap:
             logits, cams = _grad_cam(self.model, x)
         else:
@@ -160,7 +165,7 @@ class Predictor:
         timings["forward"] = time.perf_counter() - t0
         probability = aggregate_slice_scores(probs, prepared.slice_weights)
 
-        warnings = list(prepared.warnings)
+        warnings = list(prepared.warnings) + notes
         for name in names:
             hint = (series_descriptions or {}).get(name)
             if hint is None and images[name].HasMetaDataKey("lvi:series_description"):
@@ -189,6 +194,14 @@ class Predictor:
 
 def _grad_cam(model, x):
     """Logits and Grad-CAM maps (one per input row, at input resolution, scaled to [0, 1])."""
+    if isinstance(model, Ensemble):
+        # The ensemble's own output (every member, every view) is the prediction; the map is the
+        # members' mean Grad-CAM on the input as given.
+        with torch.inference_mode():
+            logits = model(x)
+        cams = np.mean([_grad_cam(member, x)[1] for member in model.members], axis=0)
+        peak = cams.reshape(cams.shape[0], -1).max(axis=1).clip(min=1e-12)
+        return logits, cams / peak.reshape((-1,) + (1,) * (cams.ndim - 1))
     captured = {}
 
     def keep(_module, _inputs, output):

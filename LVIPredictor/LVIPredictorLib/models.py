@@ -28,7 +28,9 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import nn
 
-MODEL_NAMES = ("vanilla_cnn_2d", "resnet10_2d", "resnet10_3d")
+MODEL_NAMES = ("vanilla_cnn_2d", "resnet10_2d", "resnet10_3d")  # the study's three networks
+RADIOMICS = "radiomics_lr"
+CLASSIFIERS = MODEL_NAMES + (RADIOMICS,)  # everything `lvi train` can train
 
 # Default input size (spatial, in array order: (Y, X) for 2D, (Z, Y, X) for 3D).
 DEFAULT_INPUT_SIZE = {
@@ -178,6 +180,68 @@ class VanillaCNN2D(nn.Module):
         return self.classifier(self.features(x))
 
 
+class RadiomicsLogistic(nn.Module):
+    """The radiomics baseline: standardised features (training-fold mean and scale), then one linear
+    logit — a logistic regression, as a module so it is stored, checked and run like the networks."""
+
+    def __init__(self, feature_names, in_channels=None):
+        super().__init__()
+        self.feature_names = list(feature_names)
+        n = len(self.feature_names)
+        self.register_buffer("feature_mean", torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("feature_scale", torch.ones(n, dtype=torch.float64))
+        self.linear = nn.Linear(n, 1).double()
+
+    def forward(self, x):
+        z = (x.reshape(x.shape[0], -1).double() - self.feature_mean) / self.feature_scale
+        return self.linear(z).float()
+
+
+class Ensemble(nn.Module):
+    """Several trained copies of one architecture (the five cv5 fold models) predicting as one.
+
+    The output is the logit of the MEAN PROBABILITY over members — and, with ``tta_flip``, over
+    each input and its left-right mirror image (a label-preserving view the models were trained
+    with) — so ``sigmoid(output)`` is the averaged probability, as nnU-Net averages its folds.
+    """
+
+    def __init__(self, members, tta_flip=False):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.tta_flip = bool(tta_flip)
+
+    def views(self, x):
+        return [x, x.flip(-1)] if self.tta_flip else [x]
+
+    def forward(self, x):
+        probs = torch.stack([torch.sigmoid(m(v).float()) for m in self.members for v in self.views(x)]).mean(dim=0)
+        return torch.logit(probs.clamp(1e-7, 1.0 - 1e-7))
+
+
+def build_ensemble(name, n_members, tta_flip=False, **cfg):
+    return Ensemble([build_model(name, **cfg) for _ in range(int(n_members))], tta_flip=tta_flip)
+
+
+def scaled_config(name, width, **cfg):
+    """:func:`default_config` with every channel count multiplied by ``width`` (at least 4 channels)."""
+    config = default_config(name)
+    config.update(cfg)
+    if width == 1.0:
+        return config
+
+    def scale(n):
+        return max(4, int(round(n * width)))
+
+    if name == "vanilla_cnn_2d":
+        config["base_width"] = scale(config.get("base_width", 32))
+        config["hidden"] = scale(config.get("hidden", 512))
+    else:
+        config["widths"] = [scale(w) for w in config.get("widths", (64, 128, 256, 512))]
+        if name == "resnet10_3d":
+            config["head_widths"] = [scale(w) for w in config.get("head_widths", (128, 64))]
+    return config
+
+
 def default_config(name):
     # type: (str) -> Dict
     """The architecture configuration used when a card or the CLI gives none."""
@@ -192,11 +256,17 @@ def default_config(name):
 
 def build_model(name, **cfg):
     """Build a model by registry name; ``cfg`` overrides :func:`default_config`."""
+    if name == RADIOMICS:
+        if "feature_names" not in cfg:
+            raise ValueError("radiomics_lr needs feature_names")
+        return RadiomicsLogistic(**cfg)
     config = default_config(name)
     config.update(cfg)
     if name == "vanilla_cnn_2d":
         config["input_size"] = tuple(config["input_size"])
         return VanillaCNN2D(**config)
+    if "widths" in config:
+        config["widths"] = tuple(config["widths"])
     if name == "resnet10_2d":
         return ResNet10(dims=2, head="gap", **config)
     config["input_size"] = tuple(config["input_size"])

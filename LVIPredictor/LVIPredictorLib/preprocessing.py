@@ -15,9 +15,15 @@ Steps (all in physical space, LPS, as SimpleITK uses):
    (nearest) are resampled straight onto it. Resampling only the crop — instead of the
    whole volume to the target spacing and then cropping — gives the same voxels for a
    fraction of the work (DESIGN §9).
-4. Normalise inside the crop: clip to the 0.5th/99.5th percentiles, then z-score. MR
-   intensities have no absolute scale, and percentile clipping keeps a few hot voxels
-   (vessels, fat-suppression failures) from dominating the statistics.
+4. Normalise inside the crop. ``percentile_clip_zscore`` (the paper recipe's): clip to the
+   0.5th/99.5th percentiles, then z-score — MR intensities have no absolute scale, and the
+   clip keeps a few hot voxels (vessels, fat-suppression failures) from dominating the
+   statistics. ``background_ratio``: clip the top 0.5 %, then divide by the median of the
+   crop outside the VOI (the breast tissue around the tumour) and subtract 1. Magnitude MR
+   has a true zero, so this keeps what the z-score throws away: how bright the tumour is
+   relative to its background, i.e. on DCE how much it enhanced.
+   ``mask_channel`` adds the VOI (0/1 on the crop grid) as a last input channel, so the
+   network is told where the tumour ends instead of having to find it.
 5. 3D models take the whole crop. 2D models take the ``n_slices`` axial planes with the
    largest VOI cross-section, on the native slice positions (no interpolation across
    thick T2 slices); their scores are combined into one patient score by
@@ -52,6 +58,7 @@ from .io import same_geometry
 _MODEL_DIMS = {"vanilla_cnn_2d": 2, "resnet10_2d": 2, "resnet10_3d": 3}
 
 _FLOAT_TYPES = (sitk.sitkFloat32, sitk.sitkFloat64)
+NORMALIZATIONS = ("percentile_clip_zscore", "background_ratio")
 
 
 @dataclass
@@ -67,6 +74,8 @@ class PreprocessSpec:
     clip_percentiles: Tuple[float, float] = (0.5, 99.5)
     normalization: str = "percentile_clip_zscore"
     n_slices: int = 1
+    # The VOI on the crop grid as an extra input channel (after the image channels).
+    mask_channel: bool = False
     # None: any non-zero voxel is tumour (ITK-SNAP default). An int: only that label.
     label: Optional[int] = None
     # Below this VOI volume the prediction carries a warning (a 5 mm sphere is 65 mm^3).
@@ -97,12 +106,18 @@ class PreprocessSpec:
     def validate(self):
         if self.dims not in (2, 3):
             raise ValueError("dims must be 2 or 3, got {!r}".format(self.dims))
-        if self.normalization != "percentile_clip_zscore":
-            raise ValueError("unknown normalization {!r}".format(self.normalization))
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError("unknown normalization {!r} (known: {})".format(self.normalization,
+                                                                          ", ".join(NORMALIZATIONS)))
         if self.dims == 3 and self.target_spacing[2] is None:
             raise ValueError("3D preprocessing needs a z target spacing")
         if self.n_slices < 1:
             raise ValueError("n_slices must be >= 1")
+
+    def input_channels(self, n_images):
+        # type: (int) -> int
+        """Model input channels for ``n_images`` image channels (one per sequence)."""
+        return n_images + (1 if self.mask_channel else 0)
 
     def model_input_size(self):
         """Spatial size in array order: (Y, X) for 2D, (Z, Y, X) for 3D."""
@@ -184,12 +199,18 @@ def binary_voi(mask_array, label, source=None):
 
 @dataclass
 class Channel:
-    """One input channel: an image, its VOI mask, and the names errors and warnings use."""
+    """One input channel: an image, its VOI mask, and the names errors and warnings use.
+
+    ``phases``: every temporal position of a dynamic DCE series (``image`` is
+    ``phases[phase_index]``), for inputs that read enhancement over time (radiomics kinetics).
+    """
 
     image: sitk.Image
     mask: sitk.Image
     image_source: str = "image"
     mask_source: str = "VOI mask"
+    phases: Optional[List[sitk.Image]] = None
+    phase_index: int = 1
 
 
 @dataclass
@@ -204,6 +225,28 @@ class _Voi:
 # VOIs of one tumour drawn on two series: centres further apart than this suggest patient
 # motion between the series or a different lesion, worth a look before trusting a fused input.
 FUSED_VOI_WARN_MM = 10.0
+
+
+def spec_from_dict(d):
+    """The input spec a model card (or cache job) describes: CNN crops, or radiomics features."""
+    if isinstance(d, dict) and d.get("kind") == "radiomics":
+        from .radiomics import RadiomicsSpec
+
+        return RadiomicsSpec.from_dict(d)
+    return PreprocessSpec.from_dict(d)
+
+
+def prepare_input(channels, spec, sequence_names, grid_channel=0):
+    """THE path from images + VOIs to model input, for training and prediction alike.
+
+    CNN specs crop and normalise (:func:`preprocess_channels`); radiomics specs compute the
+    feature vector (``radiomics.extract``). Both validate images and VOIs the same way.
+    """
+    if getattr(spec, "kind", None) == "radiomics":
+        from . import radiomics
+
+        return radiomics.extract(channels, spec, sequence_names, grid_channel=grid_channel)
+    return preprocess_channels(channels, spec, grid_channel=grid_channel)
 
 
 def preprocess(image, mask, spec, image_source=None, mask_source=None):
@@ -231,13 +274,15 @@ def preprocess_channels(channels, spec, grid_channel=0):
 
     grid, fov_warnings = _crop_grid(reference.image, ref_voi.lo, ref_voi.hi, spec)
     warnings += fov_warnings
-    planes = [_normalise(sitk.GetArrayFromImage(_resample(ch.image, grid, sitk.sitkLinear, sitk.sitkFloat32,
-                                                          float("nan"))), spec, ch.image_source)
-              for ch in channels]
     binary_full = _binary_mask_image(reference.image, ref_voi.start, ref_voi.box)
     crop_mask = _resample(binary_full, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt8, 0)
-    img = np.stack(planes)  # (C, Z, Y, X)
     msk = sitk.GetArrayViewFromImage(crop_mask)
+    planes = [_normalise(sitk.GetArrayFromImage(_resample(ch.image, grid, sitk.sitkLinear, sitk.sitkFloat32,
+                                                          float("nan"))), msk, spec, ch.image_source)
+              for ch in channels]
+    if spec.mask_channel:
+        planes.append(msk.astype(np.float32))
+    img = np.stack(planes)  # (C, Z, Y, X)
 
     if spec.dims == 3:
         inputs = img[np.newaxis].astype(np.float32, copy=False)
@@ -262,6 +307,16 @@ def voi_agreement(channels, spec, grid_channel=0):
     the input (cohort validation uses it): InputError when they cannot outline one tumour, else
     the warnings."""
     vois = [_locate_voi(ch, spec, [], named=True) for ch in channels]
+    return _agreement(channels, vois, grid_channel, spec)
+
+
+def locate_voi(channel, spec, warnings, named):
+    """Validate one channel and find its VOI on its own image grid (the checks every model input makes)."""
+    return _locate_voi(channel, spec, warnings, named)
+
+
+def voi_agreement_of(channels, vois, grid_channel, spec):
+    """Warnings (or InputError) from comparing located VOIs, as :func:`preprocess_channels` does."""
     return _agreement(channels, vois, grid_channel, spec)
 
 
@@ -482,7 +537,9 @@ def _resample(image, reference, interpolator, pixel_type, default):
     return sitk.Resample(image, reference, sitk.Transform(), interpolator, default, pixel_type)
 
 
-def _normalise(img, spec, source):
+def _normalise(img, voi, spec, source):
+    """One channel on the crop grid (NaN where the crop hangs over the image edge); ``voi`` is
+    the VOI on the same grid."""
     inside = np.isfinite(img)
     if not inside.any():
         raise InputError(source, "the crop around the VOI lies entirely outside the image")
@@ -491,8 +548,21 @@ def _normalise(img, spec, source):
     if not hi > lo:
         raise InputError(source, "the image is constant around the VOI (all voxels {:g}); it carries no "
                                  "information".format(float(lo)))
+    if spec.normalization == "background_ratio":
+        return _background_ratio(img, inside, voi, hi, source)
     # Outside the image (crop hanging over the edge) becomes the low percentile: background.
     img = np.where(inside, np.clip(img, lo, hi), lo).astype(np.float32)
     mean = float(img.mean())
     std = float(img.std())
     return (img - mean) / std
+
+
+def _background_ratio(img, inside, voi, hi, source):
+    background = inside & (voi == 0)
+    reference = float(np.median(img[background] if background.any() else img[inside]))
+    if not reference > 0:
+        raise InputError(source, "the tissue around the VOI has a median intensity of {:g}; background-ratio "
+                                 "normalisation needs a magnitude image (positive values)".format(reference))
+    # Outside the image becomes 0 (no signal), i.e. -1 after the ratio.
+    img = np.where(inside, np.clip(img, 0.0, hi), 0.0).astype(np.float32)
+    return img / np.float32(reference) - np.float32(1.0)

@@ -22,7 +22,7 @@ from safetensors.torch import save
 from . import models, sequences
 from .atomic_files import write_bytes_atomic, write_json_atomic
 from .errors import WeightsError
-from .preprocessing import PreprocessSpec
+from .preprocessing import spec_from_dict
 
 CARD_SCHEMA_VERSION = 1
 REQUIRED_CARD_KEYS = ("model_id", "architecture", "architecture_config", "sequence", "preprocessing",
@@ -96,28 +96,65 @@ def _check_card(card, source):
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise WeightsError(source, "model card lacks {}".format(", ".join(missing)))
-    if card["architecture"] not in models.MODEL_NAMES:
+    if card["architecture"] not in models.CLASSIFIERS:
         raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
-            card["architecture"], ", ".join(models.MODEL_NAMES)))
+            card["architecture"], ", ".join(models.CLASSIFIERS)))
     if card["sequence"] not in sequences.ALL:
         raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"],
                                                                               ", ".join(sequences.ALL)))
-    n_channels = len(sequences.channels(card["sequence"]))
-    in_channels = (card.get("architecture_config") or {}).get("in_channels", 1)
-    if in_channels != n_channels:
-        raise WeightsError(source, "architecture_config has in_channels {} but sequence {!r} gives {} input "
-                                   "channel(s)".format(in_channels, card["sequence"], n_channels))
     try:
-        PreprocessSpec.from_dict(card["preprocessing"])
+        spec = spec_from_dict(card["preprocessing"])
     except (TypeError, ValueError) as e:
         raise WeightsError(source, "invalid preprocessing spec: {}".format(e))
+    if (card["architecture"] == models.RADIOMICS) != (getattr(spec, "kind", None) == "radiomics"):
+        raise WeightsError(source, "architecture {} does not go with a {} preprocessing spec".format(
+            card["architecture"], "radiomics" if getattr(spec, "kind", None) == "radiomics" else "CNN"))
+    if card["architecture"] == models.RADIOMICS:
+        _check_radiomics_features(card, spec, source)
+    else:
+        _check_in_channels(card, spec, source)
+    ensemble = card.get("ensemble")
+    if ensemble is not None and not (isinstance(ensemble, dict) and isinstance(ensemble.get("members"), int)
+                                     and ensemble["members"] >= 1):
+        raise WeightsError(source, "'ensemble' must be an object with a positive integer 'members', got {!r}".format(
+            ensemble))
     threshold = card["threshold"]
     if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise WeightsError(source, "threshold must be a probability in [0, 1], got {!r}".format(threshold))
 
 
+def _check_in_channels(card, spec, source):
+    n_channels = spec.input_channels(len(sequences.channels(card["sequence"])))
+    in_channels = (card.get("architecture_config") or {}).get("in_channels", 1)
+    if in_channels != n_channels:
+        raise WeightsError(source, "architecture_config has in_channels {} but sequence {!r}{} gives {} input "
+                                   "channel(s)".format(in_channels, card["sequence"],
+                                                       " with the VOI channel" if spec.mask_channel else "",
+                                                       n_channels))
+
+
+def _check_radiomics_features(card, spec, source):
+    from .radiomics import feature_names
+
+    expected = feature_names(spec, sequences.channels(card["sequence"]))
+    given = (card.get("architecture_config") or {}).get("feature_names")
+    if given != expected:
+        raise WeightsError(source, "the radiomics model's feature_names do not match the features its spec computes "
+                                   "for {} ({} expected, {} given)".format(card["sequence"], len(expected),
+                                                                          len(given or [])))
+
+
+def build_card_model(card):
+    """The untrained network a card describes: one model, or an ensemble of ``card['ensemble']['members']``."""
+    ensemble = card.get("ensemble")
+    if ensemble:
+        return models.build_ensemble(card["architecture"], ensemble["members"], tta_flip=ensemble.get("tta_flip", False),
+                                     **card["architecture_config"])
+    return models.build_model(card["architecture"], **card["architecture_config"])
+
+
 def card_spec(card):
-    return PreprocessSpec.from_dict(card["preprocessing"])
+    return spec_from_dict(card["preprocessing"])
 
 
 def weights_path_of(card):
@@ -138,7 +175,7 @@ def load_model(card_or_path, device="cpu"):
         raise WeightsError(str(path), "SHA-256 mismatch: the card expects {} but the file has {} (corrupt or "
                                       "replaced weights)".format(card["weights_sha256"], actual))
     try:
-        model = models.build_model(card["architecture"], **card["architecture_config"])
+        model = build_card_model(card)
     except (TypeError, ValueError) as e:
         raise WeightsError(card["_card_path"], "architecture_config does not build {}: {}".format(
             card["architecture"], e))

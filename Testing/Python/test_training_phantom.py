@@ -47,3 +47,32 @@ def test_weights_trained_on_phantoms_are_exported_as_demo_weights(phantom_cohort
     assert "best_auc" in recipe
     assert card["training"]["command"].startswith("lvi train")
     assert card["threshold_method"] == "youden_on_training_predictions"
+
+
+def test_radiomics_baseline_beats_chance_with_its_ci_and_exports_a_card_with_its_bound(phantom_cohort, tmp_path):
+    run = tmp_path / "radiomics"
+    m = _train(phantom_cohort, run, ["--model", "radiomics_lr", "--sequence", "dce", "--split", "cv5",
+                                     "--threads", "1"])
+    lo, _ = m["auc_ci_delong"]
+    assert lo > 0.5, "radiomics OOF AUC {:.3f}, CI lower bound {:.3f} does not beat chance".format(m["auc"], lo)
+    assert lvi(["export", str(run), "--out", str(tmp_path / "rad")]) == 0
+    card = json.loads((tmp_path / "rad.json").read_text())
+    assert card["architecture"] == "radiomics_lr" and card["weights_dtype"] == "float32"
+    assert card["best_possible_auc"]["input"] == "dce_phase2"
+    assert 0.99 <= card["best_possible_auc"]["auc"] <= 1.0  # --signal 4
+    assert "--epochs" not in card["training"]["command"]
+
+
+def test_the_null_cohort_ci_covers_one_half_for_the_radiomics_baseline(null_phantom_cohort, tmp_path):
+    m = _train(null_phantom_cohort, tmp_path / "null_rad", ["--model", "radiomics_lr", "--sequence", "t2",
+                                                            "--split", "cv5", "--no-final-model"])
+    lo, hi = m["auc_ci_delong"]
+    assert lo <= 0.5 <= hi, "null cohort AUC {:.3f} CI {:.3f}-{:.3f} excludes 0.5".format(m["auc"], lo, hi)
+
+
+def test_the_null_cohort_ci_covers_one_half_with_the_small_data_recipe(null_phantom_cohort, tmp_path):
+    m = _train(null_phantom_cohort, tmp_path / "null_sd", ["--model", "vanilla_cnn_2d", "--sequence", "dce",
+                                                           "--recipe", "small-data", "--split", "cv5",
+                                                           "--epochs", "3"] + FAST_2D)
+    lo, hi = m["auc_ci_delong"]
+    assert lo <= 0.5 <= hi, "null cohort AUC {:.3f} CI {:.3f}-{:.3f} excludes 0.5".format(m["auc"], lo, hi)

@@ -219,21 +219,24 @@ def test_checkpoint_write_that_fails_leaves_the_previous_checkpoint_whole(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
 
 
-def test_table_trains_six_combinations_and_sets_ours_next_to_the_papers(blob_cohort, tmp_path, capsys):
+def test_table_trains_every_combination_with_the_radiomics_baseline_beside_the_papers(blob_cohort, tmp_path,
+                                                                                     capsys):
     out = tmp_path / "table"
     assert lvi(["table", "--cohort", str(blob_cohort), "--out", str(out), "--split", "paper", "--epochs", "1",
                 "--n-slices", "2", "--fusion"] + FAST_3D) == 0
     printed = capsys.readouterr().out
     rows = json.loads((out / "table1.json").read_text())["rows"]
+    networks = ("2D VanillaCNN", "2D ResNet10", "3D ResNet10", "Radiomics + LR (baseline)")
     assert [(r["sequence"], r["model"]) for r in rows] == [
-        ("DCE", "2D VanillaCNN"), ("DCE", "2D ResNet10"), ("DCE", "3D ResNet10"),
-        ("FS-T2WI", "2D VanillaCNN"), ("FS-T2WI", "2D ResNet10"), ("FS-T2WI", "3D ResNet10"),
-        ("FS-T2WI + DCE", "2D VanillaCNN"), ("FS-T2WI + DCE", "2D ResNet10"), ("FS-T2WI + DCE", "3D ResNet10")]
+        (seq, model) for seq in ("DCE", "FS-T2WI", "FS-T2WI + DCE") for model in networks]
     assert rows[2]["paper_auc"] == 0.80 and len(rows[2]["auc_ci_delong"]) == 2
-    assert rows[8]["paper_auc"] is None and len(rows[8]["auc_ci_delong"]) == 2
+    assert rows[3]["paper_auc"] is None and len(rows[3]["auc_ci_delong"]) == 2
+    assert rows[10]["paper_auc"] is None and len(rows[10]["auc_ci_delong"]) == 2
+    assert all(r["best_possible_auc"] is None for r in rows)  # not a phantom cohort: no known bound
     assert json.loads((out / "t2+dce_resnet10_3d" / "config.json").read_text())["architecture_config"][
         "in_channels"] == 2
     assert "| DCE | 3D ResNet10 |" in printed and "| FS-T2WI + DCE | 3D ResNet10 |" in printed
+    assert "| DCE | Radiomics + LR (baseline) |" in printed
     assert (out / "table1.csv").exists() and (out / "table1.md").exists()
 
 

@@ -25,7 +25,7 @@ from typing import List, Optional
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.preprocessing import Channel, PreprocessSpec, preprocess_channels
+from LVIPredictorLib.preprocessing import Channel, prepare_input, spec_from_dict
 from LVIPredictorLib.sequences import channels, grid_reference, reads_dce
 
 from . import sources
@@ -61,10 +61,10 @@ class _Job:
 
 def code_fingerprint():
     """Hash of the core's reading + preprocessing source: a code change invalidates the cache."""
-    from LVIPredictorLib import io, preprocessing, sequences
+    from LVIPredictorLib import io, preprocessing, radiomics, sequences
 
     digest = hashlib.sha256()
-    for module in (preprocessing, io, sequences):
+    for module in (preprocessing, radiomics, io, sequences):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
@@ -157,8 +157,8 @@ def _build(job):
         for name, image_path, mask_path in zip(names, job.images, job.masks):
             image = sources.read_image(image_path, dce_phase=job.dce_phase if name == "dce" else None)
             inputs.append(Channel(image, sources.read_mask(mask_path, reference=image), image_path, mask_path))
-        prepared = preprocess_channels(inputs, PreprocessSpec.from_dict(job.spec),
-                                       grid_channel=names.index(grid_reference(job.sequence)))
+        prepared = prepare_input(inputs, spec_from_dict(job.spec), names,
+                                 grid_channel=names.index(grid_reference(job.sequence)))
     except InputError as exc:
         return "case {}: {}".format(job.case_id, exc)
     write_entry(job.path, CachedCase(inputs=prepared.inputs, slice_weights=np.asarray(prepared.slice_weights),

@@ -13,8 +13,9 @@ def register(subparsers):
     p.add_argument("run", help="run folder written by `lvi train`")
     p.add_argument("--out", required=True, help="output stem, e.g. Resources/Models/resnet10_3d_dce")
     p.add_argument("--model-id", default=None, help="model id in the card (default <model>_<sequence>_<split>)")
-    p.add_argument("--dtype", choices=("float16", "float32", "bfloat16"), default="float16",
-                   help="stored weight precision (default float16: half the size, same predictions to ~1e-3)")
+    p.add_argument("--dtype", choices=("float16", "float32", "bfloat16"), default=None,
+                   help="stored weight precision (default float16 for the networks: half the size, same predictions "
+                        "to ~1e-3; float32 for the radiomics baseline, a few hundred bytes)")
     p.add_argument("--overwrite", action="store_true", help="replace existing STEM files")
     p.add_argument("--reference-case", metavar="CASE_DIR",
                    help="also record the model's probability on this case folder (t2.nii.gz/dce_phase2.nii.gz + "

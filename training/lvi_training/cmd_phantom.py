@@ -59,4 +59,6 @@ def run(args):
     print("wrote {} cases ({} LVI+) to {} in {:.1f} s".format(meta["n_cases"], meta["n_lvi_positive"], args.out,
                                                                time.perf_counter() - start))
     print("best possible AUC: both {both:.3f}, T2 only {t2:.3f}, DCE only {dce:.3f}".format(**auc))
+    print("best possible AUC per model input: {}".format(", ".join(
+        "{} {:.3f}".format(k, v) for k, v in meta["best_auc_by_input"].items())))
     return 0

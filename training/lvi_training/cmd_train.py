@@ -1,9 +1,13 @@
 """``lvi train``: train one model on one sequence (or both fused) of a cohort into a run folder."""
 
-from LVIPredictorLib.models import MODEL_NAMES
+import argparse
+
+from LVIPredictorLib.models import CLASSIFIERS
+from LVIPredictorLib.preprocessing import NORMALIZATIONS
 from LVIPredictorLib.sequences import ALL
 
-from . import cache, engine, splits
+from . import cache, engine, recipes, splits
+from .recipes import AUGMENTATIONS
 from .evaluate import headline
 from .run import RunRequest, train_run
 
@@ -14,7 +18,12 @@ def add_training_options(p):
     p.add_argument("--split", choices=splits.SPLITS, default="cv5",
                    help="cv5 (default): stratified 5-fold CV by patient, out-of-fold metrics for every patient; "
                         "paper: the study's random stratified 9:1 holdout by patient")
-    p.add_argument("--epochs", type=int, default=100, help="epochs (paper: 100)")
+    p.add_argument("--recipe", choices=sorted(recipes.RECIPES), default=recipes.DEFAULT_RECIPE,
+                   help="training recipe (default %(default)s): paper = the study's (Adam, 100 epochs, last epoch "
+                        "kept); small-data = VOI channel, 10 mm margin, background-ratio intensities, quarter width, "
+                        "weight decay, epoch chosen on an inner validation split, rotations, fold ensemble + flips. "
+                        "The options below override single parts of it")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's; paper: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling, augmentation")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (paper: 64 for 2D, 8 for 3D)")
@@ -35,6 +44,22 @@ def add_training_options(p):
                    help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
                         "machine busy with other work 1 can be several times faster than 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder with another configuration")
+    g = p.add_argument_group("recipe options (default: the recipe's value)")
+    g.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the VOI to the network as an extra input channel")
+    g.add_argument("--margin", dest="margin_mm", type=float, default=None, help="margin around the VOI in mm")
+    g.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
+                   help="percentile_clip_zscore (paper) or background_ratio (relative to the tissue around the VOI)")
+    g.add_argument("--width", type=float, default=None, help="multiplier of the network's channel widths")
+    g.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (0: Adam, the paper)")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="share of each training fold held out to choose the epoch (0: keep the last epoch)")
+    g.add_argument("--augmentation", choices=AUGMENTATIONS, default=None,
+                   help="paper (flips, shifts, intensity) or strong (+ in-plane rotations, wider intensity)")
+    g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
+                   help="cv5: export the five fold models averaged, instead of a final model on all cases")
+    g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average every prediction with its left-right mirror image")
 
 
 def register(subparsers):
@@ -44,7 +69,9 @@ def register(subparsers):
                     "every 10% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
                     "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
     add_training_options(p)
-    p.add_argument("--model", required=True, choices=MODEL_NAMES, help="which of the study's three networks")
+    p.add_argument("--model", required=True, choices=CLASSIFIERS,
+                   help="one of the study's three networks, or radiomics_lr: the radiomics + logistic-regression "
+                        "baseline of the LVI literature")
     p.add_argument("--sequence", required=True, choices=ALL,
                    help="t2 = fat-suppressed T2WI, dce = the dynamic series' phase (see --dce-phase), t2+dce = "
                         "both fused as two input channels on the DCE crop grid (cases need both series)")
@@ -60,7 +87,10 @@ def request_from_args(args, model, sequence, out):
                       overwrite=args.overwrite, final_model=getattr(args, "final_model", True),
                       pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
                       n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
-                      workers=args.workers, threads=args.threads)
+                      workers=args.workers, threads=args.threads, recipe=args.recipe,
+                      **{k: getattr(args, k) for k in ("mask_channel", "margin_mm", "normalization", "width",
+                                                       "weight_decay", "val_fraction", "augmentation", "ensemble",
+                                                       "tta")})
 
 
 def run(args):

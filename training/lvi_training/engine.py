@@ -15,7 +15,13 @@ Choices the paper leaves open, and ours:
   (breasts are mirror images), for 3D also a cranio-caudal flip, in-plane shifts of up to
   4 voxels (replicate padding) and an intensity scale of x[0.9, 1.1] plus an offset of
   [-0.1, 0.1] (z-score units) — small, label-preserving changes. No anterior-posterior
-  flip: it would put the chest wall on the wrong side.
+  flip: it would put the chest wall on the wrong side. ``strong`` (the small-data recipe)
+  adds an in-plane rotation by any angle — the LVI signs are around the tumour and have no
+  orientation — and doubles the intensity ranges. Intensity changes never touch the VOI
+  channel; rotations move it with the image (nearest neighbour, so it stays 0/1).
+- Model selection (``val_cases``): the epoch whose weights are kept is the one with the
+  lowest loss on an inner validation split of the TRAINING fold; the held-out fold is never
+  looked at. Without it the last epoch is kept (the paper).
 - 2D models train on every selected slice of every training case, each labelled with its
   case's label; a case's score is ``aggregate_slice_scores`` of its slice probabilities
   (the same rule ``Predictor`` uses).
@@ -39,7 +45,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -72,6 +78,9 @@ class TrainSettings:
     pos_weight: str = "none"
     augment: bool = True
     seed: int = 0
+    weight_decay: float = 0.0
+    augmentation: str = "paper"
+    image_channels: Optional[int] = None  # channels intensity augmentation applies to (None: all)
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -111,18 +120,27 @@ def derive_seed(*parts):
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def augmentation_parameters(n_samples, seed):
+def augmentation_parameters(n_samples, seed, strength="paper"):
     """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent)."""
     g = torch.Generator().manual_seed(seed)
-    return {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
-            "flip_z": torch.rand(n_samples, generator=g) < 0.5,
-            "shift": torch.randint(-MAX_SHIFT_VOXELS, MAX_SHIFT_VOXELS + 1, (n_samples, 2), generator=g),
-            "scale": 1.0 + (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_SCALE,
-            "offset": (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_OFFSET}
+    wider = 2.0 if strength == "strong" else 1.0
+    params = {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
+              "flip_z": torch.rand(n_samples, generator=g) < 0.5,
+              "shift": torch.randint(-MAX_SHIFT_VOXELS, MAX_SHIFT_VOXELS + 1, (n_samples, 2), generator=g),
+              "scale": 1.0 + (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_SCALE * wider,
+              "offset": (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_OFFSET * wider}
+    if strength == "strong":
+        params["angle"] = torch.rand(n_samples, generator=g) * (2 * math.pi)
+    elif strength != "paper":
+        raise ValueError("unknown augmentation {!r}".format(strength))
+    return params
 
 
-def augment(x, params, idx):
-    """Apply the draws of samples ``idx`` to the batch ``x`` (N, C, [Z,] Y, X)."""
+def augment(x, params, idx, image_channels=None):
+    """Apply the draws of samples ``idx`` to the batch ``x`` (N, C, [Z,] Y, X).
+
+    Channels from ``image_channels`` on (the VOI channel) get the geometric changes only.
+    """
     idx = idx.to(params["shift"].device)
     view = (-1,) + (1,) * (x.dim() - 1)
     flip_x = params["flip_x"][idx].to(x.device).reshape(view)
@@ -130,10 +148,35 @@ def augment(x, params, idx):
     if x.dim() == 5:
         flip_z = params["flip_z"][idx].to(x.device).reshape(view)
         x = torch.where(flip_z, x.flip(2), x)
+    if "angle" in params:
+        x = _rotate_in_plane(x, params["angle"][idx].to(x.device), image_channels)
     x = _shift(x, params["shift"][idx].to(x.device))
     scale = params["scale"][idx].to(x.device).reshape(view)
     offset = params["offset"][idx].to(x.device).reshape(view)
-    return x * scale + offset
+    if image_channels is None or image_channels >= x.shape[1]:
+        return x * scale + offset
+    return torch.cat([x[:, :image_channels] * scale + offset, x[:, image_channels:]], dim=1)
+
+
+def _rotate_in_plane(x, angles, image_channels):
+    """Rotate each sample about the crop centre in the axial plane (3D: every slice alike).
+
+    Images bilinear, the VOI channel nearest neighbour; outside the crop, border values.
+    """
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    zeros = torch.zeros_like(cos)
+    if x.dim() == 4:
+        theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
+    else:  # grid_sample's 3D coordinates are (x, y, z): rotate x and y, keep z
+        ones = torch.ones_like(cos)
+        theta = torch.stack([torch.stack([cos, -sin, zeros, zeros], 1), torch.stack([sin, cos, zeros, zeros], 1),
+                             torch.stack([zeros, zeros, ones, zeros], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    split = x.shape[1] if image_channels is None else min(image_channels, x.shape[1])
+    parts = [F.grid_sample(x[:, :split], grid, mode="bilinear", padding_mode="border", align_corners=False)]
+    if split < x.shape[1]:
+        parts.append(F.grid_sample(x[:, split:], grid, mode="nearest", padding_mode="border", align_corners=False))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
 def _shift(x, shifts):
@@ -178,9 +221,12 @@ class _Indices(torch.utils.data.Dataset):
         return i
 
 
-def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, identity, progress=True):
+def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, identity, progress=True,
+               val_cases=None):
     """Train one model on ``train_cases``; resumes from ``checkpoint_path`` when it exists.
 
+    With ``val_cases`` (an inner validation split of the training fold, not trained on) the
+    weights of the epoch with the lowest validation loss are returned, else the last epoch's.
     Returns (model (unwrapped, eval mode), history list). Every rank calls this; rank 0 writes.
     """
     device = ctx.device
@@ -196,11 +242,14 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                         drop_last=False)
     total_batches = settings.epochs * len(loader)
     step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    if settings.weight_decay:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=settings.lr_decay)
     criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device))
 
-    start_epoch, history = 0, []
+    start_epoch, history, best = 0, [], None
     if checkpoint_path.exists():
         state = checkpoints.load_torch(checkpoint_path)
         if state.get("identity") != identity:
@@ -209,7 +258,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         checkpoints.set_rng_state(state["rng"])
-        start_epoch, history = int(state["epoch"]), list(state["history"])
+        start_epoch, history, best = int(state["epoch"]), list(state["history"]), state.get("best")
         if ctx.is_main:
             log.info("%s: resuming after epoch %d/%d from %s", fold_tag, start_epoch, settings.epochs, checkpoint_path)
 
@@ -224,7 +273,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
         sampler.set_epoch(epoch)
         params = {k: v.to(device) for k, v in augmentation_parameters(
-            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment")).items()}
+            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation).items()}
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         seen_logits, seen_labels = [], []
@@ -232,7 +281,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
             idx = samples[positions]
             x = inputs[idx.to(device)]
             if settings.augment:
-                x = augment(x, params, idx)
+                x = augment(x, params, idx, settings.image_channels)
             y = labels_dev[idx.to(device)]
             logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device)
             loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
@@ -242,22 +291,54 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
             torch.distributed.all_reduce(loss_sum)
         entry = {"epoch": epoch + 1, "loss": float(loss_sum[0] / loss_sum[1]),
                  "train_auc": _safe_auc(torch.cat(seen_labels).numpy(), torch.cat(seen_logits).numpy()),
-                 "lr": float(scheduler.get_last_lr()[0]), "seconds": round(time.perf_counter() - t0, 3)}
+                 "lr": float(scheduler.get_last_lr()[0])}
+        if val_cases is not None and len(val_cases):
+            # Every rank scores the same cases, so every rank keeps the same best epoch.
+            entry.update(_validation(model, data, val_cases, device))
+            if best is None or entry["val_loss"] < best["val_loss"]:
+                best = {"epoch": epoch + 1, "val_loss": entry["val_loss"],
+                        "model": {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}}
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(entry)
         if ctx.is_main:
             checkpoints.save_torch({"format": 1, "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
                                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                    "rng": checkpoints.rng_state(), "history": history}, checkpoint_path)
-            log.info("%s epoch %d/%d loss %.4f train-AUC %.3f lr %.2e (%.1fs)", fold_tag, epoch + 1, settings.epochs,
-                     entry["loss"], entry["train_auc"], entry["lr"], entry["seconds"])
+                                    "rng": checkpoints.rng_state(), "history": history, "best": best},
+                                   checkpoint_path)
+            log.info("%s epoch %d/%d loss %.4f train-AUC %.3f%s lr %.2e (%.1fs)", fold_tag, epoch + 1,
+                     settings.epochs, entry["loss"], entry["train_auc"],
+                     " val-loss {:.4f} val-AUC {:.3f}".format(entry["val_loss"], entry["val_auc"])
+                     if "val_loss" in entry else "", entry["lr"], entry["seconds"])
             if bar is not None:
                 bar.set_postfix(loss="{:.3f}".format(entry["loss"]), auc="{:.3f}".format(entry["train_auc"]))
                 bar.update(1)
     if bar is not None:
         bar.close()
     ctx.barrier()
+    if best is not None:
+        model.load_state_dict(best["model"])
+        if ctx.is_main:
+            log.info("%s: kept epoch %d (lowest validation loss %.4f)", fold_tag, best["epoch"], best["val_loss"])
     model.eval()
     return model, history
+
+
+def selected_epoch(history):
+    """The epoch whose weights a fold kept: lowest validation loss, else the last."""
+    scored = [h for h in history if "val_loss" in h]
+    if not scored:
+        return history[-1].get("epoch", 0) if history else 0
+    return min(scored, key=lambda h: h["val_loss"])["epoch"]
+
+
+def _validation(model, data, val_cases, device):
+    was_training = model.training
+    probs, _ = predict_cases(model, data, val_cases, device)
+    model.train(was_training)
+    y = data.labels[np.asarray(val_cases, dtype=np.int64)].astype(float)
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return {"val_loss": loss, "val_auc": _safe_auc(y.astype(int), probs)}
 
 
 def _epoch_bar(epochs, start, desc, enabled):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from LVIPredictorLib import sequences, weights
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.models import build_model
+from LVIPredictorLib.models import RADIOMICS, Ensemble, build_model
 
-from . import atomic, checkpoints
+from . import atomic, bounds, checkpoints
 from .evaluate import load_metrics
 
 INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from {} "
@@ -42,6 +42,7 @@ def _recipe_summary(recipe):
 
 
 def exported_checkpoint(run_dir, config):
+    """The checkpoint of the single exported model (a fold ensemble has none: see load_run_model)."""
     run_dir = Path(run_dir)
     if config["split"] == "paper":
         return run_dir / "fold_0" / "checkpoint.pt"
@@ -50,6 +51,15 @@ def exported_checkpoint(run_dir, config):
         raise InputError(str(run_dir), "has no finished final model (trained with --no-final-model, or "
                          "interrupted); re-run `lvi train` without --no-final-model to train it")
     return path
+
+
+def _exported_model_words(config):
+    if config["split"] == "paper":
+        return "single model trained on the 90% training split"
+    if (config.get("recipe") or {}).get("ensemble"):
+        return "the five 5-fold CV models averaged (each trained on 80% of the cases, its epoch chosen on an inner " \
+               "validation split of its training fold)"
+    return "model trained on all cases after 5-fold CV"
 
 
 def build_card(run_dir, model_id=None):
@@ -63,8 +73,8 @@ def build_card(run_dir, model_id=None):
                 "loss": config["loss"], "augment": config["augment"], "n_cases": config["cohort"]["n_cases"],
                 "cohort": {"path": config["cohort"]["path"], "csv_sha256": config["identity"]["cohort_csv_sha256"],
                            "recipe": _recipe_summary(recipe)},
-                "exported_model": ("single model trained on the 90% training split" if config["split"] == "paper"
-                                   else "model trained on all cases after 5-fold CV"),
+                "recipe": config.get("recipe") or {"name": "paper"},
+                "exported_model": _exported_model_words(config),
                 "git_commit": config.get("git_commit"), "device": config.get("device"),
                 "world_size": config.get("world_size")}
     names = sequences.channels(config["sequence"])
@@ -79,29 +89,68 @@ def build_card(run_dir, model_id=None):
             "demo": demo,
             "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " if demo else "") + intended_use,
             "training": training, "metrics": {k: m[k] for k in _CARD_METRICS if k in m},
+            "best_possible_auc": bounds.for_run(config),
             "library_versions": config["library_versions"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    ensemble = _ensemble_of(dict(config, _run_dir=str(run_dir)))
+    if ensemble:
+        card["ensemble"] = ensemble
     if demo:
         card["demo_notice"] = DEMO_WORDS
     return card, config
 
 
+def kept_weights(checkpoint_path):
+    """The weights a fold kept: the epoch chosen on its inner validation split, else the last epoch."""
+    state = checkpoints.load_torch(checkpoint_path)
+    best = state.get("best")
+    return best["model"] if best else state["model"]
+
+
+def _ensemble_of(config):
+    recipe = config.get("recipe") or {}
+    if recipe.get("ensemble"):
+        n = len(atomic.load_json(Path(config["_run_dir"]) / "splits.json")["folds"])
+        return {"members": n, "tta_flip": bool(recipe.get("tta")), "combine": "mean probability",
+                "members_are": "the {} cross-validation fold models".format(n)}
+    if recipe.get("tta"):
+        return {"members": 1, "tta_flip": True, "combine": "mean probability", "members_are": "the exported model"}
+    return None
+
+
 def load_run_model(run_dir, config=None):
-    """The float32 model a run exports, in eval mode."""
-    config = config or atomic.load_json(Path(run_dir) / "config.json")
-    state = checkpoints.load_torch(exported_checkpoint(run_dir, config))
+    """The float32 model a run exports (one network, or the fold ensemble), in eval mode."""
+    run_dir = Path(run_dir)
+    config = dict(config or atomic.load_json(run_dir / "config.json"), _run_dir=str(run_dir))
+    ensemble = _ensemble_of(config)
+    if ensemble and ensemble["members"] > 1:
+        members = []
+        for index in range(ensemble["members"]):
+            fold_dir = run_dir / "fold_{}".format(index)
+            if not (fold_dir / "result.json").exists():
+                raise InputError(str(run_dir), "fold {} is unfinished; re-run the same `lvi train` command".format(index))
+            member = build_model(config["model"], **config["architecture_config"])
+            member.load_state_dict(kept_weights(fold_dir / "checkpoint.pt"))
+            members.append(member)
+        return Ensemble(members, tta_flip=ensemble["tta_flip"]).eval()
     model = build_model(config["model"], **config["architecture_config"])
-    model.load_state_dict(state["model"])
+    model.load_state_dict(kept_weights(exported_checkpoint(run_dir, config)))
+    if ensemble:
+        model = Ensemble([model], tta_flip=True)
     return model.eval()
 
 
-def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype="float16", reference_case=None):
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
-    With ``reference_case`` (a sample case folder) the card also records the model's
-    probability on it, from the stored and from the float32 weights (see reference.py).
+    ``dtype`` None: float16 for the networks, float32 for the radiomics baseline (its
+    standardisation constants need the precision, and it is tiny). With ``reference_case`` (a
+    sample case folder) the card also records the model's probability on it, from the stored
+    and from the float32 weights (see reference.py).
     """
     card, config = build_card(run_dir, model_id)
+    if dtype is None:
+        dtype = "float32" if config["model"] == RADIOMICS else "float16"
     model = load_run_model(run_dir, config)
     weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
     if reference_case is not None:

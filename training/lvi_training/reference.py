@@ -37,8 +37,8 @@ def sample_inputs(case_dir, sequence):
 def float32_probability(model, card, images, masks):
     names = sequences.channels(card["sequence"])
     channels = [preprocessing.Channel(images[n], masks[n]) for n in names]
-    prepared = preprocessing.preprocess_channels(channels, weights.card_spec(card),
-                                                 grid_channel=names.index(sequences.grid_reference(card["sequence"])))
+    prepared = preprocessing.prepare_input(channels, weights.card_spec(card), names,
+                                           grid_channel=names.index(sequences.grid_reference(card["sequence"])))
     with torch.inference_mode():
         logits = model.eval()(torch.from_numpy(prepared.inputs))
     probs = torch.sigmoid(logits.float()).reshape(-1).numpy().astype(np.float64)

@@ -39,13 +39,14 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from LVIPredictorLib import models
+from LVIPredictorLib import models, radiomics
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
 from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
+from LVIPredictorLib.radiomics import RadiomicsSpec
 from LVIPredictorLib.sequences import channels, reads_dce
 
-from . import cache, atomic, distributed, engine, evaluate, metrics, splits
+from . import cache, atomic, checkpoints, distributed, engine, evaluate, metrics, radiomics_fit, recipes, splits
 from .cohort import load_cohort, validate_cohort
 
 log = logging.getLogger("lvi_training")
@@ -60,7 +61,7 @@ class RunRequest:
     sequence: str
     out: str
     split: str = "cv5"
-    epochs: int = 100
+    epochs: Optional[int] = None               # None: the recipe's
     seed: int = 0
     device: str = "auto"
     batch_size: Optional[int] = None
@@ -76,12 +77,71 @@ class RunRequest:
     workers: int = cache.DEFAULT_WORKERS
     threads: Optional[int] = None
     progress: bool = True
+    recipe: str = recipes.DEFAULT_RECIPE
+    # Per-option overrides of the recipe (None: the recipe's value); see recipes.Recipe.
+    mask_channel: Optional[bool] = None
+    margin_mm: Optional[float] = None
+    normalization: Optional[str] = None
+    width: Optional[float] = None
+    weight_decay: Optional[float] = None
+    val_fraction: Optional[float] = None
+    augmentation: Optional[str] = None
+    ensemble: Optional[bool] = None
+    tta: Optional[bool] = None
+
+
+_RECIPE_OPTIONS = ("mask_channel", "margin_mm", "normalization", "width", "weight_decay", "val_fraction",
+                   "augmentation", "ensemble", "tta")
+# Options that shape a network's input or training, meaningless for the radiomics baseline.
+CNN_ONLY_OPTIONS = _RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
+
+
+def resolve_recipe(req):
+    """The recipe with this request's overrides, and its epochs unless the request sets them.
+
+    The radiomics baseline has no epochs or network: its "recipe" is fixed (radiomics_fit.py).
+    """
+    if req.model == models.RADIOMICS:
+        given = [k for k in CNN_ONLY_OPTIONS if getattr(req, k) is not None]
+        if given:
+            raise InputError(None, "{} apply to the CNNs only, not to {}".format(
+                ", ".join("--" + k.replace("_", "-") for k in given), models.RADIOMICS))
+        return recipes.RADIOMICS
+    recipe = recipes.get_recipe(req.recipe, **{k: getattr(req, k) for k in _RECIPE_OPTIONS})
+    if req.epochs is not None:
+        recipe = recipe.with_overrides(epochs=int(req.epochs))
+    if recipe.ensemble and req.split != "cv5":
+        raise InputError(None, "a fold ensemble needs --split cv5 (the paper split trains one model)")
+    if not 0.0 <= recipe.val_fraction < 0.5:
+        raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
+    return recipe
+
+def _recipe_flags(req):
+    """The options that differ from the named recipe, as CLI flags."""
+    base = recipes.get_recipe(req.recipe)
+    parts = []
+    for name in _RECIPE_OPTIONS:
+        value = getattr(req, name)
+        if value is None or value == getattr(base, name):
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + name.replace("_", "-"))
+        else:
+            parts += [flag if name != "margin_mm" else "--margin", str(value)]
+    return parts
 
 
 def canonical_command(req):
     """The `lvi train` command that reproduces this run, every result-deciding option explicit."""
     parts = ["lvi", "train", "--cohort", str(req.cohort), "--model", req.model, "--sequence", req.sequence,
-             "--split", req.split, "--epochs", str(req.epochs), "--seed", str(req.seed), "--device", req.device]
+             "--split", req.split]
+    if req.model != models.RADIOMICS:
+        parts += ["--epochs", str(resolve_recipe(req).epochs)]
+    parts += ["--seed", str(req.seed), "--device", req.device]
+    if req.recipe != recipes.DEFAULT_RECIPE and req.model != models.RADIOMICS:
+        parts += ["--recipe", req.recipe]
+    parts += _recipe_flags(req)
     if req.batch_size:
         parts += ["--batch-size", str(req.batch_size)]
     if req.pos_weight != "none":
@@ -102,9 +162,14 @@ def canonical_command(req):
     return " ".join(parts + ["--out", str(req.out)])
 
 
-def build_spec(req):
+def build_spec(req, recipe=None):
+    if req.model == models.RADIOMICS:
+        return RadiomicsSpec()
+    recipe = recipe or resolve_recipe(req)
     spec = default_spec(req.model)
     d = spec.to_dict()
+    d.update(margin_mm=float(recipe.margin_mm), mask_channel=bool(recipe.mask_channel),
+             normalization=recipe.normalization)
     if req.crop_size:
         d["crop_size"] = [int(v) for v in req.crop_size]
     if req.spacing:
@@ -116,13 +181,15 @@ def build_spec(req):
     return PreprocessSpec.from_dict(d)
 
 
-def architecture_config(model, spec, sequence):
-    """The model's configuration for this spec's input size and the sequence's channels; an unusable size
-    is an InputError now, not later."""
-    config = models.default_config(model)
+def architecture_config(model, spec, sequence, width=1.0):
+    """The model's configuration for this spec's input size, the sequence's channels and the recipe's
+    width; an unusable size is an InputError now, not later."""
+    if model == models.RADIOMICS:
+        return {"feature_names": radiomics.feature_names(spec, channels(sequence))}
+    config = models.scaled_config(model, width)
     if "input_size" in config:
         config["input_size"] = list(spec.model_input_size())
-    config["in_channels"] = len(channels(sequence))
+    config["in_channels"] = spec.input_channels(len(channels(sequence)))
     try:
         models.build_model(model, **config)
     except ValueError as exc:
@@ -135,13 +202,21 @@ def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _identity(req, cohort, spec, arch, batch_size):
-    """What determines the result; a run folder resumes only when this matches exactly."""
-    return {"cohort_csv_sha256": file_sha256(cohort.csv_path), "model": req.model, "sequence": req.sequence,
-            "split": req.split, "epochs": req.epochs, "seed": req.seed, "batch_size": batch_size,
-            "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
-            "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
-            "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
+def _identity(req, cohort, spec, arch, batch_size, recipe):
+    """What determines the result; a run folder resumes only when this matches exactly.
+
+    The paper recipe adds nothing beyond what runs recorded before recipes existed, so those
+    runs still resume; any other recipe adds its resolved options.
+    """
+    identity = {"cohort_csv_sha256": file_sha256(cohort.csv_path), "model": req.model, "sequence": req.sequence,
+                "split": req.split, "epochs": recipe.epochs, "seed": req.seed, "batch_size": batch_size,
+                "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
+                "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
+                "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
+    training = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs")}
+    if training != {k: v for k, v in recipes.PAPER.to_dict().items() if k not in ("name", "epochs")}:
+        identity["recipe"] = training
+    return identity
 
 
 def identity_digest(identity):
@@ -236,10 +311,11 @@ def train_run(req):
         _configure_determinism(ctx.device)
         run_dir = Path(req.out)
         cohort = load_cohort(req.cohort)
-        spec = build_spec(req)
-        arch = architecture_config(req.model, spec, req.sequence)
-        batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE[req.model])
-        identity = _identity(req, cohort, spec, arch, batch_size)
+        recipe = resolve_recipe(req)
+        spec = build_spec(req, recipe)
+        arch = architecture_config(req.model, spec, req.sequence, recipe.width)
+        batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE.get(req.model, 64))
+        identity = _identity(req, cohort, spec, arch, batch_size, recipe)
         digest = identity_digest(identity)
 
         error, mode = None, None
@@ -260,11 +336,13 @@ def train_run(req):
             raise InputError(None, message)
         if ctx.is_main:
             if mode == "new":  # config first: a folder with config.json is a run, resumable from any later kill
-                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx), run_dir / "config.json")
+                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx, recipe),
+                                 run_dir / "config.json")
             handlers = _attach_log(run_dir)
             if mode == "new":
-                log.info("new run %s: %s %s, split %s, %d epochs, seed %d, device %s x%d", run_dir, req.model,
-                         req.sequence, req.split, req.epochs, req.seed, ctx.device, ctx.world_size)
+                log.info("new run %s: %s %s, recipe %s, split %s, %d epochs, seed %d, device %s x%d", run_dir,
+                         req.model, req.sequence, recipe.name, req.split, recipe.epochs, req.seed, ctx.device,
+                         ctx.world_size)
             else:
                 log.info("resuming run %s", run_dir)
                 _record_resume_command(req, run_dir)
@@ -288,15 +366,19 @@ def train_run(req):
         if ctx.is_main:
             atomic.save_json({"split": req.split, "seed": req.seed, "case_ids": [c.case_id for c in cases],
                                    "folds": [f.to_dict() for f in folds]}, run_dir / "splits.json")
-        settings = engine.TrainSettings(model=req.model, architecture_config=arch, epochs=req.epochs,
+        settings = engine.TrainSettings(model=req.model, architecture_config=arch, epochs=recipe.epochs,
                                         batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
-                                        seed=req.seed)
+                                        seed=req.seed, weight_decay=recipe.weight_decay,
+                                        augmentation=recipe.augmentation,
+                                        image_channels=len(channels(req.sequence)))
         jobs = [("fold_{}".format(f.index), f) for f in folds]
         # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
-        if req.split == "cv5" and req.final_model:
+        # A fold ensemble is the exported model itself, so it needs no final fit.
+        if req.split == "cv5" and req.final_model and not recipe.ensemble:
             jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
+        patients = [c.patient_id for c in cases]
         for tag, fold in jobs:
-            _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, req.progress)
+            _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, req.progress, recipe, patients)
         if ctx.is_main:
             result = evaluate.evaluate_run(run_dir)
             log.info("done: %s", evaluate.headline(result))
@@ -327,7 +409,7 @@ def _record_resume_command(req, run_dir):
     log.info("command recorded for this resume: %s", command)
 
 
-def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress):
+def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress, recipe, patients):
     fold_dir = run_dir / tag
     result_path = fold_dir / "result.json"
     done = ctx.broadcast(result_path.exists() if ctx.is_main else None)
@@ -338,17 +420,32 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress)
     if ctx.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
     ctx.barrier()
-    model, history = engine.train_fold(settings, data, fold.train, ctx, fold_dir / "checkpoint.pt", tag, digest,
-                                       progress=progress)
+    fit_cases, val_cases = fold.train, None
+    if recipe.val_fraction > 0:
+        fit_cases, val_cases = splits.inner_validation(fold.train, data.labels, patients, recipe.val_fraction,
+                                                       engine.derive_seed(settings.seed, tag, "inner-validation"))
+    if settings.model == models.RADIOMICS:
+        model, history = radiomics_fit.fit_fold(data, fold.train, patients,
+                                                settings.architecture_config["feature_names"], settings.seed)
+        if ctx.is_main:
+            checkpoints.save_torch({"format": 1, "identity": digest, "epoch": 0, "model": model.state_dict(),
+                                    "history": history}, fold_dir / "checkpoint.pt")
+    else:
+        model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag, digest,
+                                           progress=progress, val_cases=val_cases)
     if ctx.is_main:
+        scorer = models.Ensemble([model], tta_flip=True) if recipe.tta else model
         eval_batch = 64 if data.spatial_dims == 2 else 16
-        train_p, train_slices = engine.predict_cases(model, data, fold.train, ctx.device, eval_batch)
+        # The threshold is chosen on every training-fold case, the inner validation ones included.
+        train_p, train_slices = engine.predict_cases(scorer, data, fold.train, ctx.device, eval_batch)
         train_y = data.labels[fold.train]
         threshold = metrics.youden_threshold(train_y, train_p)
-        test_p, test_slices = engine.predict_cases(model, data, fold.test, ctx.device, eval_batch)
+        test_p, test_slices = engine.predict_cases(scorer, data, fold.test, ctx.device, eval_batch)
         atomic.save_json({
             "fold": tag, "threshold": threshold, "threshold_method": "youden_on_training_predictions",
-            "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs, "history": history,
+            "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs,
+            "selected_epoch": engine.selected_epoch(history), "history": history,
+            "inner_validation": [cases[i].case_id for i in val_cases] if val_cases is not None else [],
             "train": _rows(cases, fold.train, train_p, train_slices),
             "test": _rows(cases, fold.test, test_p, test_slices)}, result_path)
     ctx.barrier()
@@ -360,17 +457,25 @@ def _rows(cases, indices, probs, slice_probs):
             for i, p, sp in zip(indices, probs, slice_probs)]
 
 
-def _config(req, cohort, spec, arch, batch_size, identity, ctx):
+def _optimizer_words(req, recipe):
+    if req.model == models.RADIOMICS:
+        return {"name": "L2 logistic regression (scikit-learn lbfgs)",
+                "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training fold".format(
+                    [round(float(c), 4) for c in radiomics_fit.C_GRID], radiomics_fit.INNER_FOLDS)}
+    return {"name": "AdamW" if recipe.weight_decay else "Adam", "lr": 1e-3, "weight_decay": recipe.weight_decay,
+            "schedule": "StepLR per batch, x0.9 every 10% of the total number of batches"}
+
+
+def _config(req, cohort, spec, arch, batch_size, identity, ctx, recipe):
     return {"identity": identity,
             "command": canonical_command(req),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cohort": {"path": str(Path(cohort.root).resolve()), "csv": str(Path(cohort.csv_path).resolve()),
                        "n_cases": len(cohort.with_sequence(req.sequence)), "recipe": cohort.recipe},
-            "model": req.model, "sequence": req.sequence, "split": req.split, "epochs": req.epochs,
+            "model": req.model, "sequence": req.sequence, "split": req.split, "epochs": recipe.epochs,
             "seed": req.seed, "batch_size": batch_size, "dce_phase": req.dce_phase,
-            "preprocessing": spec.to_dict(), "architecture_config": arch,
-            "optimizer": {"name": "Adam", "lr": 1e-3,
-                          "schedule": "StepLR per batch, x0.9 every 10% of the total number of batches"},
+            "preprocessing": spec.to_dict(), "architecture_config": arch, "recipe": recipe.to_dict(),
+            "optimizer": _optimizer_words(req, recipe),
             "loss": "BCEWithLogitsLoss, pos_weight={}".format(req.pos_weight), "augment": req.augment,
             "device": ctx.device, "world_size": ctx.world_size, "threads": torch.get_num_threads(),
             "cache_dir": str(req.cache_dir or cohort.root / ".lvi_cache"),

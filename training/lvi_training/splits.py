@@ -85,3 +85,18 @@ def _stratified_group_kfold(labels, patients, seed, n_splits):
 def all_cases_fold(n_cases):
     """The 'final' fit on every case (cv5 export): nothing held out."""
     return Fold(-1, np.arange(n_cases), np.arange(0))
+
+
+def inner_validation(train_cases, labels, patients, fraction, seed):
+    """Split a training fold's cases into (fit, validation) by patient, stratified, for model selection.
+
+    Only the training fold is split, so choosing an epoch on the validation part never sees the
+    held-out fold. ``fraction`` 0.2 takes one fifth of the training patients.
+    """
+    train_cases = np.asarray(train_cases, dtype=np.int64)
+    y = np.asarray(labels, dtype=int)[train_cases]
+    groups = np.asarray(patients).astype(str)[train_cases]
+    n_splits = max(2, int(round(1.0 / fraction)))
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=int(seed % (1 << 31)))
+    fit, val = next(splitter.split(train_cases, y, groups=groups))
+    return np.sort(train_cases[fit]), np.sort(train_cases[val])

@@ -11,14 +11,15 @@ import csv
 import io
 from pathlib import Path
 
-from LVIPredictorLib.models import MODEL_NAMES
+from LVIPredictorLib.models import CLASSIFIERS
 from LVIPredictorLib.sequences import FUSED
 from LVIPredictorLib.sequences import LABELS as SEQUENCE_LABEL
 
 from . import atomic
 
 SEQUENCE_ORDER = ("dce", "t2")
-MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10"}
+MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10",
+               "radiomics_lr": "Radiomics + LR (baseline)"}
 
 # (accuracy, sensitivity, specificity, AUC) on the paper's validation set (n = 46).
 PAPER_TABLE1 = {
@@ -32,21 +33,27 @@ PAPER_TABLE1 = {
 
 
 def combinations(fusion=False):
+    """(sequence, model) rows: the paper's three networks and the radiomics baseline beside them."""
     order = SEQUENCE_ORDER + ((FUSED,) if fusion else ())
-    return [(seq, model) for seq in order for model in MODEL_NAMES]
+    return [(seq, model) for seq in order for model in CLASSIFIERS]
 
 
 def run_folder(out_dir, sequence, model):
     return Path(out_dir) / "{}_{}".format(sequence, model)
 
 
-def table_rows(results):
+def table_rows(results, best_possible=None):
     """``results``: {(sequence, model): metrics dict}; returns JSON-ready rows in the paper's order
-    (fused rows last; their paper columns are None)."""
+    (fused rows last; their paper columns are None). ``best_possible``: {(sequence, model): the
+    phantom's bound for that model's input (bounds.for_run) or None}."""
     rows = []
+    best_possible = best_possible or {}
     for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)):
+        if (seq, model) not in results:
+            continue
         m = results[(seq, model)]
         paper = PAPER_TABLE1.get((seq, model), (None,) * 4)
+        bound = best_possible.get((seq, model)) or {}
         rows.append({
             "sequence": SEQUENCE_LABEL[seq], "model": MODEL_LABEL[model], "n": m["n"], "scope": m["scope"],
             "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"],
@@ -54,6 +61,7 @@ def table_rows(results):
             "specificity": m["specificity"], "specificity_ci": m["specificity_ci"],
             "auc": m["auc"], "auc_ci_delong": m["auc_ci_delong"], "auc_ci_bootstrap": m["auc_ci_bootstrap"],
             "brier": m["brier"], "calibration_slope": m["calibration_slope"],
+            "best_possible_auc": bound.get("auc"), "best_possible_input": bound.get("input"),
             "paper_accuracy": paper[0], "paper_sensitivity": paper[1], "paper_specificity": paper[2],
             "paper_auc": paper[3]})
     return rows
@@ -63,22 +71,30 @@ def _ci(value, ci):
     return "{:.2f} ({:.2f}-{:.2f})".format(value, ci[0], ci[1])
 
 
+def _bound(row):
+    if row.get("best_possible_auc") is None:
+        return "—"
+    return "{:.3f} ({}; AUC = {:.0f} % of it)".format(row["best_possible_auc"], row["best_possible_input"],
+                                                      100.0 * row["auc"] / row["best_possible_auc"])
+
+
 def _paper(value):
     return "—" if value is None else "{:.2f}".format(value)
 
 
 def markdown(rows, title):
     lines = ["# {}".format(title), "",
-             "Ours: value (95 % CI; DeLong for AUC, Wilson for proportions). Paper: its 46-patient validation "
-             "set, no CIs.", "",
-             "| Sequence | Model | n | Accuracy | Sensitivity | Specificity | AUC | Brier | paper Acc | paper Sens "
-             "| paper Spec | paper AUC |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Ours: value (95 % CI; DeLong for AUC, Wilson for proportions). Best possible: the phantom "
+             "generator's AUC bound for what the model's input shows (— for a patient cohort). Paper: its "
+             "46-patient validation set, no CIs.", "",
+             "| Sequence | Model | n | Accuracy | Sensitivity | Specificity | AUC | best possible AUC (this input) "
+             "| Brier | paper Acc | paper Sens | paper Spec | paper AUC |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append("| {} | {} | {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} |".format(
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} |".format(
             r["sequence"], r["model"], r["n"], _ci(r["accuracy"], r["accuracy_ci"]),
             _ci(r["sensitivity"], r["sensitivity_ci"]), _ci(r["specificity"], r["specificity_ci"]),
-            _ci(r["auc"], r["auc_ci_delong"]), r["brier"], _paper(r["paper_accuracy"]),
+            _ci(r["auc"], r["auc_ci_delong"]), _bound(r), r["brier"], _paper(r["paper_accuracy"]),
             _paper(r["paper_sensitivity"]), _paper(r["paper_specificity"]), _paper(r["paper_auc"])))
     return "\n".join(lines) + "\n"
 

@@ -17,6 +17,11 @@ DCE_PRE = {"fat": 160.0, "fibroglandular": 330.0, "skin": 480.0, "muscle": 360.0
            "lung": 30.0, "heart": 420.0}
 DCE_TUMOUR_PRE = 320.0
 DCE_VESSEL_PRE = 260.0
+# Peak relative enhancement of the tumour: a nuisance drawn per case, uniform on this range.
+# It scales every post-contrast phase alike, so one phase cannot tell a high kep from a high
+# amplitude; the ratio of two phases can (see signs.best_auc_for_input).
+TUMOUR_ENHANCEMENT_RANGE = (1.3, 1.9)
+KEP_FLOOR = 0.1  # min^-1: a drawn kep below this is rendered at this rate
 
 
 def tissue_enhancement(name, t_min, background_enhancement):
@@ -41,7 +46,8 @@ def tumour_enhancement(t_min, kep, amplitude):
     as a brighter early phase and a faster fall afterwards."""
     if t_min <= 0:
         return 0.0
-    washout = 0.10 * max(kep - 0.3, 0.0)
+    # np.maximum, not max: the same values for one case, and whole arrays for the bound's integral.
+    washout = 0.10 * np.maximum(kep - 0.3, 0.0)
     return amplitude * (1.0 - np.exp(-1.0 * kep * t_min)) * np.exp(-washout * t_min)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import expit as _sigmoid  # logistic without overflow warnings
 
-
+from .contrast import KEP_FLOOR, TUMOUR_ENHANCEMENT_RANGE
 
 
 def _unit_vectors(rng, n):
@@ -41,8 +41,8 @@ class Tumour:
         # Largest extent = the nominal diameter, so size means what a radiologist measures.
         self.core_radius = 0.5 * self.diameter / (1.0 + self.lobulation + self.irregularity + MAX_SPICULE)
         self.rim_strength = float(_sigmoid(1.5 * float(signs["rim"])))
-        self.kep = max(float(signs["kep"]), 0.1)
-        self.enhancement = rng.uniform(1.3, 1.9)  # nuisance: peak relative enhancement
+        self.kep = max(float(signs["kep"]), KEP_FLOOR)
+        self.enhancement = rng.uniform(*TUMOUR_ENHANCEMENT_RANGE)  # nuisance: peak relative enhancement
         self.t2_signal = rng.uniform(330.0, 450.0)  # nuisance
         self.oedema = bool(signs["oedema"])
         self.oedema_thickness = rng.uniform(2.0, 4.0)

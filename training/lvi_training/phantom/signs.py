@@ -1,4 +1,4 @@
-"""The generative model of LVI and its imaging signs, and the best AUC it allows.
+"""The generative model of LVI and its imaging signs, and the best AUC each model input allows.
 
 Every case draws its LVI status first, then a handful of latent signs whose
 class-conditional distributions overlap. The signs are conditionally independent
@@ -12,6 +12,13 @@ LVI+ vs 31 % of LVI- tumours; kep 0.92 vs 0.81 min^-1 (SD 0.25); an adjacent enh
 vessel in 82 % vs 68 %. Margin irregularity, rim enhancement and size have no single
 published effect size; their shifts are chosen so that both sequences together give a
 best AUC near 0.82, the level of the multi-sequence literature.
+
+What a model can reach depends on what its input renders, not only on the sequence
+(:func:`best_auc_for_input`): one DCE phase shows the tumour's enhancement at one time,
+the product of kep's curve and a per-case amplitude that carries no LVI information, so
+kep is only partly readable from it; the ratio of two phases cancels the amplitude, so a
+dynamic series (or a subtraction between phases) shows kep itself. The pre-contrast phase
+shows no enhancement at all.
 """
 
 import math
@@ -19,6 +26,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
+
+from .contrast import KEP_FLOOR, TUMOUR_ENHANCEMENT_RANGE, tumour_enhancement
 
 LOG_DIAMETER_RANGE = (math.log(5.0), math.log(50.0))  # tumours of 5-50 mm
 
@@ -122,12 +131,16 @@ def log_likelihood_ratio(signs, model, sequence="both"):
 
     Zero everywhere in null mode: there the signs carry no information on the label.
     """
+    return _llr_of(signs, model, SEQUENCE_SIGNS[sequence])
+
+
+def _llr_of(signs, model, names):
     n = len(signs["lvi"])
     if model.null:
         return np.zeros(n)
     par = class_parameters(model)
     total = np.zeros(n)
-    for name in SEQUENCE_SIGNS[sequence]:
+    for name in names:
         x = np.asarray(signs[name], dtype=float)
         if name in ("oedema", "vessel"):
             total += _bernoulli_llr(x, par[name])
@@ -168,3 +181,91 @@ def best_auc(model, n_draws=200_000, seed=12345):
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0xB357])))
     signs = sample_signs(rng, n_draws, model)
     return {seq: round(auc(log_likelihood_ratio(signs, model, seq), signs["lvi"]), 4) for seq in SEQUENCE_SIGNS}
+
+
+# --- the bound per model input -----------------------------------------------------------
+#
+# An input key names what a model reads: "t2", "dce_phaseK" (one temporal position of the
+# dynamic series, 1 = pre-contrast), "dce_dynamic" (several phases, or a subtraction), and
+# fused keys joined by "+" (e.g. "t2+dce_phase2"). The bound of an input is the AUC of the
+# true posterior given the signs that input renders, so it is an upper bound for any model
+# reading those images, and exactly 0.5 in null mode.
+
+PAPER_INPUTS = ("t2", "dce_phase2", "dce_dynamic", "t2+dce_phase2", "t2+dce_dynamic")
+_SINGLE_PHASE_SIGNS = ("margin", "log_diameter", "vessel")  # rendered in every phase
+_CONTRAST_SIGNS = ("rim",)  # need enhancement: absent from the pre-contrast phase
+PHASE_INTERVAL_MIN = 1.5  # both acquisition presets (acquisition.PRESETS)
+
+
+def input_key(sequence, dce_phase=2, dynamic=False):
+    """The input key of a model trained on ``sequence`` ("t2", "dce", "t2+dce")."""
+    dce = "dce_dynamic" if dynamic else "dce_phase{}".format(int(dce_phase))
+    return "+".join("t2" if part == "t2" else dce for part in sequence.split("+"))
+
+
+def visible_signs(key):
+    """(latent signs the input renders in full, the DCE phase it reads alone or None)."""
+    signs, phase = [], None
+    for part in key.split("+"):
+        if part == "t2":
+            signs += SEQUENCE_SIGNS["t2"]
+        elif part == "dce_dynamic":
+            signs += SEQUENCE_SIGNS["dce"]
+        elif part.startswith("dce_phase") and part[len("dce_phase"):].isdigit() and int(part[len("dce_phase"):]) >= 1:
+            phase = int(part[len("dce_phase"):])
+            signs += _SINGLE_PHASE_SIGNS + (_CONTRAST_SIGNS if phase >= 2 else ())
+        else:
+            raise ValueError("unknown model input {!r} (t2, dce_phaseK, dce_dynamic, joined by '+')".format(key))
+    if phase is not None and "kep" in signs:
+        phase = None  # a dynamic part shows kep itself; the single phase adds nothing more
+    return tuple(dict.fromkeys(signs)), phase
+
+
+def _log_curve(t_min, kep):
+    """log of the tumour's enhancement at ``t_min`` per unit amplitude, as rendered."""
+    return np.log(tumour_enhancement(t_min, np.maximum(kep, KEP_FLOOR), 1.0))
+
+
+def single_phase_llr(kep, amplitude, t_min, model):
+    """LLR of what one phase shows of kep: y = log(amplitude x curve(kep, t)), amplitude unseen.
+
+    p(y | class) = integral over kep of N(kep; class mean, sd) * p_log_amplitude(y - log curve),
+    a 1D integral done on a grid (the curve is not monotone in kep for very fast wash-out, so
+    no change of variables); the LLR is interpolated at each case's y.
+    """
+    kep = np.asarray(kep, dtype=float)
+    if model.null or t_min <= 0:
+        return np.zeros(kep.shape)
+    y = np.log(np.asarray(amplitude, dtype=float)) + _log_curve(t_min, kep)
+    lo, hi = (math.log(v) for v in TUMOUR_ENHANCEMENT_RANGE)
+    means, sd = class_parameters(model)["kep"], model.kep_sd
+    k = np.linspace(min(means) - 8 * sd, max(means) + 8 * sd, 6001)
+    curve = _log_curve(t_min, k)
+    y_grid = np.linspace(min(y.min(), curve.min() + lo), max(y.max(), curve.max() + hi), 1501)
+    log_density = []
+    for mean in means:
+        w = np.exp(-0.5 * ((k - mean) / sd) ** 2)
+        density = np.zeros(len(y_grid))
+        for start in range(0, len(y_grid), 250):  # chunks keep the (y, kep) matrix small
+            u = y_grid[start:start + 250, None] - curve[None, :]
+            box = np.where((u >= lo) & (u <= hi), np.exp(u), 0.0)  # density of log(uniform amplitude)
+            density[start:start + 250] = box @ w
+        log_density.append(np.log(np.maximum(density / w.sum(), 1e-300)))
+    return np.interp(y, y_grid, log_density[1] - log_density[0])
+
+
+def best_auc_for_input(model, key, n_draws=200_000, seed=12345, phase_interval_min=PHASE_INTERVAL_MIN):
+    """Monte-Carlo AUC of the true posterior given what input ``key`` renders (see module doc)."""
+    signs_shown, phase = visible_signs(key)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0xB357])))
+    signs = sample_signs(rng, n_draws, model)
+    total = _llr_of(signs, model, signs_shown)
+    if phase is not None:
+        amplitude = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 0xA3F1]))).uniform(
+            *TUMOUR_ENHANCEMENT_RANGE, n_draws)
+        total = total + single_phase_llr(signs["kep"], amplitude, (phase - 1) * phase_interval_min, model)
+    return round(auc(total, signs["lvi"]), 4)
+
+
+def best_auc_by_input(model, keys=PAPER_INPUTS, **kwargs):
+    return {key: best_auc_for_input(model, key, **kwargs) for key in keys}

@@ -1,0 +1,44 @@
+"""The best AUC a model could reach on a phantom cohort, for the input that model reads.
+
+The phantom generator knows which latent signs drive LVI and which of them each input renders
+(``phantom.signs.best_auc_for_input``): a model that reads one DCE phase cannot see kep apart
+from the per-case enhancement amplitude, and one that reads FS-T2WI sees no enhancement at
+all. Cards and tables put this bound beside the measured AUC, so "0.70" can be read as
+"0.70 of a possible 0.76". Cohorts that are not phantoms have no such bound (None).
+"""
+
+import functools
+import json
+
+from .phantom.signs import SignModel, best_auc_for_input, input_key
+
+
+def model_input(sequence, dce_phase=2, dynamic=False):
+    """The input key (``phantom.signs``) of a model reading ``sequence`` at ``dce_phase``."""
+    return input_key(sequence, dce_phase=dce_phase, dynamic=dynamic)
+
+
+def for_cohort(recipe, key):
+    """{"input", "auc", "note"} for a phantom cohort's cohort.json ``recipe``; None otherwise."""
+    if not recipe or "sign_model" not in recipe:
+        return None
+    stored = (recipe.get("best_auc_by_input") or {}).get(key)
+    value = stored if stored is not None else _computed(json.dumps(recipe["sign_model"], sort_keys=True), key)
+    return {"input": key, "auc": value,
+            "note": "AUC of the true posterior given the latent signs this input renders (phantom generator); "
+                    "no model reading this input can exceed it except by chance"}
+
+
+def for_run(config):
+    """The bound for a run's model, from its config.json (None for a non-phantom cohort)."""
+    dynamic = bool((config.get("preprocessing") or {}).get("dce_dynamic", False))
+    key = model_input(config["sequence"], int(config.get("dce_phase", 2)), dynamic)
+    return for_cohort(config["cohort"].get("recipe"), key)
+
+
+@functools.lru_cache(maxsize=64)
+def _computed(sign_model_json, key):
+    fields = json.loads(sign_model_json)
+    known = set(SignModel.__dataclass_fields__)
+    model = SignModel(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in known})
+    return best_auc_for_input(model, key)
