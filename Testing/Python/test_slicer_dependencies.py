@@ -317,3 +317,34 @@ def test_a_package_still_missing_after_pip_is_reported(module_file, slicerWith, 
     installer = _installer(module_file, tmp_path, site, Dialogs(), ["safetensors>=0.4"])
     with pytest.raises(module_file.DependencyError, match="still missing after installing them: safetensors>=0.4"):
         installer.ensure()
+
+
+# --- the module's self-test ---------------------------------------------------------------------
+
+
+def test_self_test_runs_here_because_every_package_is_installed(module_file):
+    """So test_slicer_logic's run of the self-test runs the predictions instead of skipping them."""
+    assert module_file.LVIPredictorTest._skipReason() is None
+
+
+def test_self_test_skips_with_a_message_where_a_package_is_missing(module_file, headless_slicer, tmp_path,
+                                                                  monkeypatch):
+    import io
+    import unittest
+
+    # A Resources folder whose requirements this environment does not meet (torch 2.13 is installed).
+    resources = tmp_path / "Resources"
+    (resources / "UI").mkdir(parents=True)
+    (resources / "requirements.txt").write_text("torch>=999\n", encoding="utf-8")
+    monkeypatch.setattr(module_file, "resourcesDir", lambda: resources)
+
+    # As `Slicer --testing` runs it (slicer.testing.runUnitTest uses unittest's runner).
+    result = unittest.TextTestRunner(stream=io.StringIO()).run(
+        unittest.TestLoader().loadTestsFromTestCase(module_file.LVIPredictorTest))
+    assert result.wasSuccessful() and result.testsRun == 2 and len(result.skipped) == 2
+    for _test, reason in result.skipped:
+        assert "torch>=999" in reason and "never installs" in reason
+
+    # As "Reload and Test" runs it: no exception, nothing loaded.
+    module_file.LVIPredictorTest("runTest").runTest()
+    assert headless_slicer.scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 0
