@@ -223,18 +223,25 @@ class _CollapsibleButtonLook(_Look, QtWidgets.QAbstractButton):
                          int(QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter), self.text())
 
 
+def _comboBoxIn(widget, items=()):
+    """A combo box that fills ``widget``'s width, in a margin-less row of its own when it has no layout."""
+    combo = QtWidgets.QComboBox(widget)
+    combo.addItems(list(items))
+    combo.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+    if widget.layout() is None:
+        QtWidgets.QHBoxLayout(widget).setContentsMargins(0, 0, 0, 0)
+        widget.layout().addWidget(combo)
+    return combo
+
+
 class _PathLineEditLook(_Look, QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self._edit = QtWidgets.QComboBox(self)
+        self._edit = _comboBoxIn(self)
         self._edit.setEditable(True)
-        self._edit.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
-        layout.addWidget(self._edit)
         browse = QtWidgets.QToolButton(self)
         browse.setText("...")
-        layout.addWidget(browse)
+        self.layout().addWidget(browse)
 
     def _update(self):
         if self._edit.currentText() != self.property("currentPath"):
@@ -246,11 +253,7 @@ class _NodeComboBoxLook(_Look, QtWidgets.QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self._combo = QtWidgets.QComboBox(self)
-        self._combo.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
-        layout.addWidget(self._combo)
+        self._combo = _comboBoxIn(self)
 
     def _update(self):
         self._combo.clear()
@@ -315,9 +318,7 @@ def _standIns():
             self._rows = {}
             for key, label in (("segmentationNodeSelectorVisible", "Segmentation:"),
                                ("sourceVolumeNodeSelectorVisible", "Source volume:")):
-                combo = QtWidgets.QComboBox(self)
-                combo.addItem("None")
-                combo.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+                combo = _comboBoxIn(self, ["None"])
                 rowLabel = QtWidgets.QLabel(label, self)
                 layout.addRow(rowLabel, combo)
                 self._rows[key] = (rowLabel, combo)
