@@ -212,9 +212,9 @@ class DependencyInstaller:
         others = [(r, v) for r, v in unmet if _canonicalName(r.name) != self.TORCH]
         # Everything that cannot be installed here is refused before anything is asked or installed.
         torchLogic = self._torchInstaller(*torch[0]) if torch else None
+        declined = _("Installation declined; LVI Predictor needs: {packages}").format(packages=listed)
         if self._declined:
-            raise DependencyError(_("Installation was declined; LVI Predictor needs: {packages}").format(
-                packages=listed))
+            raise DependencyError(declined)
         lines = ["• {} — {}".format(_describeUnmet(r, v), _("through the PyTorch extension (PyTorch Utils), which "
                                                              "picks the build that matches your GPU driver"))
                  for r, v in torch]
@@ -222,7 +222,7 @@ class DependencyInstaller:
         if not self.confirm(_("LVI Predictor needs these Python packages. They will be downloaded and installed "
                               "now (this can take several minutes):\n\n{packages}").format(packages="\n".join(lines))):
             self._declined = True
-            raise DependencyError(_("Installation declined; LVI Predictor needs: {packages}").format(packages=listed))
+            raise DependencyError(declined)
         if torch:
             requirement = torch[0][0]
             logging.info("LVIPredictor: installing %s through PyTorch Utils", requirement)

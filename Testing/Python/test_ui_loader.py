@@ -6,6 +6,8 @@ imported (the skip says so).
 
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,20 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6.QtUiTools", reason="PySide6 (test extra PySide6-Essentials) cannot be imported here, "
                                                 "so the .ui file cannot be loaded by Qt's loader")
+
+
+def _qtStarts():
+    # Qt aborts the whole process when its platform plugin cannot start (missing system
+    # libraries), so try that once in a child process instead of in the test run.
+    child = subprocess.run([sys.executable, "-c", "from PySide6 import QtWidgets; QtWidgets.QApplication([])"],
+                           capture_output=True, text=True, timeout=120)
+    return child.returncode == 0, (child.stderr or child.stdout).strip()[-500:]
+
+
+_STARTS, _WHY = _qtStarts()
+if not _STARTS:
+    pytest.skip("PySide6 is installed but Qt's offscreen platform does not start here: " + _WHY,
+                allow_module_level=True)
 
 import ui_loader  # noqa: E402
 
