@@ -16,7 +16,6 @@ import datetime
 import importlib
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Callable, List, Optional
 
@@ -87,6 +86,8 @@ class LVIPredictor(ScriptedLoadableModule):
         self.parent.acknowledgementText = _(
             "Implements the models of a retrospective single-centre study (Guangzhou Red Cross Hospital). "
             "Built on 3D Slicer, SimpleITK and PyTorch.")
+        # Sample Data lists the shipped case once the application, and with it the SampleData module, has started.
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
 
 #
@@ -117,73 +118,222 @@ class PredictionCancelled(Exception):
     """The user pressed Cancel; nothing was added to the scene."""
 
 
+class DependencyError(RuntimeError):
+    """A Python package LVI Predictor needs is missing and was not (or cannot be) installed here."""
+
+
 class DependencyInstaller:
     """Checks Resources/requirements.txt and installs what is missing, once, after asking.
 
-    torch goes through the PyTorch extension's PyTorchUtils when it is installed (it picks
-    the CUDA build matching the driver); everything else through slicer.util.pip_install.
-    ``headless`` (and Slicer's --testing) never installs: it raises with what is missing,
-    so a test or a script never changes the Python environment behind the user's back.
+    - Requirements are parsed with ``packaging`` (Slicer ships it), so every specifier and
+      environment marker counts, not only ``>=``.
+    - torch is installed (or upgraded) only through the PyTorch extension's PyTorchUtils, which
+      picks the CUDA/CPU build that matches the GPU driver; a plain ``pip install torch`` would
+      pick an arbitrary one. Without that extension, or when the installed torch is too old and
+      already loaded (a loaded torch cannot be replaced while Slicer runs), a DependencyError says
+      what to do instead. After torch is installed a restart is offered.
+    - The other packages go through the running Slicer's ``pip_ensure`` (Slicer >= 5.11), else
+      ``slicer.util.pip_install``.
+    - One confirmation covers everything; after a refusal nothing is asked again this session.
+    - ``headless`` and Slicer's --testing never install: they raise with what is missing, so
+      a test or a script never changes the Python environment behind the user's back.
+
+    ``confirm(text) -> bool`` and ``offerRestart(text)`` are the two dialogs (Slicer's by
+    default). ``searchPath`` is where installed distributions are looked up (``sys.path``
+    when None).
     """
 
-    def __init__(self, headless: bool = False, requirementsPath: Optional[Path] = None, confirm=None):
+    TORCH = "torch"
+    REQUESTER = "LVI Predictor"
+
+    def __init__(self, headless: bool = False, requirementsPath: Optional[Path] = None, confirm=None,
+                 offerRestart=None, searchPath: Optional[List[str]] = None):
         self.headless = headless
         self.requirementsPath = Path(requirementsPath) if requirementsPath else resourcesDir() / "requirements.txt"
         self.confirm = confirm or (lambda text: slicer.util.confirmOkCancelDisplay(text))
+        self.offerRestart = offerRestart or _offerRestart
+        self.searchPath = searchPath
         self._declined = False
+        self._satisfied = False
 
-    def requirements(self) -> List[str]:
+    def requirements(self) -> list:
+        """The requirements (packaging.requirements.Requirement) that apply to this Python."""
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        requirements = []
         lines = self.requirementsPath.read_text(encoding="utf-8").splitlines()
-        return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+        for number, line in enumerate(lines, start=1):
+            text = line.split("#", 1)[0].strip()
+            if not text or text.startswith("-"):
+                continue  # blank, comment, or a pip option such as -r / --index-url
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement as error:
+                raise DependencyError("{}, line {}: not a valid requirement ({})".format(
+                    self.requirementsPath, number, error)) from error
+            if requirement.marker is None or requirement.marker.evaluate():
+                requirements.append(requirement)
+        return requirements
+
+    def unmet(self) -> list:
+        """(requirement, installed version or None) for every requirement not satisfied."""
+        from packaging.version import InvalidVersion
+
+        installed = self._installedVersions()
+        unmet = []
+        for requirement in self.requirements():
+            version = installed.get(_canonicalName(requirement.name))
+            try:
+                satisfied = version is not None and requirement.specifier.contains(version, prereleases=True)
+            except InvalidVersion:
+                satisfied = False  # a version pip cannot compare is not known to satisfy anything
+            if not satisfied:
+                unmet.append((requirement, version))
+        return unmet
 
     def missing(self) -> List[str]:
-        """Requirement lines whose distribution is absent or older than its ``>=`` bound."""
-        from importlib import metadata
-
-        absent = []
-        for requirement in self.requirements():
-            match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?", requirement)
-            name, minimum = match.group(1), match.group(2)
-            try:
-                installed = metadata.version(name)
-            except metadata.PackageNotFoundError:
-                absent.append(requirement)
-                continue
-            if minimum and _versionTuple(installed) < _versionTuple(minimum):
-                absent.append(requirement)
-        return absent
+        """The requirement lines that are absent or not satisfied by the installed version."""
+        return [str(requirement) for requirement, _version in self.unmet()]
 
     def ensure(self) -> None:
-        missing = self.missing()
-        if not missing:
+        """Return when every requirement is met; otherwise install after asking, or raise DependencyError."""
+        if self._satisfied:
             return
-        testing = getattr(slicer, "app", None) is not None and slicer.app.testingEnabled()
-        if self.headless or testing:
-            raise RuntimeError("LVIPredictor needs Python packages that are not installed: {}. Install them "
-                               "from the panel (it asks first) or with slicer.util.pip_install.".format(", ".join(missing)))
+        unmet = self.unmet()
+        if not unmet:
+            self._satisfied = True
+            return
+        listed = ", ".join(_describeUnmet(requirement, version) for requirement, version in unmet)
+        if self.headless or _testingEnabled():
+            raise DependencyError(
+                "LVI Predictor needs Python packages that are not installed: {}. Nothing is installed in a "
+                "headless or --testing run; click Predict LVI in the panel to install them (it asks first)."
+                .format(listed))
+        torch = [(r, v) for r, v in unmet if _canonicalName(r.name) == self.TORCH]
+        others = [(r, v) for r, v in unmet if _canonicalName(r.name) != self.TORCH]
+        # Everything that cannot be installed here is refused before anything is asked or installed.
+        torchLogic = self._torchInstaller(*torch[0]) if torch else None
+        declined = _("Installation declined; LVI Predictor needs: {packages}").format(packages=listed)
         if self._declined:
-            raise RuntimeError(_("Required Python packages are not installed: {packages}").format(
-                packages=", ".join(missing)))
-        if not self.confirm(_("LVI Predictor needs these Python packages, which will be downloaded and installed "
-                              "now (this can take several minutes):\n\n{packages}").format(packages="\n".join(missing))):
+            raise DependencyError(declined)
+        lines = ["• {} — {}".format(_describeUnmet(r, v), _("through the PyTorch extension (PyTorch Utils), which "
+                                                             "picks the build that matches your GPU driver"))
+                 for r, v in torch]
+        lines += ["• {} — {}".format(_describeUnmet(r, v), _("with pip")) for r, v in others]
+        if not self.confirm(_("LVI Predictor needs these Python packages. They will be downloaded and installed "
+                              "now (this can take several minutes):\n\n{packages}").format(packages="\n".join(lines))):
             self._declined = True
-            raise RuntimeError(_("Installation declined; required packages: {packages}").format(
-                packages=", ".join(missing)))
-        for requirement in missing:
-            logging.info("LVIPredictor: installing %s", requirement)
-            if requirement.lower().startswith("torch") and hasattr(slicer.modules, "pytorchutils"):
-                import PyTorchUtils
-
-                torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-                if not torchLogic.torchInstalled():
-                    torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=requirement[len("torch"):])
-            else:
-                slicer.util.pip_install(requirement)
+            raise DependencyError(declined)
+        if torch:
+            requirement = torch[0][0]
+            logging.info("LVIPredictor: installing %s through PyTorch Utils", requirement)
+            if torchLogic.installTorch(askConfirmation=False, torchVersionRequirement=str(requirement.specifier)) is None:
+                raise DependencyError(_("PyTorch ({requirement}) was not installed. Install it in the PyTorch Utils "
+                                        "module, restart Slicer and click Predict LVI again.").format(
+                    requirement=requirement))
+        restart = bool(torch)
+        if others:
+            byPipEnsure = self._pipInstall([r for r, _v in others])
+            # pip_ensure offers a restart itself when it replaced a package that was already loaded.
+            restart = restart or (not byPipEnsure and any(v is not None for _r, v in others))
         importlib.invalidate_caches()
+        still = self.unmet()
+        if still:
+            raise DependencyError(_("These Python packages are still missing after installing them: {packages}. "
+                                    "See the Python console for pip's output.").format(
+                packages=", ".join(_describeUnmet(r, v) for r, v in still)))
+        self._satisfied = True
+        if restart:
+            self.offerRestart(_("Python packages for LVI Predictor were installed ({packages}). Restart Slicer now? "
+                                "A restart is recommended so that every module uses the new versions; No continues "
+                                "without restarting.").format(packages=", ".join(str(r) for r, _v in unmet)))
+
+    def _torchInstaller(self, requirement, installedVersion):
+        """PyTorchUtilsLogic, when it can install (or upgrade to) ``requirement``; else a DependencyError
+        saying what to do. A too old torch that is not imported yet can still be upgraded in place."""
+        import sys
+
+        modules = getattr(slicer, "modules", None)
+        PyTorchUtils = None
+        if modules is not None and hasattr(modules, "pytorchutils"):
+            try:
+                import PyTorchUtils
+            except ImportError:
+                PyTorchUtils = None
+        if PyTorchUtils is None:
+            found = "" if installedVersion is None else _(" (torch {version} is installed)").format(
+                version=installedVersion)
+            raise DependencyError(_(
+                "LVI Predictor needs PyTorch ({requirement}){found}, installed through the PyTorch extension, which "
+                "picks the build that matches your GPU driver. Install the \"PyTorch\" extension (View → Extensions "
+                "Manager), restart Slicer and click Predict LVI again.").format(requirement=requirement, found=found))
+        if installedVersion is not None and self.TORCH in sys.modules:
+            raise DependencyError(_(
+                "torch {version} is installed but LVI Predictor needs {requirement}. A PyTorch that Slicer has loaded "
+                "cannot be replaced while Slicer runs: open the PyTorch Utils module, uninstall PyTorch, restart "
+                "Slicer, then install it there with the version requirement \"{specifier}\" (or click Predict LVI, "
+                "which installs it after asking).").format(
+                version=installedVersion, requirement=requirement, specifier=requirement.specifier))
+        return PyTorchUtils.PyTorchUtilsLogic()
+
+    def _pipInstall(self, requirements) -> bool:
+        """Install ``requirements`` after the confirmation; True when Slicer's pip_ensure did it."""
+        pipEnsure = _slicerPipEnsure()
+        logging.info("LVIPredictor: installing %s with %s", ", ".join(map(str, requirements)),
+                     "pip_ensure" if pipEnsure else "slicer.util.pip_install")
+        if pipEnsure is not None:
+            # Already confirmed above; pip_ensure still offers a restart when it upgraded a loaded package.
+            pipEnsure(list(requirements), prompt_install=False, requester=self.REQUESTER)
+            return True
+        slicer.util.pip_install([str(requirement) for requirement in requirements])
+        return False
+
+    def _installedVersions(self) -> dict:
+        """{canonical distribution name: version}; the first one on the search path wins, as for import."""
+        from importlib import metadata
+
+        found = {}
+        where = {} if self.searchPath is None else {"path": list(self.searchPath)}
+        for distribution in metadata.distributions(**where):
+            name = distribution.metadata["Name"]
+            if name:
+                found.setdefault(_canonicalName(name), distribution.version)
+        return found
 
 
-def _versionTuple(version: str):
-    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
+def _canonicalName(name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    return canonicalize_name(name)
+
+
+def _describeUnmet(requirement, installedVersion) -> str:
+    if installedVersion is None:
+        return str(requirement)
+    return "{} ({} is installed)".format(requirement, installedVersion)
+
+
+def _testingEnabled() -> bool:
+    app = getattr(slicer, "app", None)
+    return app is not None and bool(app.testingEnabled())
+
+
+def _slicerPipEnsure():
+    """Slicer's own check-and-install, or None before Slicer 5.11 (its module is ``slicer.packaging``;
+    some 5.11 development builds call it ``slicer.pydeps``)."""
+    for name in ("slicer.packaging", "slicer.pydeps"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "pip_ensure"):
+            return module.pip_ensure
+    return None
+
+
+def _offerRestart(text: str) -> None:
+    if slicer.util.confirmYesNoDisplay(text):
+        slicer.util.restart()
 
 
 #
@@ -806,22 +956,46 @@ def _cardSummary(card: dict) -> str:
 
 
 class LVIPredictorTest(ScriptedLoadableModuleTest):
-    """Self-test for a real Slicer (``Slicer --testing``) on the shipped sample case."""
+    """Self-test for a real Slicer (``Slicer --testing``) on the shipped sample case.
+
+    Where the Python packages the module installs on first use (torch, safetensors) are absent,
+    as on a build machine, each test is skipped with a message saying so: --testing never
+    installs anything.
+    """
 
     def setUp(self):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        reason = self._skipReason()
+        if reason:
+            # "Reload and Test" calls runTest outside unittest's runner, where a SkipTest would show as an error.
+            logging.warning(reason)
+            self.delayDisplay(reason)
+            return
         self.setUp()
         self.test_PredictSampleCaseWithEveryBundledModel()
         self.setUp()
         self.test_PredictSampleCaseWithBothSeries()
 
+    @staticmethod
+    def _skipReason() -> Optional[str]:
+        missing = DependencyInstaller(headless=True).missing()
+        if not missing:
+            return None
+        return ("LVI Predictor self-test skipped: Python packages not installed: {}. The panel installs them on "
+                "the first Predict LVI, after asking; a --testing run never installs.".format(", ".join(missing)))
+
+    def _requirePackages(self):
+        reason = self._skipReason()
+        if reason:
+            self.skipTest(reason)
+
     def test_PredictSampleCaseWithEveryBundledModel(self):
+        self._requirePackages()
         self.delayDisplay(_("Loading the sample case"))
         volume, maskPath = _sampleCase("t2")
         logic = LVIPredictorLogic()
-        DependencyInstaller(headless=True).ensure()
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
         segmentId = logic.importMask(maskPath, segmentation, volume)
 
@@ -839,11 +1013,11 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
 
     def test_PredictSampleCaseWithBothSeries(self):
         """Both series and one segment: every bundled model runs, the fused ones on both."""
+        self._requirePackages()
         self.delayDisplay(_("Loading both series of the sample case"))
         t2Volume, maskPath = _sampleCase("t2")
         dceVolume, _dceMask = _sampleCase("dce")
         logic = LVIPredictorLogic()
-        DependencyInstaller(headless=True).ensure()
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
         segmentId = logic.importMask(maskPath, segmentation, t2Volume)
         volumes = {"t2": t2Volume, "dce": dceVolume}
@@ -857,13 +1031,58 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
         self.delayDisplay(_("Test passed"))
 
 
+SAMPLE_CASE_ID = "LVI-Sample-001"
 # The sample case's NIfTI files (its README documents them; DICOM copies are in dicom/).
 SAMPLE_CASE_FILES = {"t2": ("t2.nii.gz", "t2_mask.nii.gz"), "dce": ("dce_phase2.nii.gz", "dce_mask.nii.gz")}
+# What Sample Data → LVI sample loads: (file of the case, node name, Slicer file type). One VOI serves
+# both series (the Logic maps it onto each grid); the names tell the sequences apart (sequenceOf).
+SAMPLE_DATA_FILES = (
+    ("t2.nii.gz", SAMPLE_CASE_ID + " FS-T2WI", "VolumeFile"),
+    ("dce_phase2.nii.gz", SAMPLE_CASE_ID + " DCE phase 2", "VolumeFile"),
+    ("t2_mask.nii.gz", SAMPLE_CASE_ID + " VOI", "SegmentationFile"),
+)
+
+
+def sampleCaseDir() -> Path:
+    return resourcesDir() / "SampleData" / SAMPLE_CASE_ID
+
+
+def sampleDataSource() -> dict:
+    """Keyword arguments of ``SampleData.SampleDataLogic.registerCustomSampleDataSource`` for the shipped case.
+
+    The URIs are file:// URIs of the files inside the extension: SampleData copies them into its
+    cache and checks each against the SHA-256 in Resources/SampleData/SHA256SUMS; nothing is downloaded.
+    """
+    caseDir = sampleCaseDir()
+    sums = {}
+    for line in (caseDir.parent / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+        digest, _sep, name = line.partition("  ")
+        sums[name.strip()] = digest
+    files = [caseDir / name for name, _node, _type in SAMPLE_DATA_FILES]
+    return {
+        "category": "LVI Predictor",
+        "sampleName": "LVI sample",
+        "thumbnailFileName": str(resourcesDir() / "Icons" / "LVIPredictor.png"),
+        "uris": [path.as_uri() for path in files],
+        # Prefixed, because SampleData's cache folder is shared by every module.
+        "fileNames": ["{}_{}".format(SAMPLE_CASE_ID, path.name) for path in files],
+        "nodeNames": [node for _name, node, _type in SAMPLE_DATA_FILES],
+        "loadFileType": [fileType for _name, _node, fileType in SAMPLE_DATA_FILES],
+        "checksums": ["SHA256:" + sums["{}/{}".format(SAMPLE_CASE_ID, path.name)] for path in files],
+        # Slicer would otherwise stack files with numbered names ("..._t2", "..._phase2") into one volume.
+        "loadFileProperties": {"singleFile": True},
+    }
+
+
+def registerSampleData() -> None:
+    import SampleData
+
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(**sampleDataSource())
 
 
 def _sampleCase(sequence: str):
     """(volume node, mask path) of one series of the shipped sample case."""
-    caseDir = resourcesDir() / "SampleData" / "LVI-Sample-001"
+    caseDir = sampleCaseDir()
     imageName, maskName = SAMPLE_CASE_FILES[sequence]
     # singleFile: Slicer would otherwise stack files with numbered names into one volume.
     volume = slicer.util.loadVolume(str(caseDir / imageName), {"singleFile": True})

@@ -56,7 +56,9 @@ class CoreIOManager:
         fileName = str(properties["fileName"])
         name = properties.get("name") or Path(fileName).name.split(".")[0]
         if fileType == "SegmentationFile":
-            node = self.segmentationsLogic.LoadSegmentationFromFile(fileName, bool(properties.get("autoOpacities", True)))
+            # As qSlicerSegmentationsReader::load: the "name" property names the node when given.
+            node = self.segmentationsLogic.LoadSegmentationFromFile(
+                fileName, bool(properties.get("autoOpacities", True)), properties.get("name") or "")
         elif fileType == "VolumeFile":
             options = 0
             for key, flag in (("labelmap", _LABELMAP), ("center", _CENTERED), ("singleFile", _SINGLE_FILE),

@@ -16,8 +16,9 @@ def _cmakeList(path, variable):
 
 
 def _isDraftDocument(path):
-    # README-*.md drafts are merged into README.md, not shipped in the extension.
-    return path.name.startswith("README")
+    # README-*.md drafts are merged into README.md, not shipped in the extension; screenshots are
+    # shown by the Extensions Index from EXTENSION_SCREENSHOTURLS, not installed with the module.
+    return path.name.startswith("README") or path.relative_to(RESOURCES).parts[0] == "Screenshots"
 
 
 def test_every_python_file_of_the_module_is_listed():
