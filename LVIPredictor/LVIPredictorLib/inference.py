@@ -188,7 +188,7 @@ class Predictor:
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
-            self.spec.dims == 2 else [], demo=demo, heatmap=heat,
+            getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmap=heat,
             heatmap_sequence=names[reference] if heat is not None else None)
 
 

@@ -22,8 +22,12 @@ Steps (all in physical space, LPS, as SimpleITK uses):
    crop outside the VOI (the breast tissue around the tumour) and subtract 1. Magnitude MR
    has a true zero, so this keeps what the z-score throws away: how bright the tumour is
    relative to its background, i.e. on DCE how much it enhanced.
-   ``mask_channel`` adds the VOI (0/1 on the crop grid) as a last input channel, so the
-   network is told where the tumour ends instead of having to find it.
+   ``mask_channel`` adds the VOI as a last input channel, so the network is told where the
+   tumour ends instead of having to find it: ``mask_encoding`` ``binary`` (0/1) or
+   ``distance`` — the signed distance to the VOI surface in physical space (depth inside
+   positive, clipped at +20 mm / -10 mm, divided by 10 mm). A max-pooling network cannot
+   count voxels of a 0/1 mask, so it hardly sees size; a distance map carries the depth of
+   the tumour (its size) and the shape of its outline in every voxel.
 5. 3D models take the whole crop. 2D models take the ``n_slices`` axial planes with the
    largest VOI cross-section, on the native slice positions (no interpolation across
    thick T2 slices); their scores are combined into one patient score by
@@ -59,6 +63,8 @@ _MODEL_DIMS = {"vanilla_cnn_2d": 2, "resnet10_2d": 2, "resnet10_3d": 3}
 
 _FLOAT_TYPES = (sitk.sitkFloat32, sitk.sitkFloat64)
 NORMALIZATIONS = ("percentile_clip_zscore", "background_ratio")
+MASK_ENCODINGS = ("binary", "distance")
+DISTANCE_SCALE_MM, DISTANCE_RANGE_MM = 10.0, (-10.0, 20.0)
 
 
 @dataclass
@@ -76,6 +82,7 @@ class PreprocessSpec:
     n_slices: int = 1
     # The VOI on the crop grid as an extra input channel (after the image channels).
     mask_channel: bool = False
+    mask_encoding: str = "binary"
     # None: any non-zero voxel is tumour (ITK-SNAP default). An int: only that label.
     label: Optional[int] = None
     # Below this VOI volume the prediction carries a warning (a 5 mm sphere is 65 mm^3).
@@ -113,6 +120,9 @@ class PreprocessSpec:
             raise ValueError("3D preprocessing needs a z target spacing")
         if self.n_slices < 1:
             raise ValueError("n_slices must be >= 1")
+        if self.mask_encoding not in MASK_ENCODINGS:
+            raise ValueError("unknown mask_encoding {!r} (known: {})".format(self.mask_encoding,
+                                                                          ", ".join(MASK_ENCODINGS)))
 
     def input_channels(self, n_images):
         # type: (int) -> int
@@ -281,7 +291,7 @@ def preprocess_channels(channels, spec, grid_channel=0):
                                                           float("nan"))), msk, spec, ch.image_source)
               for ch in channels]
     if spec.mask_channel:
-        planes.append(msk.astype(np.float32))
+        planes.append(_mask_plane(crop_mask, spec))
     img = np.stack(planes)  # (C, Z, Y, X)
 
     if spec.dims == 3:
@@ -535,6 +545,14 @@ def _crop_grid(image, lo, hi, spec):
 
 def _resample(image, reference, interpolator, pixel_type, default):
     return sitk.Resample(image, reference, sitk.Transform(), interpolator, default, pixel_type)
+
+
+def _mask_plane(crop_mask, spec):
+    if spec.mask_encoding == "binary":
+        return sitk.GetArrayFromImage(crop_mask).astype(np.float32)
+    depth = -sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(crop_mask, insideIsPositive=False,
+                                                                 squaredDistance=False, useImageSpacing=True))
+    return (np.clip(depth, *DISTANCE_RANGE_MM) / DISTANCE_SCALE_MM).astype(np.float32)
 
 
 def _normalise(img, voi, spec, source):

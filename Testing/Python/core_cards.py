@@ -16,3 +16,36 @@ def fresh_card(tmp_path, name="resnet10_3d", sequence="dce", seed=0, dtype="floa
     card.update(extra)
     _, card_path = weights.save_model(model, card, tmp_path / "{}-{}".format(sequence, name), dtype=dtype)
     return card_path, model
+
+
+def radiomics_card(tmp_path, sequence="dce", seed=0, threshold=0.3):
+    """A radiomics_lr card with made-up standardisation and coefficients (float32, as exported)."""
+    from LVIPredictorLib import radiomics
+
+    spec = radiomics.RadiomicsSpec()
+    names = radiomics.feature_names(spec, sequences.channels(sequence))
+    model = models.build_model(models.RADIOMICS, feature_names=names)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.feature_mean.copy_(torch.rand(len(names), generator=g, dtype=torch.float64))
+        model.feature_scale.copy_(1.0 + torch.rand(len(names), generator=g, dtype=torch.float64))
+        model.linear.weight.copy_(0.3 * torch.randn(1, len(names), generator=g, dtype=torch.float64))
+    card = dict(model_id="test-{}-radiomics".format(sequence), architecture=models.RADIOMICS,
+                architecture_config={"feature_names": names}, sequence=sequence, preprocessing=spec.to_dict(),
+                threshold=threshold, threshold_method="fixed (test)", demo=True)
+    _, card_path = weights.save_model(model, card, tmp_path / "{}-radiomics".format(sequence), dtype="float32")
+    return card_path, model
+
+
+def ensemble_card(tmp_path, name="vanilla_cnn_2d", sequence="dce", members=2, width=0.25, seed=0):
+    """A small-data-recipe card: VOI channel, background-ratio input, quarter width, a fold ensemble with flips."""
+    torch.manual_seed(seed)
+    spec = preprocessing.PreprocessSpec.from_dict(dict(preprocessing.default_spec(name).to_dict(), mask_channel=True,
+                                                       normalization="background_ratio"))
+    config = dict(models.scaled_config(name, width), in_channels=spec.input_channels(len(sequences.channels(sequence))))
+    model = models.build_ensemble(name, members, tta_flip=True, **config)
+    card = dict(model_id="test-{}-{}-ensemble".format(sequence, name), architecture=name, architecture_config=config,
+                sequence=sequence, preprocessing=spec.to_dict(), threshold=0.5, threshold_method="fixed (test)",
+                demo=True, ensemble={"members": members, "tta_flip": True, "combine": "mean probability"})
+    _, card_path = weights.save_model(model, card, tmp_path / "{}-{}-ensemble".format(sequence, name), dtype="float32")
+    return card_path, model

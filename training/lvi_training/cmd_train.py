@@ -3,13 +3,13 @@
 import argparse
 
 from LVIPredictorLib.models import CLASSIFIERS
-from LVIPredictorLib.preprocessing import NORMALIZATIONS
+from LVIPredictorLib.preprocessing import MASK_ENCODINGS, NORMALIZATIONS
 from LVIPredictorLib.sequences import ALL
 
 from . import cache, engine, recipes, splits
 from .recipes import AUGMENTATIONS
 from .evaluate import headline
-from .run import RunRequest, train_run
+from .run import RECIPE_OPTIONS, RunRequest, train_run
 
 
 def add_training_options(p):
@@ -47,6 +47,8 @@ def add_training_options(p):
     g = p.add_argument_group("recipe options (default: the recipe's value)")
     g.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
                    help="give the VOI to the network as an extra input channel")
+    g.add_argument("--mask-encoding", choices=MASK_ENCODINGS, default=None,
+                   help="the VOI channel as binary (0/1) or distance (signed distance to the VOI surface, mm)")
     g.add_argument("--margin", dest="margin_mm", type=float, default=None, help="margin around the VOI in mm")
     g.add_argument("--normalization", choices=NORMALIZATIONS, default=None,
                    help="percentile_clip_zscore (paper) or background_ratio (relative to the tissue around the VOI)")
@@ -88,9 +90,7 @@ def request_from_args(args, model, sequence, out):
                       pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
                       n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
                       workers=args.workers, threads=args.threads, recipe=args.recipe,
-                      **{k: getattr(args, k) for k in ("mask_channel", "margin_mm", "normalization", "width",
-                                                       "weight_decay", "val_fraction", "augmentation", "ensemble",
-                                                       "tta")})
+                      **{k: getattr(args, k) for k in RECIPE_OPTIONS})
 
 
 def run(args):

@@ -33,6 +33,7 @@ class Recipe:
     name: str
     epochs: int
     mask_channel: bool = False
+    mask_encoding: str = "binary"    # the VOI channel as 0/1 or as a signed distance map (preprocessing)
     margin_mm: float = 5.0
     normalization: str = "percentile_clip_zscore"
     width: float = 1.0               # channel multiplier of the architecture's default widths

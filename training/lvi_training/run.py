@@ -80,6 +80,7 @@ class RunRequest:
     recipe: str = recipes.DEFAULT_RECIPE
     # Per-option overrides of the recipe (None: the recipe's value); see recipes.Recipe.
     mask_channel: Optional[bool] = None
+    mask_encoding: Optional[str] = None
     margin_mm: Optional[float] = None
     normalization: Optional[str] = None
     width: Optional[float] = None
@@ -90,10 +91,10 @@ class RunRequest:
     tta: Optional[bool] = None
 
 
-_RECIPE_OPTIONS = ("mask_channel", "margin_mm", "normalization", "width", "weight_decay", "val_fraction",
-                   "augmentation", "ensemble", "tta")
+RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
+                  "val_fraction", "augmentation", "ensemble", "tta")
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
-CNN_ONLY_OPTIONS = _RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
+CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
 
 def resolve_recipe(req):
@@ -107,7 +108,7 @@ def resolve_recipe(req):
             raise InputError(None, "{} apply to the CNNs only, not to {}".format(
                 ", ".join("--" + k.replace("_", "-") for k in given), models.RADIOMICS))
         return recipes.RADIOMICS
-    recipe = recipes.get_recipe(req.recipe, **{k: getattr(req, k) for k in _RECIPE_OPTIONS})
+    recipe = recipes.get_recipe(req.recipe, **{k: getattr(req, k) for k in RECIPE_OPTIONS})
     if req.epochs is not None:
         recipe = recipe.with_overrides(epochs=int(req.epochs))
     if recipe.ensemble and req.split != "cv5":
@@ -120,7 +121,7 @@ def _recipe_flags(req):
     """The options that differ from the named recipe, as CLI flags."""
     base = recipes.get_recipe(req.recipe)
     parts = []
-    for name in _RECIPE_OPTIONS:
+    for name in RECIPE_OPTIONS:
         value = getattr(req, name)
         if value is None or value == getattr(base, name):
             continue
@@ -169,7 +170,7 @@ def build_spec(req, recipe=None):
     spec = default_spec(req.model)
     d = spec.to_dict()
     d.update(margin_mm=float(recipe.margin_mm), mask_channel=bool(recipe.mask_channel),
-             normalization=recipe.normalization)
+             mask_encoding=recipe.mask_encoding, normalization=recipe.normalization)
     if req.crop_size:
         d["crop_size"] = [int(v) for v in req.crop_size]
     if req.spacing:
