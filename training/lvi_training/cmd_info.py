@@ -51,6 +51,34 @@ def _ci(metrics, name):
     return "{:.3f} ({:.3f}-{:.3f})".format(value, ci[0], ci[1]) if ci else "{:.3f}".format(value)
 
 
+def _architecture_line(card, n_parameters):
+    config = card["architecture_config"]
+    if card["architecture"] == "radiomics_lr":
+        return "radiomics_lr (logistic regression on {} standardised features, {} parameters)".format(
+            len(config["feature_names"]), n_parameters)
+    ensemble = card.get("ensemble")
+    members = " x {} fold models averaged{}".format(ensemble["members"], " with left-right flips"
+                                                   if ensemble.get("tta_flip") else "") if ensemble else ""
+    return "{}{} ({:,} parameters, {} input channel(s))".format(card["architecture"], members, n_parameters,
+                                                                config.get("in_channels", 1))
+
+
+def _input_line(card, spec):
+    if spec.get("kind") == "radiomics":
+        return "radiomics features of the VOI and a {} mm peritumoral ring{}".format(
+            spec["ring_mm"], ", with dynamic-series kinetics" if spec.get("dce_dynamic") else "")
+    voi = ", VOI channel ({})".format(spec.get("mask_encoding", "binary")) if spec.get("mask_channel") else ""
+    return "{}D crop {} voxels at {} mm, {} mm margin, {} slice(s), {}{}".format(
+        spec["dims"], spec["crop_size"][:spec["dims"]], spec["target_spacing"][:spec["dims"]], spec["margin_mm"],
+        spec["n_slices"], spec["normalization"], voi)
+
+
+def _bound_line(bound):
+    if not bound:
+        return "- (not a phantom cohort: unknown)"
+    return "{:.3f} for this input ({}; phantom generator)".format(bound["auc"], bound["input"])
+
+
 def show_card(model):
     from LVIPredictorLib import models, sequences, weights
 
@@ -65,12 +93,9 @@ def show_card(model):
     lines = [
         ("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
         ("card", card["_card_path"]),
-        ("architecture", "{} ({:,} parameters, {} input channel(s))".format(
-            card["architecture"], models.count_parameters(network), card["architecture_config"].get("in_channels", 1))),
+        ("architecture", _architecture_line(card, models.count_parameters(network))),
         ("reads", reads),
-        ("input", "{}D crop {} voxels at {} mm, {} mm margin, {} slice(s), {}".format(
-            spec["dims"], spec["crop_size"][:spec["dims"]], spec["target_spacing"][:spec["dims"]], spec["margin_mm"],
-            spec["n_slices"], spec["normalization"])),
+        ("input", _input_line(card, spec)),
         ("threshold", "{:.4f} ({})".format(card["threshold"], card.get("threshold_method", "?"))),
         ("metrics", "{} on {} cases ({} LVI+); 95 % CIs".format(metrics.get("scope", "-"), metrics.get("n", "-"),
                                                     metrics.get("n_positive", "-"))),
@@ -78,6 +103,7 @@ def show_card(model):
         ("  accuracy", _ci(metrics, "accuracy")),
         ("  sensitivity", _ci(metrics, "sensitivity")),
         ("  specificity", _ci(metrics, "specificity")),
+        ("best possible", _bound_line(card.get("best_possible_auc"))),
         ("trained by", training.get("command", "-")),
         ("training", "{} epochs, seed {}, split {}, {} cases; {}".format(
             training.get("epochs", "-"), training.get("seed", "-"), training.get("split", "-"),

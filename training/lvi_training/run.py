@@ -117,6 +117,7 @@ def resolve_recipe(req):
         raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
     return recipe
 
+
 def _recipe_flags(req):
     """The options that differ from the named recipe, as CLI flags."""
     base = recipes.get_recipe(req.recipe)
@@ -204,19 +205,15 @@ def file_sha256(path):
 
 
 def _identity(req, cohort, spec, arch, batch_size, recipe):
-    """What determines the result; a run folder resumes only when this matches exactly.
-
-    The paper recipe adds nothing beyond what runs recorded before recipes existed, so those
-    runs still resume; any other recipe adds its resolved options.
-    """
+    """What determines the result; a run folder resumes only when this matches exactly (the recipe's
+    resolved options, not its name, so a recipe whose defaults change later does not resume into
+    a different run)."""
     identity = {"cohort_csv_sha256": file_sha256(cohort.csv_path), "model": req.model, "sequence": req.sequence,
                 "split": req.split, "epochs": recipe.epochs, "seed": req.seed, "batch_size": batch_size,
                 "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
                 "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
                 "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
-    training = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs")}
-    if training != {k: v for k, v in recipes.PAPER.to_dict().items() if k not in ("name", "epochs")}:
-        identity["recipe"] = training
+    identity["recipe"] = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs")}
     return identity
 
 
