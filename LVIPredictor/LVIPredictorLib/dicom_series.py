@@ -74,13 +74,16 @@ class SeriesInfo:
 
     @property
     def n_phases(self) -> int:
-        """Acquisitions per slice position (1 for a static series)."""
+        """Acquisitions per slice position (1 for a static series, or one of several orientations)."""
+        orientations = {h.orientation for h in self._headers}
+        if len(orientations) > 1:
+            return 1
         return max(1, self.n_images // max(1, self.n_slices))
 
-    def describe(self) -> str:
-        text = "series {} '{}' ({}, uid {}): {} files, {} slices".format(
+    def describe(self, uid: bool = True) -> str:
+        text = "series {} '{}' ({}{}): {} files, {} slices".format(
             self.number if self.number is not None else "?", self.description, self.modality,
-            self.uid, self.n_files, self.n_slices)
+            ", uid " + self.uid if uid else "", self.n_files, self.n_slices)
         if self.n_images != self.n_files:
             text += ", {} frames".format(self.n_images)
         if self.n_phases > 1:
@@ -218,11 +221,11 @@ def read_dicom_folder(folder: str, dce_phase: int, series_uid: Optional[str], re
         only = scan.series[0]
         warning = series_selection.sequence_warning(only, sequence) if sequence in ("t2", "dce") else None
         return read_series(folder, only, dce_phase, require_3d, notes + ([warning] if warning else []))
-    if series_selection.series_are_phases(scan.series):
+    if sequence not in ("t2", "dce") and series_selection.series_are_phases(scan.series):
         return _read_phase_series(folder, scan.series, dce_phase, require_3d, notes)
     if sequence not in ("t2", "dce"):
         raise InputError(folder, "holds {} image series; say which sequence you want (--sequence t2 or dce) or "
-                                 "choose one with --series-uid (series_uid= in Python):\n{}".format(
+                                 "choose one with --series-uid (series_uid= in Python; in a cohort.csv, name the series' own folder):\n{}".format(
                                      len(scan.series), series_selection.listing(scan.series)))
     selection = series_selection.choose(scan.series, sequence, folder)
     if selection.warning:

@@ -11,7 +11,8 @@ attributes, not only from the description, and is explained:
 - **DCE**: a dynamic series — slice positions repeated once per phase and told apart by
   TemporalPositionIdentifier / TriggerTime / AcquisitionNumber / AcquisitionTime (or the frames
   of an enhanced image by their temporal position index), or a set of single-phase series on one
-  grid with one description up to numbers (a series per phase); the phase is then ``dce_phase``;
+  grid with one description up to numbers, none of them T2-weighted (a series per phase); the
+  phase is then ``dce_phase``;
 - **FS-T2WI**: not dynamic, T2-weighted (AcquisitionContrast T2; or echo time >= 50 ms with
   repetition time >= 1500 ms; or STIR: inversion recovery with TI 100-250 ms; without timing
   tags, a T2/STIR/TIRM description), and fat-suppressed (ScanOptions FS/SFS, enhanced MR
@@ -49,12 +50,12 @@ class Judgement:
     role: str  # "localizer", "diffusion", "derived", "dce", "fs-t2", "t2", "other"
     reasons: List[str] = field(default_factory=list)
 
-    def label(self) -> str:
+    def label(self, uid: bool = True) -> str:
         first = self.series[0]
         if len(self.series) == 1:
-            return first.describe()
+            return first.describe(uid)
         return "{} series '{}' (one per phase, series {}), e.g. {}".format(
-            len(self.series), first.description, ", ".join(str(s.number) for s in self.series), first.describe())
+            len(self.series), first.description, ", ".join(str(s.number) for s in self.series), first.describe(uid))
 
     def why(self) -> str:
         return "; ".join(self.reasons)
@@ -125,7 +126,7 @@ def choose(all_series: Sequence, sequence: str, folder: str) -> Selection:
         wanted = "T2-weighted"
         candidates = fallback
     if len(candidates) > 1:
-        raise InputError(folder, "holds {} {} series; choose one with --series-uid (series_uid= in Python):\n{}".format(
+        raise InputError(folder, "holds {} {} series; choose one with --series-uid (series_uid= in Python; in a cohort.csv, name the series' own folder):\n{}".format(
             len(candidates), wanted, "\n".join(_option_line(j) for j in candidates)))
     if not candidates:
         raise InputError(folder, "holds no {} series; it holds:\n{}".format(wanted, "\n".join(
@@ -155,15 +156,18 @@ def listing(all_series: Sequence) -> str:
 
 
 def _option_line(judgement: Judgement) -> str:
-    first = judgement.series[0]
-    return "  --series-uid {}  {}: {}".format(first.uid, judgement.label(), judgement.why())
+    if len(judgement.series) > 1:
+        # A series per phase: the option picks one phase's series, read as it is.
+        return "  {}: {}; the series of one phase: {}".format(judgement.label(uid=False), judgement.why(), ", ".join(
+            "--series-uid {} (series {})".format(s.uid, s.number) for s in judgement.series))
+    return "  --series-uid {}  {}: {}".format(judgement.series[0].uid, judgement.label(uid=False), judgement.why())
 
 
 def _merge_phase_series(judgements: List[Judgement]) -> List[Judgement]:
     """Single-phase series of one dynamic acquisition (a series per phase) become one DCE candidate."""
     groups = {}
     for judgement in judgements:
-        if judgement.role in ("other", "t2", "fs-t2"):
+        if judgement.role == "other":
             key = phase_group_key(judgement.series[0])
             if key is not None:
                 groups.setdefault(key, []).append(judgement)
@@ -204,12 +208,14 @@ def phase_group_key(series):
 
 
 def series_are_phases(series: Sequence) -> bool:
-    """One series per DCE phase: same slices, same description up to numbers, no repeats within.
+    """One series per DCE phase: same slices, same description up to numbers, no repeats within,
+    and none of them T2-weighted, a localizer, diffusion or derived images.
 
-    Requiring the same description stem keeps a T1 and a T2 acquired on the same grid apart.
+    Requiring the same description stem keeps a T1 and a T2 acquired on the same grid apart; the
+    roles keep a repeated T2 (the same protocol run twice) from passing for two phases.
     """
     keys = {phase_group_key(s) for s in series}
-    return len(keys) == 1 and None not in keys and all(s.n_phases == 1 for s in series)
+    return len(keys) == 1 and None not in keys and all(judge(s).role == "other" for s in series)
 
 
 def _timing(a) -> str:

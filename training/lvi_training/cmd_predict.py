@@ -40,7 +40,9 @@ def register(subparsers):
     p.add_argument("--dce-phase", type=int, default=2,
                    help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
                         "post-contrast (the study's '2nd phase'; default)")
-    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only)")
+    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
+                                        "without it, a folder holding a whole study gives the series that fits "
+                                        "the sequence (FS-T2WI or the dynamic DCE series) and says why")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
@@ -127,9 +129,11 @@ def run(args):
     images, masks, infos = {}, {}, {}
     for name, (image_path, mask_path) in inputs.items():
         images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
-                                                            series_uid=args.series_uid)
+                                                            series_uid=args.series_uid, sequence=name)
         masks[name] = io.read_mask(mask_path, reference=images[name])
         print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
+        for line in infos[name].selection:
+            print("  " + line)
     read_seconds = time.perf_counter() - t0
 
     predictions = []
@@ -161,7 +165,8 @@ def run(args):
     shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in inputs else next(iter(inputs))
     image, mask = images[shown], masks[shown]
     mask_on_grid = mask if io.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
-    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary()} for n, p in inputs.items()}
+    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary(),
+                  "series_selection": infos[n].selection} for n, p in inputs.items()}
     json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, dict(
         series, read_seconds=read_seconds, shown=shown), shown)
     print()
