@@ -20,7 +20,7 @@ def register(subparsers):
                     "or FS-T2WI and/or DCE with --t2 IMAGE MASK / --dce IMAGE MASK (both for fused t2+dce "
                     "models). Images are NIfTI/NRRD/MHA files or DICOM series folders; masks label images "
                     "(ITK-SNAP NIfTI). Prints a table and writes result.json and overview.png (VOI and Grad-CAM "
-                    "on the largest tumour slice).")
+                    "on the largest tumour slice); with --dicom-sr / --dicom-seg also a DICOM SR and SEG for PACS.")
     p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
     p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
     p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
@@ -44,7 +44,15 @@ def register(subparsers):
                                         "without it, a folder holding a whole study gives the series that fits "
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
-    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+    p.add_argument("--dicom-sr", metavar="OUT.dcm",
+                   help="also write the prediction(s) as a DICOM Structured Report (TID 1500 measurement report: "
+                        "probability, class, threshold, model id and weights SHA-256, referencing the source DICOM "
+                        "series and the VOI); the images must be DICOM")
+    p.add_argument("--dicom-seg", metavar="OUT.dcm",
+                   help="also write the VOI as a DICOM Segmentation on the source series' geometry (with --t2 and "
+                        "--dce both DICOM: OUT-t2.dcm and OUT-dce.dcm); the SR then references it")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out (and existing "
+                                                              "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
 
@@ -113,10 +121,14 @@ def run(args):
     if args.cohort:
         if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
             raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
+        if args.dicom_sr or args.dicom_seg:
+            raise LVIError(args.cohort, "--dicom-sr and --dicom-seg write one case's DICOM report; they do not go "
+                                        "with --cohort")
         return _predict_cohort(args)
     atomic.refuse_to_overwrite(args.out, REPORT_FILES, args.overwrite, describe="a report ({})")
     cards = _cards(args)
     inputs = _inputs(args, cards)
+    dicom_outputs = _dicom_outputs(args, inputs)
     if cards is None:
         cards = _bundled_cards(args, inputs)
     for card in cards:
@@ -135,6 +147,7 @@ def run(args):
         for line in infos[name].selection:
             print("  " + line)
     read_seconds = time.perf_counter() - t0
+    sources = _dicom_sources(dicom_outputs, images, masks, infos, cards)
 
     predictions = []
     for card in cards:
@@ -172,7 +185,53 @@ def run(args):
     print()
     print("report: {}".format(Path(args.out).resolve()))
     print("  {}\n  {}".format(json_path, png_path))
+    if sources:
+        for written in _write_dicom_results(dicom_outputs, sources, predictions, args):
+            print("  {}".format(written))
     return 0
+
+
+def _dicom_outputs(args, inputs):
+    """{"sr": path or None, "seg": {sequence: path}} for --dicom-sr / --dicom-seg; existing files are refused
+    before anything is read (unless --overwrite)."""
+    from LVIPredictorLib.dicom_results import refuse_existing
+
+    seg = {}
+    if args.dicom_seg:
+        if len(inputs) == 1:
+            seg = {name: Path(args.dicom_seg) for name in inputs}
+        else:
+            base = Path(args.dicom_seg)
+            stem = base.name[:-len(base.suffix)] if base.suffix else base.name
+            seg = {name: base.with_name("{}-{}{}".format(stem, name, base.suffix or ".dcm")) for name in inputs}
+    outputs = {"sr": Path(args.dicom_sr) if args.dicom_sr else None, "seg": seg}
+    for path in [outputs["sr"]] + list(seg.values()):
+        if path is not None:
+            refuse_existing(path, args.overwrite)
+    return outputs
+
+
+def _dicom_sources(outputs, images, masks, infos, cards):
+    """The DICOM series behind each input, checked before any model runs (the images must be DICOM)."""
+    from LVIPredictorLib.dicom_results import dicom_source
+
+    if outputs["sr"] is None and not outputs["seg"]:
+        return {}
+    label = weights.card_spec(cards[0]).label if cards else None
+    return {name: dicom_source(name, images[name], masks[name], infos[name], label=label) for name in images}
+
+
+def _write_dicom_results(outputs, sources, predictions, args):
+    from LVIPredictorLib.dicom_results import write_report, write_segmentation
+
+    written, segmentations = [], {}
+    for name, path in outputs["seg"].items():
+        segmentations[name] = write_segmentation(sources[name], path, overwrite=args.overwrite)
+        written.append("{} (DICOM SEG, {} VOI)".format(path, sequences.LABELS[name]))
+    if outputs["sr"] is not None:
+        write_report(predictions, sources, outputs["sr"], segmentations=segmentations, overwrite=args.overwrite)
+        written.append("{} (DICOM SR)".format(outputs["sr"]))
+    return written
 
 
 COHORT_FILES = ("predictions.csv", "errors.csv")
