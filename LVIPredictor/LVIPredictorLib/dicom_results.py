@@ -99,6 +99,15 @@ def dicom_source(sequence, image, mask, info, label=None) -> DicomSource:
     return DicomSource(sequence, info, image, result)
 
 
+def segmentation_paths(path, names: Sequence[str]) -> Dict[str, str]:
+    """{sequence: file} for the SEG(s): ``path`` for one series, ``<stem>-t2.dcm`` / ``<stem>-dce.dcm`` for two."""
+    path = str(path)
+    if len(names) == 1:
+        return {names[0]: path}
+    stem, suffix = os.path.splitext(path)
+    return {name: "{}-{}{}".format(stem, name, suffix or ".dcm") for name in names}
+
+
 def refuse_existing(path, overwrite: bool) -> None:
     if os.path.exists(str(path)) and not overwrite:
         raise InputError(str(path), "already exists; choose another file or pass --overwrite (overwrite=True) to "

@@ -33,7 +33,8 @@ from LVIPredictorLib.dicom_pixels import itk_reason, read_pixels
 from LVIPredictorLib.errors import InputError
 
 __all__ = ["DicomScan", "ImageInfo", "SeriesInfo", "check_phase", "itk_reason", "list_dicom_series",
-           "looks_like_dicom", "read_dicom_file", "read_dicom_folder", "scan_dicom_folder"]
+           "looks_like_dicom", "read_dicom_file", "read_dicom_folder", "read_scan", "scan_dicom_files",
+           "scan_dicom_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,23 +147,29 @@ def scan_dicom_folder(folder) -> DicomScan:
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise InputError(folder, "is not a folder")
-    by_uid = {}  # type: Dict[str, List[SliceHeader]]
-    ignored = []  # type: List[Tuple[str, str]]
+    paths = []
     for root, dirs, names in os.walk(folder):
         dirs.sort()
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            try:
-                header = read_header(path)
-            except InputError as error:
-                ignored.append((path, error.problem))
-                continue
-            by_uid.setdefault(header.series_uid, []).append(header)
+        paths.extend(os.path.join(root, name) for name in sorted(names))
+    return scan_dicom_files(paths, folder)
+
+
+def scan_dicom_files(paths: Sequence[str], source: str) -> DicomScan:
+    """Group the DICOM image files among ``paths`` by series (``source`` names them in messages)."""
+    by_uid = {}  # type: Dict[str, List[SliceHeader]]
+    ignored = []  # type: List[Tuple[str, str]]
+    for path in paths:
+        try:
+            header = read_header(os.fspath(path))
+        except InputError as error:
+            ignored.append((os.fspath(path), error.problem))
+            continue
+        by_uid.setdefault(header.series_uid, []).append(header)
     for path, reason in ignored:
         logger.debug("ignored %s: %s", path, reason)
     series = [_series_info(uid, headers) for uid, headers in by_uid.items()]
     series.sort(key=lambda s: (s.number if s.number is not None else 1 << 30, s.uid))
-    return DicomScan(folder, series, ignored)
+    return DicomScan(source, series, ignored)
 
 
 def _series_info(uid: str, file_headers: List[SliceHeader]) -> SeriesInfo:
@@ -204,7 +211,13 @@ def read_dicom_folder(folder: str, dce_phase: int, series_uid: Optional[str], re
                       sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
     """The series of ``folder`` that ``series_uid`` names, the only one, or the one that fits
     ``sequence`` ("t2" or "dce"; see :mod:`LVIPredictorLib.series_selection`)."""
-    scan = scan_dicom_folder(folder)
+    return read_scan(scan_dicom_folder(folder), dce_phase, series_uid, require_3d, sequence)
+
+
+def read_scan(scan: DicomScan, dce_phase: int, series_uid: Optional[str], require_3d: bool,
+              sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
+    """:func:`read_dicom_folder` on files already scanned (e.g. a list from Slicer's DICOM database)."""
+    folder = scan.folder
     notes = []
     if scan.ignored:
         notes.append("ignored {} file(s) that are not DICOM images, e.g. {}: {}".format(

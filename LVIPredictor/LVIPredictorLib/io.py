@@ -30,12 +30,12 @@ import SimpleITK as sitk
 
 from LVIPredictorLib.dicom_series import (DicomScan, ImageInfo, SeriesInfo, check_phase, itk_reason,
                                           list_dicom_series, looks_like_dicom, read_dicom_file,
-                                          read_dicom_folder, scan_dicom_folder)
+                                          read_dicom_folder, read_scan, scan_dicom_files, scan_dicom_folder)
 from LVIPredictorLib.errors import InputError
 
 __all__ = ["DEFAULT_DCE_PHASE", "IMAGE_FILE_SUFFIXES", "DicomScan", "ImageInfo", "SeriesInfo",
-           "check_image", "list_dicom_series", "mask_labels", "read_image", "read_image_with_info",
-           "read_mask", "same_geometry", "scan_dicom_folder"]
+           "check_image", "list_dicom_series", "mask_labels", "read_dicom_files_with_info", "read_image",
+           "read_image_with_info", "read_mask", "same_geometry", "scan_dicom_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +77,26 @@ def read_image_with_info(path, *, dce_phase: int = DEFAULT_DCE_PHASE,
         image, info = _read_image_file(path, dce_phase, require_3d)
     else:
         image, info = read_dicom_file(path, dce_phase, require_3d)
-    _check_voxels(image, path, require_3d)
+    return _checked(image, info, path, require_3d)
+
+
+def read_dicom_files_with_info(paths, *, source: str, dce_phase: int = DEFAULT_DCE_PHASE,
+                               series_uid: Optional[str] = None, require_3d: bool = True,
+                               sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
+    """:func:`read_image_with_info` for a list of DICOM files (``source`` names them in messages),
+    e.g. the files Slicer's DICOM database holds for a series."""
+    scan = scan_dicom_files([os.fspath(p) for p in paths], source)
+    if not scan.series:
+        raise InputError(source, "holds no DICOM images ({} file(s) looked at)".format(len(scan.ignored)))
+    image, info = read_scan(scan, dce_phase, series_uid, require_3d, sequence)
+    return _checked(image, info, source, require_3d)
+
+
+def _checked(image: sitk.Image, info: ImageInfo, source, require_3d: bool) -> Tuple[sitk.Image, ImageInfo]:
+    _check_voxels(image, source, require_3d)
     _tag_image(image, info)
     for message in info.warnings:
-        logger.warning("%s: %s", path, message)
+        logger.warning("%s: %s", source, message)
     return image, info
 
 

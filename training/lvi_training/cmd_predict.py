@@ -194,17 +194,10 @@ def run(args):
 def _dicom_outputs(args, inputs):
     """{"sr": path or None, "seg": {sequence: path}} for --dicom-sr / --dicom-seg; existing files are refused
     before anything is read (unless --overwrite)."""
-    from LVIPredictorLib.dicom_results import refuse_existing
+    from LVIPredictorLib.dicom_results import refuse_existing, segmentation_paths
 
-    seg = {}
-    if args.dicom_seg:
-        if len(inputs) == 1:
-            seg = {name: Path(args.dicom_seg) for name in inputs}
-        else:
-            base = Path(args.dicom_seg)
-            stem = base.name[:-len(base.suffix)] if base.suffix else base.name
-            seg = {name: base.with_name("{}-{}{}".format(stem, name, base.suffix or ".dcm")) for name in inputs}
-    outputs = {"sr": Path(args.dicom_sr) if args.dicom_sr else None, "seg": seg}
+    seg = segmentation_paths(args.dicom_seg, list(inputs)) if args.dicom_seg else {}
+    outputs = {"sr": args.dicom_sr, "seg": seg}
     for path in [outputs["sr"]] + list(seg.values()):
         if path is not None:
             refuse_existing(path, args.overwrite)
