@@ -47,9 +47,7 @@ def read_native(headers: List[SliceHeader]) -> Optional[np.ndarray]:
     for header in headers:
         layout = header.pixels
         if layout is None or (header.rows, header.columns) != (rows, columns) or \
-                (header.rescale_slope, header.rescale_intercept) != (1.0, 0.0) or (layout.bits_allocated, layout.bits_stored, layout.pixel_representation,
-                                            layout.samples_per_pixel, layout.photometric) != (
-                first.bits_allocated, first.bits_stored, first.pixel_representation, 1, "MONOCHROME2"):
+                (header.rescale_slope, header.rescale_intercept) != (1.0, 0.0) or _kind(layout) != _kind(first):
             return None
         frames = header.n_frames if header.frame is not None else 1
         # An odd-sized 8-bit element carries one padding byte.
@@ -70,6 +68,11 @@ def read_native(headers: List[SliceHeader]) -> Optional[np.ndarray]:
     if first.bits_stored < first.bits_allocated:
         array = _as_gdcm_reads_stored_bits(array, first.bits_allocated, first.bits_stored)
     return array
+
+
+def _kind(layout):
+    return (layout.bits_allocated, layout.bits_stored, layout.pixel_representation, layout.samples_per_pixel,
+            layout.photometric)
 
 
 def _as_gdcm_reads_stored_bits(array: np.ndarray, allocated: int, stored: int) -> np.ndarray:

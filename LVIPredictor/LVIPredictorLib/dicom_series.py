@@ -237,9 +237,9 @@ def read_scan(scan: DicomScan, dce_phase: int, series_uid: Optional[str], requir
     if sequence not in ("t2", "dce") and series_selection.series_are_phases(scan.series):
         return _read_phase_series(folder, scan.series, dce_phase, require_3d, notes)
     if sequence not in ("t2", "dce"):
-        raise InputError(folder, "holds {} image series; say which sequence you want (--sequence t2 or dce) or "
-                                 "choose one with --series-uid (series_uid= in Python; in a cohort.csv, name the series' own folder):\n{}".format(
-                                     len(scan.series), series_selection.listing(scan.series)))
+        raise InputError(folder, "holds {} image series; say which sequence you want (--sequence t2 or dce) or {}:"
+                                 "\n{}".format(len(scan.series), series_selection.CHOOSE_WITH,
+                                               series_selection.listing(scan.series)))
     selection = series_selection.choose(scan.series, sequence, folder)
     if selection.warning:
         notes.append(selection.warning)

@@ -32,8 +32,8 @@ def frame_headers(header: SliceHeader) -> List[SliceHeader]:
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if not per_frame:
         raise InputError(path, "is a multi-frame image ({} frames) without per-frame functional groups (SOP class "
-                               "{}); its frames cannot be placed in space (convert it, e.g. with dcm2niix)".format(header.n_frames,
-                                                                                  ds.get("SOPClassUID", "unknown")))
+                               "{}); its frames cannot be placed in space (convert it, e.g. with dcm2niix)".format(
+                                   header.n_frames, ds.get("SOPClassUID", "unknown")))
     if len(per_frame) != header.n_frames:
         raise InputError(path, "has {} frames but {} per-frame functional groups".format(header.n_frames,
                                                                                         len(per_frame)))

@@ -29,6 +29,9 @@ from typing import List, Optional, Sequence
 
 from LVIPredictorLib.errors import InputError
 
+# How an ambiguity error tells each kind of caller to choose.
+CHOOSE_WITH = ("choose one with --series-uid (series_uid= in Python; in a cohort.csv, name the series' own "
+               "folder)")
 T2_ECHO_MS = 50.0
 T2_REPETITION_MS = 1500.0
 STIR_INVERSION_MS = (100.0, 250.0)
@@ -126,8 +129,8 @@ def choose(all_series: Sequence, sequence: str, folder: str) -> Selection:
         wanted = "T2-weighted"
         candidates = fallback
     if len(candidates) > 1:
-        raise InputError(folder, "holds {} {} series; choose one with --series-uid (series_uid= in Python; in a cohort.csv, name the series' own folder):\n{}".format(
-            len(candidates), wanted, "\n".join(_option_line(j) for j in candidates)))
+        raise InputError(folder, "holds {} {} series; {}:\n{}".format(
+            len(candidates), wanted, CHOOSE_WITH, "\n".join(_option_line(j) for j in candidates)))
     if not candidates:
         raise InputError(folder, "holds no {} series; it holds:\n{}".format(wanted, "\n".join(
             "  - {}: {}".format(j.label(), j.why()) for j in judgements)))

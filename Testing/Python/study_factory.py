@@ -57,8 +57,9 @@ def write_study(folder, *, dce_phases=5, second_fs_t2=False, t2_no_fat_sat=True,
                                                phase_tags=("AcquisitionTime",), tags=DIFFUSION, prefix="d")
     if dce and dce_per_series:
         written["dce"] = [write_mr_series(folder, n_slices=6, rows=9, columns=10, n_phases=1, phase_offset=p,
-                                          series_number=10 + p, tags=dict(DCE, SeriesDescription="fl3d_dyn_{}".format(p)),
-                                          prefix="e{}".format(p)) for p in range(dce_phases)]
+                                          series_number=10 + p, prefix="e{}".format(p),
+                                          tags=dict(DCE, SeriesDescription="fl3d_dyn_{}".format(p)))
+                          for p in range(dce_phases)]
     elif dce:
         written["dce"] = write_mr_series(folder, n_slices=6, rows=9, columns=10, n_phases=dce_phases, series_number=7,
                                          tags=dict(DCE, NumberOfTemporalPositions=dce_phases), prefix="e")

@@ -54,7 +54,8 @@ def test_rle_compressed_enhanced_file_decodes_to_the_same_voxels(tmp_path):
     ds = pydicom.dcmread(path)
     ds.compress(RLELossless)
     ds.save_as(tmp_path / "rle.dcm", enforce_file_format=True)
-    assert np.array_equal(sitk.GetArrayFromImage(read_image(path)), sitk.GetArrayFromImage(read_image(tmp_path / "rle.dcm")))
+    assert np.array_equal(sitk.GetArrayFromImage(read_image(path)),
+                          sitk.GetArrayFromImage(read_image(tmp_path / "rle.dcm")))
 
 
 def test_per_frame_rescale_is_applied(tmp_path):
