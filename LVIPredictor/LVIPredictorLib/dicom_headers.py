@@ -261,10 +261,8 @@ def _walk(data: bytes, position: int, explicit: bool, values: Optional[dict], me
     its delimiter, returning (position, None)."""
     size = len(data)
     while True:
-        if position + 8 > size:
-            raise _NeedMore()
-        group, element = _TAG.unpack_from(data, position)
-        tag = (group << 16) | element
+        tag = _tag_at(data, position)
+        group = tag >> 16
         if meta and group != 0x0002:
             return position, None
         if tag == _ITEM_END:
@@ -302,14 +300,18 @@ def _walk(data: bytes, position: int, explicit: bool, values: Optional[dict], me
         position = start + length
 
 
+def _tag_at(data: bytes, position: int) -> int:
+    """The tag of the element (or item) at ``position``, with the 4 bytes after it available."""
+    if position + 8 > len(data):
+        raise _NeedMore()
+    group, element = _TAG.unpack_from(data, position)
+    return (group << 16) | element
+
+
 def _skip_sequence(data: bytes, position: int, explicit: bool) -> int:
     """Position after the delimiter of the undefined-length sequence whose items start at ``position``."""
-    size = len(data)
     while True:
-        if position + 8 > size:
-            raise _NeedMore()
-        group, element = _TAG.unpack_from(data, position)
-        tag = (group << 16) | element
+        tag = _tag_at(data, position)
         length = _U32.unpack_from(data, position + 4)[0]
         position += 8
         if tag == _SEQUENCE_END:
