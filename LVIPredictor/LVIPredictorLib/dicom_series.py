@@ -174,10 +174,15 @@ def scan_dicom_files(paths: Sequence[str], source: str) -> DicomScan:
 
 def _series_info(uid: str, file_headers: List[SliceHeader]) -> SeriesInfo:
     first = file_headers[0]
-    attributes = read_series_attributes(first.path)
+    # A multi-frame file's full header is read once, for its attributes and its frames.
+    first_dataset = enhanced_mr.read_dataset(first.path) if first.n_frames > 1 else None
+    attributes = read_series_attributes(first.path, first_dataset)
     headers = []
     for header in file_headers:
-        headers.extend(enhanced_mr.frame_headers(header) if header.n_frames > 1 else [header])
+        if header.n_frames > 1:
+            headers.extend(enhanced_mr.frame_headers(header, first_dataset if header is first else None))
+        else:
+            headers.append(header)
     positions = {h.position_key() for h in headers}
     return SeriesInfo(
         uid=uid, number=first.series_number, description=attributes.description,

@@ -22,13 +22,19 @@ from LVIPredictorLib.dicom_headers import SliceHeader, optional, optional_floats
 from LVIPredictorLib.errors import InputError
 
 
-def frame_headers(header: SliceHeader) -> List[SliceHeader]:
-    """One header per frame of the multi-frame file behind ``header`` (its fast file header)."""
-    path = header.path
+def read_dataset(path: str):
+    """The whole header of a multi-frame file (its functional groups), without the pixels."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        return pydicom.dcmread(path, stop_before_pixels=True)
     except Exception as error:  # pydicom raises many types on damaged headers
         raise InputError(path, "has an unreadable DICOM header ({})".format(error))
+
+
+def frame_headers(header: SliceHeader, dataset=None) -> List[SliceHeader]:
+    """One header per frame of the multi-frame file behind ``header`` (its fast file header);
+    ``dataset``: the file's header when already read (:func:`read_dataset`)."""
+    path = header.path
+    ds = dataset if dataset is not None else read_dataset(path)
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     if not per_frame:
         raise InputError(path, "is a multi-frame image ({} frames) without per-frame functional groups (SOP class "
