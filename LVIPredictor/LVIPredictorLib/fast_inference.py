@@ -11,9 +11,11 @@ float32 input; anything else (CUDA, MPS, other dtypes, non-zero padding modes) t
 own path. Measured with the alternatives, each on its own and interleaved
 (``python benchmarks/bench_forward.py --threads 1``; figures in the README's Performance section):
 oneDNN made the 3D forward ~2.1-2.3x faster and left the 2D models (batch 3, which ATen already
-sends to oneDNN) unchanged; channels-last memory order (alone or on top) and BatchNorm folded into
-the convolutions gave no gain or a loss, so they are not applied; the Predictor already runs under
-``torch.inference_mode``.
+sends to oneDNN) unchanged. Not applied: BatchNorm folded into the convolutions (no gain, alone or
+on top); channels-last memory order, which depends on the architecture (~1.4x for VanillaCNN 2D,
+none or a 5-25 % loss for the ResNet10s, and a second copy of the 3D weights while converting) so it
+is no rule for any network; TorchScript freezing (~1.3x in 2D, but Grad-CAM needs the eager modules
+and a second model copy would raise memory). The Predictor already runs under ``torch.inference_mode``.
 
 The model keeps its modules, parameter names and hooks (Grad-CAM hooks a feature layer and
 back-propagates through these convolutions), so :func:`optimize_for_inference` works on any
