@@ -86,8 +86,6 @@ def read_dicom_files_with_info(paths, *, source: str, dce_phase: int = DEFAULT_D
     """:func:`read_image_with_info` for a list of DICOM files (``source`` names them in messages),
     e.g. the files Slicer's DICOM database holds for a series."""
     scan = scan_dicom_files([os.fspath(p) for p in paths], source)
-    if not scan.series:
-        raise InputError(source, "holds no DICOM images ({} file(s) looked at)".format(len(scan.ignored)))
     image, info = read_scan(scan, dce_phase, series_uid, require_3d, sequence)
     return _checked(image, info, source, require_3d)
 

@@ -52,7 +52,7 @@ def test_report_and_seg_reference_the_source_series_and_hold_the_segment(dceCase
     assert probability.value == pytest.approx(prediction.probability, abs=1e-6)
     # The segment, imported from the mask file, comes back on the DICOM series' grid.
     pixels = seg.get_pixels_by_source_instance([h.sop_instance_uid for h in info.images], segment_numbers=[1])[..., 0]
-    expected = sitk.GetArrayViewFromImage(io.read_mask(SAMPLE / "dce_mask.nii.gz", reference=image)) != 0
+    expected = sitk.GetArrayFromImage(io.read_mask(SAMPLE / "dce_mask.nii.gz", reference=image)) != 0
     assert np.array_equal(pixels.astype(bool), expected)
 
 
