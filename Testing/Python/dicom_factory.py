@@ -97,7 +97,7 @@ def write_mr_series(folder, *, n_slices: int = 4, rows: int = 8, columns: int = 
                                  (rows, columns), dtype=int).astype(np.uint16)
         ds.PixelData = pixels.tobytes()
         path = os.path.join(folder, "{}_{:04d}.dcm".format(prefix, file_index))
-        _save(ds, path)
+        save_dataset(ds, path)
         files.append(path)
     direction = (row_dir[0], col_dir[0], normal[0], row_dir[1], col_dir[1], normal[1],
                  row_dir[2], col_dir[2], normal[2])
@@ -151,10 +151,13 @@ def _mr_dataset(rows: int, columns: int, pixel_spacing, orientation, position) -
     return ds
 
 
-def _save(ds: Dataset, path: str) -> None:
-    ds.preamble = b"\0" * 128
+def save_dataset(ds: Dataset, path) -> None:
+    """Write ``ds`` as a DICOM file with pydicom 3 or 2.x (the tests run with either)."""
+    path = str(path)
+    ds.preamble = getattr(ds, "preamble", None) or b"\0" * 128
     try:
         pydicom.dcmwrite(path, ds, enforce_file_format=True)
-    except TypeError:  # pydicom < 3
-        ds.is_little_endian, ds.is_implicit_VR = True, False
+    except TypeError:  # pydicom < 3: the encoding follows the transfer syntax
+        syntax = ds.file_meta.TransferSyntaxUID
+        ds.is_little_endian, ds.is_implicit_VR = syntax.is_little_endian, syntax.is_implicit_VR
         pydicom.dcmwrite(path, ds, write_like_original=False)

@@ -9,12 +9,11 @@ import datetime
 import os
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from dicom_factory import AXIAL, expected_value, write_mr_series
+from dicom_factory import AXIAL, expected_value, save_dataset, write_mr_series
 
 ENHANCED_MR = "1.2.840.10008.5.1.4.1.1.4.1"
 
@@ -147,8 +146,7 @@ def write_enhanced_mr(path, *, n_slices=5, n_phases=3, rows=6, columns=7, pixel_
     pixels = np.stack([np.fromfunction(lambda r, c, p=p, k=k: expected_value(p, k, c), (rows, columns), dtype=int)
                        for p, k in frames]).astype("<u2")
     ds.PixelData = pixels.tobytes()
-    ds.preamble = b"\0" * 128
-    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    save_dataset(ds, path)
     return str(path), ds.SeriesInstanceUID, positions
 
 

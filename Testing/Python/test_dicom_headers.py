@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from dicom_factory import write_mr_series
+from dicom_factory import save_dataset, write_mr_series
 from LVIPredictorLib import dicom_headers, dicom_pixels
 from LVIPredictorLib.errors import InputError
 
@@ -73,7 +73,7 @@ def _with_sequences_and_private_data(path, implicit=False):
     ds.add_new(0x00291010, "OB", b"\x01\x02" * 3000)  # a large private blob
     if implicit:
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    ds.save_as(path, enforce_file_format=True)
+    save_dataset(ds, path)
 
 
 @pytest.mark.parametrize("implicit", [False, True])
@@ -103,7 +103,7 @@ def _rewrite(path, values, **attributes):
     for name, value in attributes.items():
         setattr(ds, name, value)
     ds.PixelData = values.tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    save_dataset(ds, path)
 
 
 def _headers(files):

@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 from pydicom.uid import RLELossless, generate_uid
 
-from dicom_factory import expected_value, write_mr_series
+from dicom_factory import expected_value, save_dataset, write_mr_series
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.io import read_image, read_image_with_info
 from study_factory import FS_T2, write_enhanced_mr, write_study
@@ -53,7 +53,7 @@ def test_rle_compressed_enhanced_file_decodes_to_the_same_voxels(tmp_path):
     path, _, _ = write_enhanced_mr(tmp_path / "dce.dcm")
     ds = pydicom.dcmread(path)
     ds.compress(RLELossless)
-    ds.save_as(tmp_path / "rle.dcm", enforce_file_format=True)
+    save_dataset(ds, tmp_path / "rle.dcm")
     assert np.array_equal(sitk.GetArrayFromImage(read_image(path)),
                           sitk.GetArrayFromImage(read_image(tmp_path / "rle.dcm")))
 
