@@ -353,6 +353,7 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         self._running = False
         self._cancelRequested = False
         self._dependencies = DependencyInstaller()
+        self._lastRun = None  # (predictions, volumes, segmentation, segment id) for the DICOM report
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -375,6 +376,7 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.importMaskButton.connect("clicked(bool)", self.onImportMaskButton)
         self.ui.exportCaseButton.connect("clicked(bool)", self.onExportCaseButton)
+        self.ui.saveDicomReportButton.connect("clicked(bool)", self.onSaveDicomReportButton)
         self.ui.showHeatmapOnT2Button.connect("clicked(bool)", lambda: self._focusSeries("t2"))
         self.ui.showHeatmapOnDceButton.connect("clicked(bool)", lambda: self._focusSeries("dce"))
         self.ui.progressBar.hide()
@@ -499,6 +501,8 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
                 p.resultTable = self.logic.addResultsToTable(
                     predictions, p.resultTable, volumeNode=next(iter(volumes.values()), None), volumeNodes=volumes)
                 self._showResults(predictions, volumes)
+                self._lastRun = (predictions, volumes, segmentation, segmentId) if predictions else None
+                self.ui.saveDicomReportButton.enabled = self._lastRun is not None
             except PredictionCancelled:
                 self.ui.resultsLabel.text = _("Cancelled.")
             finally:
@@ -527,6 +531,19 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
     def _focusSeries(self, sequence: str) -> None:
         prediction, volume = self._heatmaps[sequence]
         self.logic.showHeatmap(prediction, volume)
+
+    def onSaveDicomReportButton(self) -> None:
+        path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), _("Save the prediction as a DICOM SR"), "",
+                                              _("DICOM (*.dcm)"))
+        if not path or self._lastRun is None:
+            return
+        predictions, volumes, segmentation, segmentId = self._lastRun
+        stem = path[:-4] if path.lower().endswith(".dcm") else path
+        with slicer.util.tryWithErrorDisplay(_("Could not write the DICOM report."), waitCursor=True):
+            written = self.logic.writeDicomReport(predictions, volumes, segmentation, segmentId, path,
+                                                  segmentationPath=stem + "-seg.dcm")
+            slicer.util.infoDisplay(_("Written:\n{files}").format(
+                files="\n".join([written["sr"]] + list(written["seg"].values()))))
 
     def onImportMaskButton(self) -> None:
         p = self._parameterNode
@@ -828,6 +845,54 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             _fileBeside(tableNode, volumeNode)
         return tableNode
 
+    def writeDicomReport(self, predictions, volumeNodes, segmentationNode, segmentId, reportPath,
+                         segmentationPath: Optional[str] = None, sourceFiles: Optional[dict] = None,
+                         dcePhase: int = DEFAULT_DCE_PHASE, overwrite: bool = False) -> dict:
+        """Write ``predictions`` (from predict/predictCase/predictAll on ``volumeNodes``) as a DICOM SR
+        (TID 1500 measurement report) and, with ``segmentationPath``, the segment as a DICOM SEG on each
+        series' own DICOM images (two series: ``<stem>-t2.dcm`` and ``<stem>-dce.dcm``).
+
+        ``volumeNodes``: {"t2": node, "dce": node}. The DICOM images of each series are
+        ``sourceFiles[sequence]`` (a folder or a list of files) when given, else the files Slicer's DICOM
+        database holds for the series the volume was loaded from (its ``DICOM.instanceUIDs``); a dynamic
+        series is read at ``dcePhase``. Nothing is overwritten unless ``overwrite``. Returns
+        {"sr": path, "seg": {sequence: path}}.
+        """
+        from LVIPredictorLib import dicom_results, io
+
+        volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
+        used = sorted({n for p in predictions for n in sequences.channels(p.sequence)})
+        missing = [sequences.LABELS[n] for n in used if n not in volumeNodes]
+        if missing:
+            raise InputError(str(reportPath), "the predictions read {}; pass its volume node in volumeNodes".format(
+                " and ".join(missing)))
+        segPaths = dicom_results.segmentation_paths(segmentationPath, used) if segmentationPath else {}
+        for path in [reportPath] + list(segPaths.values()):
+            dicom_results.refuse_existing(path, overwrite)
+        sources = {}
+        for name in used:
+            volumeNode = volumeNodes[name]
+            given = (sourceFiles or {}).get(name)
+            if given is not None and not isinstance(given, (list, tuple)):
+                image, info = io.read_image_with_info(given, dce_phase=dcePhase, sequence=name)
+            else:
+                files = list(given) if given is not None else _dicomFiles(volumeNode)
+                image, info = io.read_dicom_files_with_info(files, source=slicer_adapter.nodeSource(volumeNode),
+                                                            dce_phase=dcePhase, sequence=name)
+            shown = slicer_adapter.imageFromVolume(volumeNode)
+            if not io.same_geometry(shown, image, tol=1e-3):
+                raise InputError(slicer_adapter.nodeSource(volumeNode),
+                                 "does not lie on the grid of the DICOM series {} ({}); the report must reference the "
+                                 "images the prediction was made on".format(info.series_uid, info.source))
+            mask = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, shown)
+            sources[name] = dicom_results.dicom_source(name, image, mask, info)
+        segmentations = {name: dicom_results.write_segmentation(sources[name], path, overwrite=overwrite)
+                         for name, path in segPaths.items()}
+        dicom_results.write_report(predictions, sources, reportPath, segmentations=segmentations, overwrite=overwrite)
+        logging.info("LVIPredictor: DICOM SR %s%s", reportPath,
+                     "".join(", SEG {}".format(path) for path in segPaths.values()))
+        return {"sr": str(reportPath), "seg": segPaths}
+
     def showHeatmap(self, prediction, volumeNode):
         """The prediction's Grad-CAM as a volume node shown as the foreground over ``volumeNode``."""
         if prediction.heatmap is None:
@@ -905,6 +970,19 @@ def _imageLike(array, reference):
     image = sitk.GetImageFromArray(array)
     image.CopyInformation(reference)
     return image
+
+
+def _dicomFiles(volumeNode) -> List[str]:
+    """Every file of the DICOM series ``volumeNode`` was loaded from, from Slicer's DICOM database."""
+    uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+    database = getattr(slicer, "dicomDatabase", None)
+    if not uids or database is None:
+        raise InputError(slicer_adapter.nodeSource(volumeNode),
+                         "was not loaded from the DICOM database, so its DICOM images are unknown; load the series "
+                         "through the DICOM module, or give the files with sourceFiles={'t2'/'dce': folder}.")
+    seriesUid = database.instanceValue(uids[0], "0020,000E")
+    files = list(database.filesForSeries(seriesUid)) if seriesUid else [database.fileForInstance(u) for u in uids]
+    return [f for f in files if f]
 
 
 def _seriesDescription(volumeNode) -> Optional[str]:

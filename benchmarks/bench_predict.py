@@ -267,6 +267,19 @@ def print_ratios(rows):
               "   -> {:.1f}x faster overall".format(1.0 / gm["total"]))
 
 
+def print_dicom_ratios(rows):
+    """Ours from the 4-phase DCE DICOM folder against ours from .nii.gz (issue 13: within 2x)."""
+    print("\nDCE from the 4-phase DICOM folder vs from .nii.gz (ours, whole prediction incl. reading)")
+    ratios = {}
+    for name in models.MODEL_NAMES:
+        by_source = {r["source"]: r["ours_s"]["total"] for r in rows if r["model"] == name and r["sequence"] == "dce"}
+        if "dicom" in by_source and ".nii.gz" in by_source:
+            ratios[name] = by_source["dicom"] / by_source[".nii.gz"]
+            print("  {:<15} {:>5.0f} ms vs {:>5.0f} ms -> {:.2f}x".format(
+                name, 1e3 * by_source["dicom"], 1e3 * by_source[".nii.gz"], ratios[name]))
+    return ratios
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", choices=("phantom", "synthetic"), default="phantom")
@@ -309,6 +322,7 @@ def main(argv=None):
         rows = print_table(ours, reference)
         if reference:
             print_ratios(rows)
+        dicom_ratios = print_dicom_ratios(rows)
         rss = {}
         if not args.no_rss:
             sides = ("ours",) if args.no_reference else ("ours", "reference")
@@ -323,6 +337,7 @@ def main(argv=None):
         if args.json:
             results = {"torch": torch.__version__, "threads": args.threads, "input": args.input,
                        "geometry": geometry, "repeats": args.repeats, "ref_repeats": args.ref_repeats, "rows": rows,
+                       "dce_dicom_over_nii_gz": dicom_ratios,
                        "peak_rss_mb": [dict(side=k[0], model=k[1], **v) for k, v in rss.items()]}
             Path(args.json).write_text(json.dumps(results, indent=2))
     finally:

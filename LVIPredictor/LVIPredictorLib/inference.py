@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from . import sequences
+from . import fast_inference, sequences
 from . import weights as weights_module
 from .errors import LVIError
 from .models import RADIOMICS, Ensemble
@@ -101,6 +101,7 @@ class Predictor:
         if not isinstance(card, dict):
             card = weights_module.load_card(card)
         self.model, self.card = weights_module.load_model(card, device=self.device)
+        fast_inference.optimize_for_inference(self.model, self.device)
         self.spec = weights_module.card_spec(self.card)
         self.load_seconds = time.perf_counter() - start
 

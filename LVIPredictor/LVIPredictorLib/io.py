@@ -29,13 +29,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from LVIPredictorLib.dicom_series import (DicomScan, ImageInfo, SeriesInfo, check_phase, itk_reason,
-                                          list_dicom_series, looks_like_dicom, read_dicom_folder,
-                                          read_dicom_headers, read_header, scan_dicom_folder)
+                                          list_dicom_series, looks_like_dicom, read_dicom_file,
+                                          read_dicom_folder, read_scan, scan_dicom_files, scan_dicom_folder)
 from LVIPredictorLib.errors import InputError
 
 __all__ = ["DEFAULT_DCE_PHASE", "IMAGE_FILE_SUFFIXES", "DicomScan", "ImageInfo", "SeriesInfo",
-           "check_image", "list_dicom_series", "mask_labels", "read_image", "read_image_with_info",
-           "read_mask", "same_geometry", "scan_dicom_folder"]
+           "check_image", "list_dicom_series", "mask_labels", "read_dicom_files_with_info", "read_image",
+           "read_image_with_info", "read_mask", "same_geometry", "scan_dicom_folder"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,37 +46,55 @@ DEFAULT_DCE_PHASE = 2
 # ----------------------------------------------------------------------------- public API
 
 def read_image(path, *, dce_phase: int = DEFAULT_DCE_PHASE, series_uid: Optional[str] = None,
-               require_3d: bool = True) -> sitk.Image:
+               require_3d: bool = True, sequence: Optional[str] = None) -> sitk.Image:
     """Read an image file or a DICOM series folder; see :func:`read_image_with_info`."""
     return read_image_with_info(path, dce_phase=dce_phase, series_uid=series_uid,
-                                require_3d=require_3d)[0]
+                                require_3d=require_3d, sequence=sequence)[0]
 
 
 def read_image_with_info(path, *, dce_phase: int = DEFAULT_DCE_PHASE,
                          series_uid: Optional[str] = None,
-                         require_3d: bool = True) -> Tuple[sitk.Image, ImageInfo]:
+                         require_3d: bool = True,
+                         sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
     """Read an image and report what was picked.
 
     ``dce_phase`` (1-based, phase 1 = pre-contrast, default 2 = first post-contrast) is used only
     when the input is dynamic; ``series_uid`` picks one series of a folder holding several;
+    ``sequence`` ("t2" or "dce") picks the series of that sequence out of a folder holding a whole
+    study (:mod:`LVIPredictorLib.series_selection`; ``info.selection`` says why);
     ``require_3d`` (default True) rejects a single slice. A folder whose series share one grid and
     one description (up to numbers) is read as one DCE series exported as a series per phase.
-    The returned image also carries ``lvi:*`` metadata (source, series uid/description, phase).
+    An enhanced (multi-frame) MR file is read like a series (its frames placed and phased by their
+    functional groups). The returned image also carries ``lvi:*`` metadata (source, series
+    uid/description, phase).
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        image, info = read_dicom_folder(path, dce_phase, series_uid, require_3d)
+        image, info = read_dicom_folder(path, dce_phase, series_uid, require_3d, sequence)
     elif not os.path.exists(path):
         raise InputError(path, "does not exist")
     elif _has_image_suffix(path) or not looks_like_dicom(path):
         image, info = _read_image_file(path, dce_phase, require_3d)
     else:
-        headers = [read_header(path)]
-        image, info = read_dicom_headers(path, headers, dce_phase, require_3d, [])
-    _check_voxels(image, path, require_3d)
+        image, info = read_dicom_file(path, dce_phase, require_3d)
+    return _checked(image, info, path, require_3d)
+
+
+def read_dicom_files_with_info(paths, *, source: str, dce_phase: int = DEFAULT_DCE_PHASE,
+                               series_uid: Optional[str] = None, require_3d: bool = True,
+                               sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
+    """:func:`read_image_with_info` for a list of DICOM files (``source`` names them in messages),
+    e.g. the files Slicer's DICOM database holds for a series."""
+    scan = scan_dicom_files([os.fspath(p) for p in paths], source)
+    image, info = read_scan(scan, dce_phase, series_uid, require_3d, sequence)
+    return _checked(image, info, source, require_3d)
+
+
+def _checked(image: sitk.Image, info: ImageInfo, source, require_3d: bool) -> Tuple[sitk.Image, ImageInfo]:
+    _check_voxels(image, source, require_3d)
     _tag_image(image, info)
     for message in info.warnings:
-        logger.warning("%s: %s", path, message)
+        logger.warning("%s: %s", source, message)
     return image, info
 
 

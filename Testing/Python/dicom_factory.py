@@ -53,19 +53,22 @@ def write_mr_series(folder, *, n_slices: int = 4, rows: int = 8, columns: int = 
                     description: str = "t2_tse_fs_tra",
                     phase_offset: Optional[int] = None,
                     shuffle: bool = True,
-                    prefix: str = "img") -> WrittenSeries:
+                    prefix: str = "img",
+                    tags: Optional[dict] = None,
+                    study_uid: str = "1.2.826.0.1.3680043.8.498.1") -> WrittenSeries:
     """Write a series of ``n_slices`` (times ``n_phases``) single-frame MR images.
 
     ``pixel_spacing`` is (x, y) mm; ``slice_offsets`` (mm along the normal) override the evenly
     spaced positions; ``skip_slices`` leaves those slice indices out (a missing-slice series).
     ``phase_tags`` lists which temporal tags to write on dynamic images; ``phase_offset`` (not None)
     makes even a one-phase series dynamic, its phases numbered from ``phase_offset + 1`` (for a
-    folder holding one series per phase). Files are written in a
+    folder holding one series per phase). ``tags`` (keyword -> value) are set on every image (the
+    acquisition attributes a series is chosen by). Files are written in a
     shuffled order with shuffled names, so a reader must sort by geometry, not by name.
     """
     os.makedirs(folder, exist_ok=True)
     series_uid = series_uid or generate_uid()
-    study_uid, frame_uid = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
+    frame_uid = "1.2.826.0.1.3680043.8.498.2"
     # DICOM decimal strings hold 16 characters: round first so what is written is what we expect.
     orientation = [round(float(v), 8) for v in orientation]
     row_dir, col_dir = np.array(orientation[:3], float), np.array(orientation[3:], float)
@@ -85,6 +88,8 @@ def write_mr_series(folder, *, n_slices: int = 4, rows: int = 8, columns: int = 
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = (phase - 1) * len(offsets) + slice_index + 1
+        for keyword, value in (tags or {}).items():
+            setattr(ds, keyword, value)
         global_phase = phase + (phase_offset or 0)
         if n_phases > 1 or phase_offset is not None:
             _set_phase_tags(ds, global_phase, slice_index, phase_tags)
@@ -92,7 +97,7 @@ def write_mr_series(folder, *, n_slices: int = 4, rows: int = 8, columns: int = 
                                  (rows, columns), dtype=int).astype(np.uint16)
         ds.PixelData = pixels.tobytes()
         path = os.path.join(folder, "{}_{:04d}.dcm".format(prefix, file_index))
-        _save(ds, path)
+        save_dataset(ds, path)
         files.append(path)
     direction = (row_dir[0], col_dir[0], normal[0], row_dir[1], col_dir[1], normal[1],
                  row_dir[2], col_dir[2], normal[2])
@@ -146,10 +151,13 @@ def _mr_dataset(rows: int, columns: int, pixel_spacing, orientation, position) -
     return ds
 
 
-def _save(ds: Dataset, path: str) -> None:
-    ds.preamble = b"\0" * 128
+def save_dataset(ds: Dataset, path) -> None:
+    """Write ``ds`` as a DICOM file with pydicom 3 or 2.x (the tests run with either)."""
+    path = str(path)
+    ds.preamble = getattr(ds, "preamble", None) or b"\0" * 128
     try:
         pydicom.dcmwrite(path, ds, enforce_file_format=True)
-    except TypeError:  # pydicom < 3
-        ds.is_little_endian, ds.is_implicit_VR = True, False
+    except TypeError:  # pydicom < 3: the encoding follows the transfer syntax
+        syntax = ds.file_meta.TransferSyntaxUID
+        ds.is_little_endian, ds.is_implicit_VR = syntax.is_little_endian, syntax.is_implicit_VR
         pydicom.dcmwrite(path, ds, write_like_original=False)

@@ -155,7 +155,8 @@ def _build(job):
         names = channels(job.sequence)
         inputs = []
         for name, image_path, mask_path in zip(names, job.images, job.masks):
-            image = sources.read_image(image_path, dce_phase=job.dce_phase if name == "dce" else None)
+            image = sources.read_image(image_path, dce_phase=job.dce_phase if name == "dce" else None,
+                                       sequence=name)
             inputs.append(Channel(image, sources.read_mask(mask_path, reference=image), image_path, mask_path))
         prepared = prepare_input(inputs, spec_from_dict(job.spec), names,
                                  grid_channel=names.index(grid_reference(job.sequence)))

@@ -20,7 +20,7 @@ def register(subparsers):
                     "or FS-T2WI and/or DCE with --t2 IMAGE MASK / --dce IMAGE MASK (both for fused t2+dce "
                     "models). Images are NIfTI/NRRD/MHA files or DICOM series folders; masks label images "
                     "(ITK-SNAP NIfTI). Prints a table and writes result.json and overview.png (VOI and Grad-CAM "
-                    "on the largest tumour slice).")
+                    "on the largest tumour slice); with --dicom-sr / --dicom-seg also a DICOM SR and SEG for PACS.")
     p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
     p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
     p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
@@ -40,9 +40,19 @@ def register(subparsers):
     p.add_argument("--dce-phase", type=int, default=2,
                    help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
                         "post-contrast (the study's '2nd phase'; default)")
-    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only)")
+    p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
+                                        "without it, a folder holding a whole study gives the series that fits "
+                                        "the sequence (FS-T2WI or the dynamic DCE series) and says why")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
-    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+    p.add_argument("--dicom-sr", metavar="OUT.dcm",
+                   help="also write the prediction(s) as a DICOM Structured Report (TID 1500 measurement report: "
+                        "probability, class, threshold, model id and weights SHA-256, referencing the source DICOM "
+                        "series and the VOI); the images must be DICOM")
+    p.add_argument("--dicom-seg", metavar="OUT.dcm",
+                   help="also write the VOI as a DICOM Segmentation on the source series' geometry (with --t2 and "
+                        "--dce both DICOM: OUT-t2.dcm and OUT-dce.dcm); the SR then references it")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out (and existing "
+                                                              "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
 
@@ -111,10 +121,14 @@ def run(args):
     if args.cohort:
         if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
             raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
+        if args.dicom_sr or args.dicom_seg:
+            raise LVIError(args.cohort, "--dicom-sr and --dicom-seg write one case's DICOM report; they do not go "
+                                        "with --cohort")
         return _predict_cohort(args)
     atomic.refuse_to_overwrite(args.out, REPORT_FILES, args.overwrite, describe="a report ({})")
     cards = _cards(args)
     inputs = _inputs(args, cards)
+    dicom_outputs = _dicom_outputs(args, inputs)
     if cards is None:
         cards = _bundled_cards(args, inputs)
     for card in cards:
@@ -127,10 +141,13 @@ def run(args):
     images, masks, infos = {}, {}, {}
     for name, (image_path, mask_path) in inputs.items():
         images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
-                                                            series_uid=args.series_uid)
+                                                            series_uid=args.series_uid, sequence=name)
         masks[name] = io.read_mask(mask_path, reference=images[name])
         print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
+        for line in infos[name].selection:
+            print("  " + line)
     read_seconds = time.perf_counter() - t0
+    sources = _dicom_sources(dicom_outputs, images, masks, infos, cards)
 
     predictions = []
     for card in cards:
@@ -161,13 +178,53 @@ def run(args):
     shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in inputs else next(iter(inputs))
     image, mask = images[shown], masks[shown]
     mask_on_grid = mask if io.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
-    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary()} for n, p in inputs.items()}
+    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary(),
+                  "series_selection": infos[n].selection} for n, p in inputs.items()}
     json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, dict(
         series, read_seconds=read_seconds, shown=shown), shown)
     print()
     print("report: {}".format(Path(args.out).resolve()))
     print("  {}\n  {}".format(json_path, png_path))
+    if sources:
+        for written in _write_dicom_results(dicom_outputs, sources, predictions, args):
+            print("  {}".format(written))
     return 0
+
+
+def _dicom_outputs(args, inputs):
+    """{"sr": path or None, "seg": {sequence: path}} for --dicom-sr / --dicom-seg; existing files are refused
+    before anything is read (unless --overwrite)."""
+    from LVIPredictorLib.dicom_results import refuse_existing, segmentation_paths
+
+    seg = segmentation_paths(args.dicom_seg, list(inputs)) if args.dicom_seg else {}
+    outputs = {"sr": args.dicom_sr, "seg": seg}
+    for path in [outputs["sr"]] + list(seg.values()):
+        if path is not None:
+            refuse_existing(path, args.overwrite)
+    return outputs
+
+
+def _dicom_sources(outputs, images, masks, infos, cards):
+    """The DICOM series behind each input, checked before any model runs (the images must be DICOM)."""
+    from LVIPredictorLib.dicom_results import dicom_source
+
+    if outputs["sr"] is None and not outputs["seg"]:
+        return {}
+    label = weights.card_spec(cards[0]).label if cards else None
+    return {name: dicom_source(name, images[name], masks[name], infos[name], label=label) for name in images}
+
+
+def _write_dicom_results(outputs, sources, predictions, args):
+    from LVIPredictorLib.dicom_results import write_report, write_segmentation
+
+    written, segmentations = [], {}
+    for name, path in outputs["seg"].items():
+        segmentations[name] = write_segmentation(sources[name], path, overwrite=args.overwrite)
+        written.append("{} (DICOM SEG, {} VOI)".format(path, sequences.LABELS[name]))
+    if outputs["sr"] is not None:
+        write_report(predictions, sources, outputs["sr"], segmentations=segmentations, overwrite=args.overwrite)
+        written.append("{} (DICOM SR)".format(outputs["sr"]))
+    return written
 
 
 COHORT_FILES = ("predictions.csv", "errors.csv")

@@ -2,7 +2,9 @@
 
 Format (DESIGN §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
 dce_image, dce_mask`` plus optional clinical columns; paths relative to the CSV; an
-empty cell means that sequence is missing for the case. An optional ``cohort.json``
+empty cell means that sequence is missing for the case. An image cell may name a folder
+holding a whole DICOM study: each sequence's column then reads the series of that sequence
+(LVIPredictorLib.series_selection), so both cells may name the same folder. An optional ``cohort.json``
 next to the CSV (written by the phantom generator) describes how the cohort was made.
 
 Validation collects EVERY problem before reporting, because a researcher fixing an
@@ -227,7 +229,7 @@ def _check_pair(case, seq, problems, warnings):
     image_path, mask_path = case.images[seq], case.masks[seq]
     if not (image_path.exists() and mask_path.exists()):
         return None  # already reported as missing
-    image = _try_read(sources.read_image, image_path, case, problems)
+    image = _try_read(lambda p: sources.read_image(p, sequence=seq), image_path, case, problems)
     if image is None:
         return None
     mask = _try_read(lambda p: sources.read_mask(p, reference=image), mask_path, case, problems)
@@ -262,7 +264,11 @@ def _check_pair(case, seq, problems, warnings):
 def _try_read(reader, path, case, problems):
     try:
         return reader(path)
-    except Exception as exc:  # any reader failure is a problem to report, not a crash
+    except InputError as exc:
+        # The reader's own sentence, whole: a study folder's error lists the series it holds.
+        problems.append(Problem(case.case_id, exc.source or str(path), exc.problem.replace("\n", "\n    ")))
+        return None
+    except Exception as exc:  # any other reader failure is a problem to report, not a crash
         problems.append(Problem(case.case_id, str(path), "cannot be read ({})".format(str(exc).strip().splitlines()[0][:200])))
         return None
 

@@ -91,7 +91,7 @@ def predict_cohort_case(predictor, case, dce_phase, read=None):
     names = predictor.sequences
     for name in names:
         if name not in read:
-            image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase)
+            image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase, sequence=name)
             read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
     return predictor.predict_case({n: read[n][0] for n in names}, {n: read[n][1] for n in names},
                                   image_sources={n: str(case.images[n]) for n in names},

@@ -13,13 +13,14 @@ from pathlib import Path
 _CHUNK = 1 << 20
 
 
-def read_image(path, dce_phase=None):
-    """Read an image file or DICOM series folder (``dce_phase`` picks the dynamic phase)."""
+def read_image(path, dce_phase=None, sequence=None):
+    """Read an image file or DICOM series folder (``dce_phase`` picks the dynamic phase; ``sequence``,
+    "t2" or "dce", the series of that sequence when the folder holds a whole study)."""
     from LVIPredictorLib import io
 
     if dce_phase is None:
-        return io.read_image(str(path))
-    return io.read_image(str(path), dce_phase=int(dce_phase))
+        return io.read_image(str(path), sequence=sequence)
+    return io.read_image(str(path), dce_phase=int(dce_phase), sequence=sequence)
 
 
 def read_mask(path, reference=None):
