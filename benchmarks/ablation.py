@@ -1,15 +1,17 @@
-"""The training-recipe ablation: from the paper's recipe to small-data, one change at a time, with CIs.
+"""The training-recipe ablation: the small-data recipe against the paper's, and with one part changed at a time.
 
     python benchmarks/ablation.py --cohort COHORT --external EXTERNAL --out DIR \\
         [--model vanilla_cnn_2d] [--sequence dce] [--epochs 30] [--threads 1] [--steps all]
 
 Each row is an ordinary `lvi train` run (5-fold CV by patient, same seed, same folds) under
-DIR/<step>/ — resumable, and every number can be re-derived with `lvi evaluate DIR/<step>`.
-Rows add one change to the row above (the table's "change" column). AUCs are pooled
-out-of-fold with DeLong 95 % CIs; the folds' thresholds are chosen on their training folds.
+DIR/<row>/ — resumable, and every number can be re-derived with `lvi evaluate DIR/<row>`.
+Every row but the first is the small-data recipe with one part changed (leave-one-out), so a
+row's drop from the small-data row is what that part contributes; the first row is the paper's
+recipe. AUCs are pooled out-of-fold with DeLong 95 % CIs; the folds' thresholds are chosen on
+their training folds.
 
 Averaging the five fold models cannot be measured out-of-fold (each case is held out of one
-model only), so the last rows export the last CV row twice — as the single model trained on all
+model only), so the last rows export the small-data recipe twice — as the single model trained on all
 cases and as the fold ensemble — and score both on the independently seeded EXTERNAL cohort
 (`lvi evaluate --model`), at their frozen out-of-fold thresholds.
 
@@ -19,6 +21,7 @@ Prints a Markdown table and writes DIR/ablation.json and DIR/ablation.md.
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -31,23 +34,27 @@ from lvi_training import atomic, bounds, external  # noqa: E402
 from lvi_training.export import export_run  # noqa: E402
 from lvi_training.run import RunRequest, train_run  # noqa: E402
 
-# (step name, what changes, RunRequest overrides) — cumulative: each step keeps the ones above.
-STEPS = (
-    ("paper", "the paper's recipe (Adam, full width, last epoch)", {}),
-    ("narrow", "quarter-width network + AdamW weight decay 1e-2", {"width": 0.25, "weight_decay": 1e-2}),
-    ("voi-channel", "+ the VOI as an input channel", {"mask_channel": True}),
-    ("background-ratio", "+ intensities relative to the breast background (keeps enhancement)",
+# (row, what differs from the small-data recipe, RunRequest overrides on top of --recipe small-data).
+ROWS = (
+    ("paper", "the paper's recipe instead (Adam, full width, 3 slices, no VOI channel, last epoch)",
+     {"recipe": "paper"}),
+    ("small-data", "the small-data recipe", {}),
+    ("-voi-channel", "without the VOI channel", {"mask_channel": False}),
+    ("binary-voi", "VOI channel 0/1 instead of a distance map", {"mask_encoding": "binary"}),
+    ("3-slices", "3 largest cross-sections instead of 15", {"n_slices": 3}),
+    ("full-width", "full-width network, plain Adam", {"width": 1.0, "weight_decay": 0.0}),
+    ("last-epoch", "last epoch instead of the one chosen on the inner validation split", {"val_fraction": 0.0}),
+    ("paper-augmentation", "flips, shifts and intensity only (no rotations)", {"augmentation": "paper"}),
+    ("-image-dropout", "without image dropout", {"image_dropout": 0.0}),
+    ("background-ratio", "intensities relative to the breast background instead of the z-score",
      {"normalization": "background_ratio"}),
-    ("inner-validation", "+ epoch chosen on an inner validation split of each training fold", {"val_fraction": 0.2}),
-    ("rotations", "+ in-plane rotations, wider intensity augmentation", {"augmentation": "strong"}),
-    ("flip-tta", "+ left-right flip averaged at prediction time", {"tta": True}),
+    ("-flip-tta", "without the left-right flip at prediction time", {"tta": False}),
 )
-
 
 def _request(args, name, overrides, **extra):
     base = RunRequest(cohort=args.cohort, model=args.model, sequence=args.sequence, out=str(Path(args.out) / name),
                       split="cv5", epochs=args.epochs, seed=args.seed, device="cpu", threads=args.threads,
-                      workers=args.workers, recipe="paper", final_model=False, progress=False)
+                      workers=args.workers, recipe="small-data", final_model=False, progress=False)
     return replace(base, **dict(overrides, **extra))
 
 
@@ -58,27 +65,23 @@ def _row(name, change, metrics, scope):
 
 
 def run_ablation(args):
-    rows, overrides = [], {}
-    chosen = STEPS if args.steps == "all" else [s for s in STEPS if s[0] in args.steps.split(",")]
-    last_request = None
-    for name, change, step in STEPS:
-        overrides = dict(overrides, **step)
-        if (name, change, step) not in chosen:
-            continue
+    rows = []
+    chosen = [r for r in ROWS if args.rows == "all" or r[0] in args.rows.split(",")]
+    for name, change, overrides in chosen:
         start = time.perf_counter()
-        req = _request(args, name, overrides)
-        metrics = train_run(req)
-        print("{:<18} OOF AUC {:.3f} ({:.3f}-{:.3f})  [{:.0f} s]".format(name, metrics["auc"],
+        metrics = train_run(_request(args, name, overrides))
+        print("{:<20} OOF AUC {:.3f} ({:.3f}-{:.3f})  [{:.0f} s]".format(name, metrics["auc"],
                                                                         *metrics["auc_ci_delong"],
                                                                         time.perf_counter() - start), flush=True)
         rows.append(_row(name, change, metrics, "out-of-fold, {} cases".format(metrics["n"])))
-        last_request = req
-    if args.external and last_request is not None:
-        rows += _external_rows(args, last_request)
+    recipe_run = _request(args, "small-data", {})
+    if args.external:
+        rows += _external_rows(args, recipe_run)
     radiomics = train_run(RunRequest(cohort=args.cohort, model="radiomics_lr", sequence=args.sequence,
                                      out=str(Path(args.out) / "radiomics"), split="cv5", seed=args.seed, device="cpu",
                                      threads=args.threads, workers=args.workers, final_model=False, progress=False))
-    bound = bounds.for_run(atomic.load_json(Path(last_request.out) / "config.json")) if last_request else None
+    config = Path(recipe_run.out) / "config.json"
+    bound = bounds.for_run(atomic.load_json(config)) if config.exists() else None
     return rows, _row("radiomics_lr", "radiomics + logistic regression baseline (same folds)", radiomics,
                       "out-of-fold, {} cases".format(radiomics["n"])), bound
 
@@ -91,8 +94,9 @@ def _external_rows(args, req):
                                 ("fold-ensemble", "the five fold models averaged, scored on the external cohort",
                                  {"ensemble": True})):
         run_dir = Path(args.out) / "{}-{}".format(Path(req.out).name, name)
-        trained = replace(req, out=str(run_dir), **extra)
-        train_run(trained)
+        if not run_dir.exists():  # the same folds: only the final fit is new
+            shutil.copytree(req.out, str(run_dir), ignore=shutil.ignore_patterns("train.log"))
+        train_run(replace(req, out=str(run_dir), **extra))
         stem = Path(args.out) / "models" / name
         _, card_path = export_run(str(run_dir), str(stem), model_id=name, overwrite=True)
         result = external.evaluate_model(str(card_path), args.external, str(Path(args.out) / "external" / name),
@@ -106,7 +110,7 @@ def _external_rows(args, req):
 def markdown(rows, radiomics, bound, args):
     lines = ["Ablation: {} on {} ({} epochs, seed {}); cohort {}".format(args.model, args.sequence, args.epochs,
                                                                        args.seed, args.cohort), "",
-             "| step | change | scope | AUC (95 % CI, DeLong) | accuracy | sensitivity | specificity |",
+             "| row | what differs | scope | AUC (95 % CI, DeLong) | accuracy | sensitivity | specificity |",
              "|---|---|---|---|---|---|---|"]
     for r in rows + [radiomics]:
         lines.append("| {step} | {change} | {scope} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {accuracy:.2f} | "
@@ -128,7 +132,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--steps", default="all", help="comma-separated step names, or all")
+    parser.add_argument("--rows", default="all", help="comma-separated row names, or all")
     args = parser.parse_args(argv)
     rows, radiomics, bound = run_ablation(args)
     text = markdown(rows, radiomics, bound, args)

@@ -20,9 +20,9 @@ def add_training_options(p):
                         "paper: the study's random stratified 9:1 holdout by patient")
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES), default=recipes.DEFAULT_RECIPE,
                    help="training recipe (default %(default)s): paper = the study's (Adam, 100 epochs, last epoch "
-                        "kept); small-data = VOI channel, 10 mm margin, background-ratio intensities, quarter width, "
-                        "weight decay, epoch chosen on an inner validation split, rotations, fold ensemble + flips. "
-                        "The options below override single parts of it")
+                        "kept); small-data = VOI channel as a distance map, 15 cross-sections (2D), quarter width, "
+                        "weight decay, epoch chosen on an inner validation split, rotations, image dropout, fold "
+                        "ensemble + flips. The options below override single parts of it")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's; paper: 100)")
     p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling, augmentation")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
@@ -58,6 +58,9 @@ def add_training_options(p):
                    help="share of each training fold held out to choose the epoch (0: keep the last epoch)")
     g.add_argument("--augmentation", choices=AUGMENTATIONS, default=None,
                    help="paper (flips, shifts, intensity) or strong (+ in-plane rotations, wider intensity)")
+    g.add_argument("--image-dropout", type=float, default=None,
+                   help="share of training samples whose image channels are blanked, leaving the VOI channel "
+                        "(modality dropout against memorising cases by their image)")
     g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="cv5: export the five fold models averaged, instead of a final model on all cases")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,

@@ -81,6 +81,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     augmentation: str = "paper"
     image_channels: Optional[int] = None  # channels intensity augmentation applies to (None: all)
+    image_dropout: float = 0.0  # share of training samples whose image channels are blanked (VOI channel kept)
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -120,15 +121,18 @@ def derive_seed(*parts):
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def augmentation_parameters(n_samples, seed, strength="paper"):
+def augmentation_parameters(n_samples, seed, strength="paper", image_dropout=0.0):
     """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent)."""
     g = torch.Generator().manual_seed(seed)
+    blank = torch.rand(n_samples, generator=torch.Generator().manual_seed(seed ^ 0x5EED)) < image_dropout
     wider = 2.0 if strength == "strong" else 1.0
     params = {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
               "flip_z": torch.rand(n_samples, generator=g) < 0.5,
               "shift": torch.randint(-MAX_SHIFT_VOXELS, MAX_SHIFT_VOXELS + 1, (n_samples, 2), generator=g),
               "scale": 1.0 + (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_SCALE * wider,
               "offset": (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_OFFSET * wider}
+    if image_dropout > 0:
+        params["blank_image"] = blank
     if strength == "strong":
         params["angle"] = torch.rand(n_samples, generator=g) * (2 * math.pi)
     elif strength != "paper":
@@ -155,7 +159,13 @@ def augment(x, params, idx, image_channels=None):
     offset = params["offset"][idx].to(x.device).reshape(view)
     if image_channels is None or image_channels >= x.shape[1]:
         return x * scale + offset
-    return torch.cat([x[:, :image_channels] * scale + offset, x[:, image_channels:]], dim=1)
+    images = x[:, :image_channels] * scale + offset
+    if "blank_image" in params:
+        # Modality dropout: some samples show only the VOI, so the network must learn what the outline
+        # says instead of memorising cases by their image; 0 is the background level of either normalisation.
+        keep = (~params["blank_image"][idx].to(x.device)).reshape(view).to(x.dtype)
+        images = images * keep
+    return torch.cat([images, x[:, image_channels:]], dim=1)
 
 
 def _rotate_in_plane(x, angles, image_channels):
@@ -273,7 +283,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
         sampler.set_epoch(epoch)
         params = {k: v.to(device) for k, v in augmentation_parameters(
-            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation).items()}
+            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation,
+            settings.image_dropout).items()}
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         seen_logits, seen_labels = [], []

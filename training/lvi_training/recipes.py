@@ -40,6 +40,8 @@ class Recipe:
     weight_decay: float = 0.0        # decoupled (AdamW); 0 is the paper's plain Adam
     val_fraction: float = 0.0        # inner validation share of each training fold; 0 = keep the last epoch
     augmentation: str = "paper"
+    image_dropout: float = 0.0       # share of training samples shown with the VOI channel only
+    slices: Optional[int] = None     # 2D models: VOI cross-sections per case (None: the model's default, 3)
     ensemble: bool = False           # export the cv5 fold models as one averaged model, no final fit
     tta: bool = False                # average each prediction with its left-right mirror image
 
@@ -57,9 +59,9 @@ class Recipe:
 
 
 PAPER = Recipe(name="paper", epochs=100)
-SMALL_DATA = Recipe(name="small-data", epochs=40, mask_channel=True, margin_mm=10.0,
-                    normalization="background_ratio", width=0.25, weight_decay=1e-2, val_fraction=0.2,
-                    augmentation="strong", ensemble=True, tta=True)
+SMALL_DATA = Recipe(name="small-data", epochs=60, mask_channel=True, mask_encoding="distance", slices=15,
+                    width=0.25, weight_decay=1e-2, val_fraction=0.2, augmentation="strong", image_dropout=0.5,
+                    ensemble=True, tta=True)
 RECIPES = {r.name: r for r in (PAPER, SMALL_DATA)}
 # The radiomics baseline trains no network; its fit is fixed (radiomics_fit.py).
 RADIOMICS = Recipe(name="radiomics", epochs=0)

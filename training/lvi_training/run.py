@@ -87,12 +87,13 @@ class RunRequest:
     weight_decay: Optional[float] = None
     val_fraction: Optional[float] = None
     augmentation: Optional[str] = None
+    image_dropout: Optional[float] = None
     ensemble: Optional[bool] = None
     tta: Optional[bool] = None
 
 
 RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
-                  "val_fraction", "augmentation", "ensemble", "tta")
+                  "val_fraction", "augmentation", "image_dropout", "ensemble", "tta")
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
 CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
@@ -178,8 +179,8 @@ def build_spec(req, recipe=None):
         d["target_spacing"] = [float(v) for v in req.spacing]
         if spec.dims == 2:
             d["target_spacing"][2] = None
-    if req.n_slices:
-        d["n_slices"] = int(req.n_slices)
+    if spec.dims == 2 and (req.n_slices or recipe.slices):
+        d["n_slices"] = int(req.n_slices or recipe.slices)
     return PreprocessSpec.from_dict(d)
 
 
@@ -213,7 +214,9 @@ def _identity(req, cohort, spec, arch, batch_size, recipe):
                 "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
                 "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
                 "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
-    identity["recipe"] = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs")}
+    # Not "ensemble": like --no-final-model it decides what is exported, not how the folds train, so a
+    # finished fold ensemble re-run with --no-ensemble only adds the final model.
+    identity["recipe"] = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs", "ensemble")}
     return identity
 
 
@@ -343,7 +346,7 @@ def train_run(req):
                          ctx.world_size)
             else:
                 log.info("resuming run %s", run_dir)
-                _record_resume_command(req, run_dir)
+                _record_resume_command(req, run_dir, recipe)
             left_out = len(cohort.cases) - len(cohort.with_sequence(req.sequence))
             if left_out:
                 log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(cohort.cases),
@@ -367,7 +370,7 @@ def train_run(req):
         settings = engine.TrainSettings(model=req.model, architecture_config=arch, epochs=recipe.epochs,
                                         batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
                                         seed=req.seed, weight_decay=recipe.weight_decay,
-                                        augmentation=recipe.augmentation,
+                                        augmentation=recipe.augmentation, image_dropout=recipe.image_dropout,
                                         image_channels=len(channels(req.sequence)))
         jobs = [("fold_{}".format(f.index), f) for f in folds]
         # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
@@ -389,12 +392,12 @@ def train_run(req):
         ctx.close()
 
 
-def _record_resume_command(req, run_dir):
+def _record_resume_command(req, run_dir, recipe):
     """Keep config.json's command true when a resume changes what the run holds or how it ran.
 
     Options outside the identity may differ on a resume (e.g. dropping --no-final-model adds
-    the final model that `lvi export` writes; --threads): the command cards quote is the
-    latest, and every earlier one is kept in ``commands``.
+    the final model that `lvi export` writes; --no-ensemble; --threads): the command and recipe
+    cards quote are the latest, and every earlier command is kept in ``commands``.
     """
     config_path = run_dir / "config.json"
     config = atomic.load_json(config_path)
@@ -403,6 +406,7 @@ def _record_resume_command(req, run_dir):
         return
     config["commands"] = list(config.get("commands") or [config.get("command")]) + [command]
     config["command"] = command
+    config["recipe"] = recipe.to_dict()
     atomic.save_json(config, config_path)
     log.info("command recorded for this resume: %s", command)
 
