@@ -1,0 +1,107 @@
+"""Training recipes: options resolve and are recorded; the small-data recipe's parts do what they say;
+a fold ensemble exports, loads and reproduces itself; --no-ensemble later adds only the final model."""
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from LVIPredictorLib import preprocessing
+from LVIPredictorLib.inference import Predictor
+from lvi_training import engine
+from lvi_training.cli import main as lvi
+from lvi_training.recipes import PAPER, SMALL_DATA, get_recipe
+from lvi_training.run import RunRequest, canonical_command, resolve_recipe
+from synthetic_images import make_grid, mr_image, sphere_mask
+from training_helpers import FAST_2D, REPO
+
+SAMPLE = REPO / "Resources" / "SampleData" / "LVI-Sample-001"
+
+SMALL_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--recipe", "small-data", "--split", "cv5",
+             "--epochs", "2", "--seed", "1"] + FAST_2D
+
+
+def test_options_override_one_part_of_a_recipe_and_the_command_says_so():
+    req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", recipe="small-data", tta=False,
+                     weight_decay=0.001)
+    recipe = resolve_recipe(req)
+    assert recipe.tta is False and recipe.weight_decay == 0.001 and recipe.mask_channel is True
+    assert recipe.epochs == SMALL_DATA.epochs
+    command = canonical_command(req)
+    assert "--recipe small-data" in command and "--no-tta" in command and "--weight-decay 0.001" in command
+    assert get_recipe("paper") == PAPER and PAPER.epochs == 100 and not PAPER.mask_channel
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("magic")
+
+
+def test_network_options_are_refused_for_the_radiomics_baseline():
+    from LVIPredictorLib.errors import InputError
+
+    with pytest.raises(InputError, match="--crop-size apply to the CNNs only"):
+        resolve_recipe(RunRequest(cohort="c", model="radiomics_lr", sequence="t2", out="o", crop_size=[32, 32, 1]))
+
+
+def test_the_voi_distance_channel_measures_depth_inside_the_tumour():
+    grid = make_grid(size=(64, 64, 40), spacing=(1.0, 1.0, 1.0), origin=(-32.0, -32.0, -20.0))
+    spec = preprocessing.PreprocessSpec.from_dict(dict(preprocessing.default_spec("resnet10_3d").to_dict(),
+                                                       mask_channel=True, mask_encoding="distance"))
+    deepest = []
+    for radius in (5.0, 10.0):
+        out = preprocessing.preprocess(mr_image(grid), sphere_mask(grid, radius=radius), spec)
+        assert out.inputs.shape[1] == 2
+        depth = out.inputs[0, 1] * preprocessing.DISTANCE_SCALE_MM
+        voi = sitk.GetArrayViewFromImage(out.crop_reference) > 0
+        assert np.all(depth[voi] >= -1e-6) and np.all(depth[~voi] < 0)  # the surface voxels are at depth 0
+        assert depth.min() == pytest.approx(preprocessing.DISTANCE_RANGE_MM[0])
+        deepest.append(float(depth[voi].max()))
+    # The depth of the centre grows with the tumour (on the 2 mm z grid it is a few mm under the radius).
+    assert 1.5 < deepest[0] < 5.0 < deepest[1] < 10.0
+
+
+def test_image_dropout_blanks_the_image_channels_and_keeps_the_voi_channel():
+    x = torch.rand(64, 2, 8, 8) + 1.0
+    params = engine.augmentation_parameters(64, seed=5, strength="paper", image_dropout=0.5)
+    out = engine.augment(x, params, torch.arange(64), image_channels=1)
+    blanked = params["blank_image"]
+    assert 10 < int(blanked.sum()) < 54
+    assert torch.all(out[blanked, 0] == 0) and torch.all(out[~blanked, 0] != 0)
+    # The VOI channel only moves with the image (flips and shifts), it is never blanked or rescaled.
+    assert torch.all(out[:, 1] >= 1.0)
+
+
+def test_rotations_move_the_voi_channel_with_the_image_and_keep_it_binary():
+    x = torch.zeros(4, 2, 16, 16)
+    x[:, :, 6:10, 2:14] = 1.0
+    params = engine.augmentation_parameters(4, seed=1, strength="strong")
+    out = engine.augment(x, params, torch.arange(4), image_channels=1)
+    assert set(torch.unique(out[:, 1]).tolist()) <= {0.0, 1.0}
+    assert not torch.equal(out[:, 1], x[:, 1])
+
+
+def test_a_small_data_run_exports_its_fold_ensemble_and_reproduces_it(blob_cohort, tmp_path):
+    run = tmp_path / "small"
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(run)] + SMALL_RUN) == 0
+    assert not (run / "final").exists()  # the ensemble is the exported model: no final fit
+    results = [json.loads((run / "fold_{}".format(i) / "result.json").read_text()) for i in range(5)]
+    assert all(r["inner_validation"] and 1 <= r["selected_epoch"] <= 2 for r in results)
+    assert all(set(r["inner_validation"]).isdisjoint(t["case_id"] for t in r["test"]) for r in results)
+    stem = tmp_path / "ens"
+    assert lvi(["export", str(run), "--out", str(stem), "--reference-case", str(SAMPLE)]) == 0
+    card = json.loads((stem.with_suffix(".json")).read_text())
+    assert card["ensemble"]["members"] == 5 and card["ensemble"]["tta_flip"] is True
+    assert card["preprocessing"]["mask_channel"] is True and card["architecture_config"]["in_channels"] == 2
+    assert card["training"]["recipe"]["name"] == "small-data"
+    predictor = Predictor(str(stem.with_suffix(".json")), device="cpu")
+    assert len(predictor.model.members) == 5
+    reference = card["reference_prediction"]  # float16 ensemble through the Predictor vs the float32 one
+    assert reference["probability"] == pytest.approx(reference["probability_float32_weights"], abs=1e-3)
+
+    # Re-run with --no-ensemble: the five folds are kept, only the final model is trained.
+    before = {i: (run / "fold_{}".format(i) / "result.json").read_bytes() for i in range(5)}
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(run), "--no-ensemble"] + SMALL_RUN) == 0
+    assert (run / "final" / "result.json").exists()
+    assert all((run / "fold_{}".format(i) / "result.json").read_bytes() == before[i] for i in range(5))
+    config = json.loads((run / "config.json").read_text())
+    assert "--no-ensemble" in config["command"] and config["recipe"]["ensemble"] is False
