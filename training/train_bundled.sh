@@ -9,7 +9,7 @@
 #
 # Recipe: small-data (the default; benchmarks/ablation.py measured it against the paper's), 5-fold
 # CV by patient, the exported model being the five fold models averaged with left-right flips.
-# CPU budget: 60 epochs for the 2D networks and LVI_EPOCHS_3D (default 20) for the 3D one, on a
+# CPU budget: 40 epochs for the 2D networks and LVI_EPOCHS_3D (default 20) for the 3D one, on a
 # 2-core CPU in about 1.5 hours with two runs at a time. LVI_RECIPE=paper LVI_EPOCHS_2D=15
 # LVI_EPOCHS_3D=4 gives the earlier bundle's settings. The cards record the exact commands.
 set -euo pipefail
@@ -17,7 +17,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/training/bootstrap_env.sh"
 work="${1:-$repo/.cache/bundled}"
 recipe="${LVI_RECIPE:-small-data}"
-epochs_2d="${LVI_EPOCHS_2D:-60}"
+epochs_2d="${LVI_EPOCHS_2D:-40}"
 epochs_3d="${LVI_EPOCHS_3D:-20}"
 seed="${LVI_SEED:-0}"
 cohort="$work/phantom457"
