@@ -46,15 +46,17 @@ train_one() {  # sequence model
 mkdir -p "$work/runs"
 combos="dce:resnet10_3d t2:resnet10_3d dce:resnet10_2d t2:resnet10_2d dce:vanilla_cnn_2d t2:vanilla_cnn_2d"
 combos="$combos t2+dce:vanilla_cnn_2d dce:radiomics_lr t2:radiomics_lr t2+dce:radiomics_lr"
-# Two runs at a time (one torch thread each): a pair of single-threaded runs beats one two-threaded run here.
+# Two runs at a time (one torch thread each): a pair of single-threaded runs beats one two-threaded run
+# here. Longest first, and a free slot takes the next run at once, so neither core waits for the other.
 set -- $combos
-while [ $# -gt 0 ]; do
-  pids=()
-  for _ in 1 2; do
-    [ $# -gt 0 ] || break
-    train_one "${1%%:*}" "${1#*:}" & pids+=($!)
-    shift
-  done
-  for pid in "${pids[@]}"; do wait "$pid"; done  # a failed run stops the script (set -e)
+running=0
+for combo in "$@"; do
+  if [ "$running" -ge 2 ]; then
+    wait -n  # a failed run stops the script (set -e)
+    running=$((running - 1))
+  fi
+  train_one "${combo%%:*}" "${combo#*:}" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do wait -n; running=$((running - 1)); done
 python -c "from LVIPredictorLib import weights; print(weights.write_catalog('$models_dir'))"

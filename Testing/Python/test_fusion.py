@@ -118,7 +118,8 @@ def test_validate_cohort_requires_both_series_for_fusion(blob_cohort, tmp_path, 
 def fused_run(blob_cohort, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("fused") / "run"
     assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(out), "--model", "vanilla_cnn_2d",
-                "--sequence", "t2+dce", "--split", "cv5", "--epochs", "2", "--seed", "1"] + FAST_2D) == 0
+                "--sequence", "t2+dce", "--recipe", "paper", "--split", "cv5", "--epochs", "2", "--seed", "1"]
+               + FAST_2D) == 0
     return out
 
 

@@ -2,8 +2,10 @@
 there is none, and exports demo weights that say so.
 
 Learning: 40 cases (strong signal, --signal 4; known best DCE AUC 0.9998 from cohort.json),
-3D ResNet10 on DCE at 32x32x32 voxels of 2 mm, 5-fold CV by patient, LEARN_EPOCHS epochs,
-batch 8 (the paper's), no final model.
+3D ResNet10 on DCE at 32x32x32 voxels of 2 mm, the paper's recipe, 5-fold CV by patient,
+LEARN_EPOCHS epochs, batch 8 (the paper's), no final model. (On this 40-case strong-signal
+cohort the signal is in the image intensities, which the small-data recipe's image dropout
+hides in most samples: it reached 0.76 here, the paper's recipe >= 0.9.)
 """
 
 import json
@@ -22,8 +24,9 @@ def _train(cohort, out, extra):
 
 def test_3d_dce_model_reaches_nine_tenths_of_the_best_possible_auc(phantom_cohort, tmp_path):
     best = json.loads((phantom_cohort / "cohort.json").read_text())["best_auc"]["dce"]
-    m = _train(phantom_cohort, tmp_path / "learn", ["--model", "resnet10_3d", "--sequence", "dce", "--split", "cv5",
-                                                   "--epochs", str(LEARN_EPOCHS), "--no-final-model"] + FAST_3D)
+    m = _train(phantom_cohort, tmp_path / "learn", ["--model", "resnet10_3d", "--sequence", "dce", "--recipe", "paper",
+                                                   "--split", "cv5", "--epochs", str(LEARN_EPOCHS),
+                                                   "--no-final-model"] + FAST_3D)
     assert m["auc"] >= 0.9 * best, "OOF AUC {:.3f} < 0.9 x best {:.3f}".format(m["auc"], best)
 
 

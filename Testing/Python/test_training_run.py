@@ -23,9 +23,12 @@ from training_helpers import FAST_2D, FAST_3D, REPO, lvi_command, write_blob_coh
 
 EPOCHS = 6
 # batch 8: several batches per epoch, so a kill lands inside an epoch
-PAPER_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--split", "paper", "--epochs", str(EPOCHS),
+# These tests pin the paper's recipe: they check its schedule, its final model and its outputs.
+PAPER_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--recipe", "paper", "--split", "paper",
+             "--epochs", str(EPOCHS),
              "--batch-size", "8", "--seed", "3"] + FAST_2D
-CV_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "t2", "--split", "cv5", "--epochs", "2", "--seed", "1"] + FAST_2D
+CV_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "t2", "--recipe", "paper", "--split", "cv5", "--epochs", "2",
+          "--seed", "1"] + FAST_2D
 VOLATILE = ("run",)  # the only metrics.json field allowed to differ between two runs
 
 
@@ -222,8 +225,8 @@ def test_checkpoint_write_that_fails_leaves_the_previous_checkpoint_whole(tmp_pa
 def test_table_trains_every_combination_with_the_radiomics_baseline_beside_the_papers(blob_cohort, tmp_path,
                                                                                      capsys):
     out = tmp_path / "table"
-    assert lvi(["table", "--cohort", str(blob_cohort), "--out", str(out), "--split", "paper", "--epochs", "1",
-                "--n-slices", "2", "--fusion"] + FAST_3D) == 0
+    assert lvi(["table", "--cohort", str(blob_cohort), "--out", str(out), "--recipe", "paper", "--split", "paper",
+                "--epochs", "1", "--n-slices", "2", "--fusion"] + FAST_3D) == 0
     printed = capsys.readouterr().out
     rows = json.loads((out / "table1.json").read_text())["rows"]
     networks = ("2D VanillaCNN", "2D ResNet10", "3D ResNet10", "Radiomics + LR (baseline)")
@@ -242,7 +245,8 @@ def test_table_trains_every_combination_with_the_radiomics_baseline_beside_the_p
 
 def test_adding_the_final_model_later_updates_the_recorded_command(blob_cohort, tmp_path, capsys):
     out = tmp_path / "cv"
-    base = ["--model", "vanilla_cnn_2d", "--sequence", "t2", "--split", "cv5", "--epochs", "1", "--seed", "2"] + FAST_2D
+    base = ["--model", "vanilla_cnn_2d", "--sequence", "t2", "--recipe", "paper", "--split", "cv5", "--epochs", "1",
+            "--seed", "2"] + FAST_2D
     _train(blob_cohort, out, base + ["--no-final-model"])
     assert "--no-final-model" in json.loads((out / "config.json").read_text())["command"]
     assert lvi(["export", str(out), "--out", str(tmp_path / "m")]) == 2

@@ -15,11 +15,15 @@ intensity augmentation, area-weighted 2D slices).
 
 ``small-data`` is what the ablation in ``benchmarks/ablation.py`` measured to learn more on a
 cohort of the study's size (see the README for the table and the command): the VOI as an
-input channel, a 10 mm margin (the peritumoral ring where oedema and vessels show), intensities
-relative to the breast background (keeps how much the tumour enhanced), quarter-width
-networks with weight decay, the epoch chosen on an inner validation split of each training
-fold (never the held-out fold), in-plane rotations, and the five fold models averaged at
-prediction time with left-right flips (nnU-Net's way).
+extra input channel encoded as a signed distance map (the shape and margin of the tumour are
+the strongest signs a single series carries), 15 VOI cross-sections per case for the 2D
+networks, quarter-width networks with decoupled weight decay, the epoch chosen on an inner
+validation split of each training fold (never the held-out fold), in-plane rotations and
+wider intensity augmentation, image dropout (80 % of training samples show the VOI channel
+only, so a network cannot memorise a case by its image texture), and the five fold models
+averaged at prediction time with left-right flips (nnU-Net's way). Measured and left out:
+intensities relative to the breast background (lower out-of-fold AUC than the z-score), so
+the z-score inside a 64 mm crop with a 5 mm margin stays.
 """
 
 from dataclasses import asdict, dataclass, fields, replace

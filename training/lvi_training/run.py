@@ -113,7 +113,10 @@ def resolve_recipe(req):
     if req.epochs is not None:
         recipe = recipe.with_overrides(epochs=int(req.epochs))
     if recipe.ensemble and req.split != "cv5":
-        raise InputError(None, "a fold ensemble needs --split cv5 (the paper split trains one model)")
+        if req.ensemble:
+            raise InputError(None, "a fold ensemble needs --split cv5 (the paper split trains one model)")
+        # The recipe's default, not the user's choice: a single split has one model to export.
+        recipe = recipe.with_overrides(ensemble=False)
     if not 0.0 <= recipe.val_fraction < 0.5:
         raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
     return recipe
@@ -142,7 +145,7 @@ def canonical_command(req):
     if req.model != models.RADIOMICS:
         parts += ["--epochs", str(resolve_recipe(req).epochs)]
     parts += ["--seed", str(req.seed), "--device", req.device]
-    if req.recipe != recipes.DEFAULT_RECIPE and req.model != models.RADIOMICS:
+    if req.model != models.RADIOMICS:  # explicit, so the command outlives a change of the default
         parts += ["--recipe", req.recipe]
     parts += _recipe_flags(req)
     if req.batch_size:
