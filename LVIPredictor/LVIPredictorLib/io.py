@@ -197,6 +197,7 @@ def _read_image_file(path: str, dce_phase: int, require_3d: bool) -> Tuple[sitk.
 # NIfTI float datatypes: code -> numpy type. ITK < 6 replaces NaN/Inf by 0 while reading NIfTI
 # (ITK pull request 6683), so the on-disk voxels are checked here.
 _NIFTI_FLOAT_TYPES = {16: "f4", 64: "f8"}
+_SCAN_BLOCK_VOXELS = 1 << 20
 
 
 def _nifti_non_finite_count(path: str) -> Optional[int]:
@@ -222,11 +223,27 @@ def _nifti_non_finite_count(path: str) -> Optional[int]:
             if code not in _NIFTI_FLOAT_TYPES:
                 return None
             count = int(np.prod([max(1, d) for d in dims[1:1 + dims[0]]]))
+            dtype = np.dtype(order + _NIFTI_FLOAT_TYPES[code])
             handle.seek(offset)
-            values = np.frombuffer(handle.read(), dtype=order + _NIFTI_FLOAT_TYPES[code], count=count)
+            # In blocks: the whole file beside the image just read doubled a prediction's peak memory.
+            bad, left = 0, count
+            while left:
+                n = min(left, _SCAN_BLOCK_VOXELS)
+                block = handle.read(n * dtype.itemsize)
+                if len(block) < n * dtype.itemsize:
+                    return None  # truncated: ITK's own reading reports that
+                bad += n - int(np.count_nonzero(np.isfinite(np.frombuffer(block, dtype=dtype))))
+                left -= n
     except (OSError, EOFError, struct.error, ValueError):
         return None
-    return int(values.size - np.count_nonzero(np.isfinite(values)))
+    return bad
+
+
+def _non_finite_count(values: np.ndarray) -> int:
+    """NaN/Inf voxels of an array, slab by slab (a whole-volume boolean copy is 1 byte per voxel)."""
+    slab = max(1, _SCAN_BLOCK_VOXELS // max(1, values[0].size)) if values.ndim > 1 else values.shape[0]
+    return sum(int(values[i:i + slab].size - np.count_nonzero(np.isfinite(values[i:i + slab])))
+               for i in range(0, values.shape[0], slab))
 
 
 def _check_voxels(image: sitk.Image, source, require_3d: bool) -> None:
@@ -238,9 +255,9 @@ def _check_voxels(image: sitk.Image, source, require_3d: bool) -> None:
                                  "needed".format("x".join(str(s) for s in image.GetSize())))
     values = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(values.dtype, np.floating):
-        finite = np.isfinite(values)
-        if not finite.all():
-            raise InputError(source, "holds {} NaN or infinite voxel(s)".format(int(finite.size - finite.sum())))
+        bad = _non_finite_count(values)
+        if bad:
+            raise InputError(source, "holds {} NaN or infinite voxel(s)".format(bad))
 
 
 def _tag_image(image: sitk.Image, info: ImageInfo) -> None:
