@@ -35,21 +35,22 @@ from lvi_training.export import export_run  # noqa: E402
 from lvi_training.run import RunRequest, train_run  # noqa: E402
 
 # (row, what differs from the small-data recipe, RunRequest overrides on top of --recipe small-data).
-ROWS = (
+ROWS = (  # in the order they are worth their CPU time: a partial run measures the first ones
     ("paper", "the paper's recipe instead (Adam, full width, 3 slices, no VOI channel, last epoch)",
      {"recipe": "paper"}),
     ("small-data", "the small-data recipe", {}),
     ("-voi-channel", "without the VOI channel", {"mask_channel": False}),
-    ("binary-voi", "VOI channel 0/1 instead of a distance map", {"mask_encoding": "binary"}),
-    ("3-slices", "3 largest cross-sections instead of 15", {"n_slices": 3}),
-    ("full-width", "full-width network, plain Adam", {"width": 1.0, "weight_decay": 0.0}),
-    ("last-epoch", "last epoch instead of the one chosen on the inner validation split", {"val_fraction": 0.0}),
-    ("paper-augmentation", "flips, shifts and intensity only (no rotations)", {"augmentation": "paper"}),
     ("-image-dropout", "without image dropout", {"image_dropout": 0.0}),
+    ("last-epoch", "last epoch instead of the one chosen on the inner validation split", {"val_fraction": 0.0}),
+    ("3-slices", "3 largest cross-sections instead of 15", {"n_slices": 3}),
+    ("binary-voi", "VOI channel 0/1 instead of a distance map", {"mask_encoding": "binary"}),
+    ("full-width", "full-width network, plain Adam", {"width": 1.0, "weight_decay": 0.0}),
+    ("paper-augmentation", "flips, shifts and intensity only (no rotations)", {"augmentation": "paper"}),
     ("background-ratio", "intensities relative to the breast background instead of the z-score",
      {"normalization": "background_ratio"}),
     ("-flip-tta", "without the left-right flip at prediction time", {"tta": False}),
 )
+
 
 def _request(args, name, overrides, **extra):
     base = RunRequest(cohort=args.cohort, model=args.model, sequence=args.sequence, out=str(Path(args.out) / name),
@@ -65,9 +66,14 @@ def _row(name, change, metrics, scope):
 
 
 def run_ablation(args):
+    wanted = None if args.rows == "all" else set(args.rows.split(","))
+    unknown = (wanted or set()) - {r[0] for r in ROWS} - {"external", "radiomics"}
+    if unknown:
+        raise SystemExit("unknown rows: {}".format(", ".join(sorted(unknown))))
     rows = []
-    chosen = [r for r in ROWS if args.rows == "all" or r[0] in args.rows.split(",")]
-    for name, change, overrides in chosen:
+    for name, change, overrides in ROWS:
+        if wanted is not None and name not in wanted:
+            continue
         start = time.perf_counter()
         metrics = train_run(_request(args, name, overrides))
         print("{:<20} OOF AUC {:.3f} ({:.3f}-{:.3f})  [{:.0f} s]".format(name, metrics["auc"],
@@ -75,15 +81,19 @@ def run_ablation(args):
                                                                         time.perf_counter() - start), flush=True)
         rows.append(_row(name, change, metrics, "out-of-fold, {} cases".format(metrics["n"])))
     recipe_run = _request(args, "small-data", {})
-    if args.external:
+    if args.external and (wanted is None or "external" in wanted):
         rows += _external_rows(args, recipe_run)
-    radiomics = train_run(RunRequest(cohort=args.cohort, model="radiomics_lr", sequence=args.sequence,
-                                     out=str(Path(args.out) / "radiomics"), split="cv5", seed=args.seed, device="cpu",
-                                     threads=args.threads, workers=args.workers, final_model=False, progress=False))
+    radiomics = None
+    if wanted is None or "radiomics" in wanted:
+        metrics = train_run(RunRequest(cohort=args.cohort, model="radiomics_lr", sequence=args.sequence,
+                                       out=str(Path(args.out) / "radiomics"), split="cv5", seed=args.seed,
+                                       device="cpu", threads=args.threads, workers=args.workers, final_model=False,
+                                       progress=False))
+        radiomics = _row("radiomics_lr", "radiomics + logistic regression baseline (same folds)", metrics,
+                         "out-of-fold, {} cases".format(metrics["n"]))
     config = Path(recipe_run.out) / "config.json"
     bound = bounds.for_run(atomic.load_json(config)) if config.exists() else None
-    return rows, _row("radiomics_lr", "radiomics + logistic regression baseline (same folds)", radiomics,
-                      "out-of-fold, {} cases".format(radiomics["n"])), bound
+    return rows, radiomics, bound
 
 
 def _external_rows(args, req):
@@ -112,7 +122,7 @@ def markdown(rows, radiomics, bound, args):
                                                                        args.seed, args.cohort), "",
              "| row | what differs | scope | AUC (95 % CI, DeLong) | accuracy | sensitivity | specificity |",
              "|---|---|---|---|---|---|---|"]
-    for r in rows + [radiomics]:
+    for r in rows + ([radiomics] if radiomics else []):
         lines.append("| {step} | {change} | {scope} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {accuracy:.2f} | "
                      "{sensitivity:.2f} | {specificity:.2f} |".format(lo=r["auc_ci_delong"][0], hi=r["auc_ci_delong"][1],
                                                                        **r))
@@ -132,7 +142,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--rows", default="all", help="comma-separated row names, or all")
+    parser.add_argument("--rows", default="all", help="comma-separated row names (the ROWS above, 'external', "
+                                                      "'radiomics'), or all")
     args = parser.parse_args(argv)
     rows, radiomics, bound = run_ablation(args)
     text = markdown(rows, radiomics, bound, args)
