@@ -10,12 +10,16 @@ def register(subparsers):
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="bundled model id or model card JSON: print the card (what the model reads, how it was "
                         "trained, its metrics and threshold) and verify its weights")
+    p.add_argument("--markdown", action="store_true",
+                   help="the bundled models as the README's Markdown table (metrics and bounds from their cards)")
     p.set_defaults(func=run)
 
 
 def run(args):
     if args.model:
         return show_card(args.model)
+    if args.markdown:
+        return print_markdown()
     import numpy
     import SimpleITK
     import pydicom
@@ -41,6 +45,36 @@ def run(args):
                                                            m.get("n")) if "auc" in m else "no metrics"
             print("  {:<30} {:<15} {:<6} {:<30} {}".format(entry["model_id"], entry["architecture"], entry["sequence"],
                                                           auc, "DEMO" if entry.get("demo") else ""))
+    return 0
+
+
+MARKDOWN_HEADER = ("| sequence | model | recipe, epochs | OOF AUC (95 % CI, DeLong) | accuracy | sensitivity | "
+                   "specificity | threshold | best possible AUC for this input | AUC / best |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|")
+
+
+def markdown_row(card):
+    """One bundled card as a row of the README's table; every figure is read from the card."""
+    from LVIPredictorLib import sequences
+
+    m, training = card["metrics"], card.get("training") or {}
+    recipe = (training.get("recipe") or {}).get("name", "-")
+    how = "radiomics + LR" if card["architecture"] == "radiomics_lr" else "{}, {}".format(recipe, training.get("epochs"))
+    bound = (card.get("best_possible_auc") or {}).get("auc")
+    cells = [sequences.LABELS[card["sequence"]], card["architecture"], how,
+             "{:.3f} ({:.3f}–{:.3f})".format(m["auc"], *m["auc_ci_delong"])]
+    cells += ["{:.2f} ({:.2f}–{:.2f})".format(m[k], *m[k + "_ci"]) for k in ("accuracy", "sensitivity", "specificity")]
+    cells += ["{:.3f}".format(card["threshold"]), "{:.3f}".format(bound) if bound else "-",
+              "{:.2f}".format(m["auc"] / bound) if bound else "-"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def print_markdown():
+    from LVIPredictorLib import weights
+
+    print(MARKDOWN_HEADER)
+    for entry in weights.bundled_catalog():
+        print(markdown_row(weights.load_card(entry["card_path"])))
     return 0
 
 
