@@ -105,3 +105,13 @@ def test_a_small_data_run_exports_its_fold_ensemble_and_reproduces_it(blob_cohor
     assert all((run / "fold_{}".format(i) / "result.json").read_bytes() == before[i] for i in range(5))
     config = json.loads((run / "config.json").read_text())
     assert "--no-ensemble" in config["command"] and config["recipe"]["ensemble"] is False
+
+
+def test_a_single_split_turns_the_recipes_fold_ensemble_off_but_refuses_an_asked_for_one():
+    from LVIPredictorLib.errors import InputError
+
+    req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", split="paper")
+    assert SMALL_DATA.ensemble and resolve_recipe(req).ensemble is False
+    with pytest.raises(InputError, match="needs --split cv5"):
+        resolve_recipe(RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", split="paper",
+                                  ensemble=True))
