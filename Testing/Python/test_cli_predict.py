@@ -24,11 +24,14 @@ def test_predict_all_dce_models_from_the_dicom_series_writes_the_report(tmp_path
     printed = capsys.readouterr().out
     assert "phase 2 of 4" in printed and "report: " in printed
     result = json.loads((out / "result.json").read_text())
-    assert sorted(p["architecture"] for p in result["predictions"]) == ["resnet10_2d", "resnet10_3d",
-                                                                         "vanilla_cnn_2d"]
+    assert sorted(p["architecture"] for p in result["predictions"]) == sorted(
+        e["architecture"] for e in weights.bundled_catalog() if e["sequence"] == "dce")
     # Phase 2 read from DICOM is the same image as the NIfTI copy the cards' reference used.
     for p in result["predictions"]:
-        assert p["probability"] == pytest.approx(_reference(p["model_id"]), abs=1e-5)
+        # The radiomics ring and background shells are distance thresholds on the series' own grid, which
+        # the NIfTI copy stores in float32 (~1e-5 mm off): a voxel at a shell's edge may change sides.
+        tolerance = 1e-3 if p["architecture"] == "radiomics_lr" else 1e-5
+        assert p["probability"] == pytest.approx(_reference(p["model_id"]), abs=tolerance)
         assert any("not for clinical use" in w for w in p["warnings"])
     assert (out / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -100,7 +103,8 @@ def test_info_on_one_model_prints_its_card_and_verifies_its_weights(capsys):
     assert main(["info", "demo-t2+dce-vanilla_cnn_2d"]) == 0
     printed = capsys.readouterr().out
     card = weights.load_card(weights.resolve_card("demo-t2+dce-vanilla_cnn_2d"))
-    assert "FS-T2WI + DCE (DCE phase 2" in printed and "2 input channel(s)" in printed
+    channels = card["architecture_config"]["in_channels"]  # T2, DCE (+ the VOI with the small-data recipe)
+    assert "FS-T2WI + DCE (DCE phase 2" in printed and "{} input channel(s)".format(channels) in printed
     assert "{:.3f}".format(card["metrics"]["auc"]) in printed and card["training"]["command"] in printed
     assert "{} verified".format(card["weights_sha256"]) in printed and "[DEMO weights]" in printed
 
