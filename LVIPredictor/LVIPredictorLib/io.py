@@ -232,7 +232,7 @@ def _nifti_non_finite_count(path: str) -> Optional[int]:
                 block = handle.read(n * dtype.itemsize)
                 if len(block) < n * dtype.itemsize:
                     return None  # truncated: ITK's own reading reports that
-                bad += n - int(np.count_nonzero(np.isfinite(np.frombuffer(block, dtype=dtype))))
+                bad += _non_finite_count(np.frombuffer(block, dtype=dtype))
                 left -= n
     except (OSError, EOFError, struct.error, ValueError):
         return None
@@ -240,10 +240,11 @@ def _nifti_non_finite_count(path: str) -> Optional[int]:
 
 
 def _non_finite_count(values: np.ndarray) -> int:
-    """NaN/Inf voxels of an array, slab by slab (a whole-volume boolean copy is 1 byte per voxel)."""
-    slab = max(1, _SCAN_BLOCK_VOXELS // max(1, values[0].size)) if values.ndim > 1 else values.shape[0]
-    return sum(int(values[i:i + slab].size - np.count_nonzero(np.isfinite(values[i:i + slab])))
-               for i in range(0, values.shape[0], slab))
+    """NaN/Inf voxels of an array, slab by slab along its first axis (a whole-volume boolean copy is
+    1 byte per voxel)."""
+    slab = max(1, _SCAN_BLOCK_VOXELS // max(1, values[0].size)) if values.ndim > 1 else _SCAN_BLOCK_VOXELS
+    return sum(int(block.size - np.count_nonzero(np.isfinite(block)))
+               for block in (values[i:i + slab] for i in range(0, values.shape[0], slab)))
 
 
 def _check_voxels(image: sitk.Image, source, require_3d: bool) -> None:

@@ -181,34 +181,34 @@ def load_model(card_or_path, device="cpu"):
             card["architecture"], e))
     expected = model.state_dict()
     try:
-        f = safe_open(str(path), framework="pt")
-        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        handle = safe_open(str(path), framework="pt")
     except Exception as e:  # safetensors raises its own error types for bad headers / truncation
         raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
-    missing = sorted(set(expected) - set(shapes))
-    unexpected = sorted(set(shapes) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(shapes) if tuple(expected[k].shape) != shapes[k])
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append("missing tensors {}".format(_short(missing)))
-        if unexpected:
-            parts.append("unexpected tensors {}".format(_short(unexpected)))
-        if wrong:
-            parts.append("shape mismatch for {}".format(_short(
-                ["{} (file {} vs model {})".format(k, shapes[k], tuple(expected[k].shape)) for k in wrong])))
-        raise WeightsError(str(path), "does not match architecture {}: {}".format(card["architecture"],
-                                                                                   "; ".join(parts)))
-    # One tensor at a time, straight into the model's own storage (state_dict() shares it): holding
-    # the whole file and a float32 copy of it beside the model made loading the peak of a 3D
-    # prediction's memory (+90 MB).
-    try:
-        with torch.no_grad():
-            for k, target in expected.items():
-                target.copy_(f.get_tensor(k))
-    except Exception as e:
-        raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
-    del f
+    with handle as f:
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        missing = sorted(set(expected) - set(shapes))
+        unexpected = sorted(set(shapes) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(shapes) if tuple(expected[k].shape) != shapes[k])
+        if missing or unexpected or wrong:
+            parts = []
+            if missing:
+                parts.append("missing tensors {}".format(_short(missing)))
+            if unexpected:
+                parts.append("unexpected tensors {}".format(_short(unexpected)))
+            if wrong:
+                parts.append("shape mismatch for {}".format(_short(
+                    ["{} (file {} vs model {})".format(k, shapes[k], tuple(expected[k].shape)) for k in wrong])))
+            raise WeightsError(str(path), "does not match architecture {}: {}".format(card["architecture"],
+                                                                                       "; ".join(parts)))
+        # One tensor at a time, straight into the model's own storage (state_dict() shares it): holding
+        # the whole file and a float32 copy of it beside the model made loading the peak of a 3D
+        # prediction's memory (+90 MB).
+        try:
+            with torch.no_grad():
+                for k, target in expected.items():
+                    target.copy_(f.get_tensor(k))
+        except Exception as e:
+            raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
     model.eval()
     return model.to(device), card
 
