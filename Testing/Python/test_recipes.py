@@ -64,11 +64,25 @@ def test_image_dropout_blanks_the_image_channels_and_keeps_the_voi_channel():
     x = torch.rand(64, 2, 8, 8) + 1.0
     params = engine.augmentation_parameters(64, seed=5, strength="paper", image_dropout=0.5)
     out = engine.augment(x, params, torch.arange(64), image_channels=1)
-    blanked = params["blank_image"]
+    blanked = params["blank_image"][:, 0]
     assert 10 < int(blanked.sum()) < 54
     assert torch.all(out[blanked, 0] == 0) and torch.all(out[~blanked, 0] != 0)
     # The VOI channel only moves with the image (flips and shifts), it is never blanked or rescaled.
     assert torch.all(out[:, 1] >= 1.0)
+
+
+def test_per_channel_image_dropout_blanks_each_sequence_on_its_own_draw():
+    x = torch.rand(400, 3, 8, 8) + 1.0
+    joint = engine.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2)["blank_image"]
+    assert torch.equal(joint[:, 0], joint[:, 1])
+    params = engine.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2, per_channel=True)
+    blanked = params["blank_image"]
+    only_one = blanked[:, 0] != blanked[:, 1]
+    assert 150 < int(only_one.sum()) < 250  # about half the samples show exactly one sequence
+    out = engine.augment(x, params, torch.arange(400), image_channels=2)
+    for c in (0, 1):
+        assert torch.all(out[blanked[:, c], c] == 0) and torch.all(out[~blanked[:, c], c] != 0)
+    assert torch.all(out[:, 2] >= 1.0)
 
 
 def test_rotations_move_the_voi_channel_with_the_image_and_keep_it_binary():
@@ -115,3 +129,40 @@ def test_a_single_split_turns_the_recipes_fold_ensemble_off_but_refuses_an_asked
     with pytest.raises(InputError, match="needs --split cv5"):
         resolve_recipe(RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", split="paper",
                                   ensemble=True))
+
+
+def test_the_weight_average_moves_towards_the_current_weights_by_one_minus_decay():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = engine.WeightAverage(model, decay=0.9)
+    before = {k: v.clone() for k, v in average.model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    model.train()(torch.randn(8, 3))  # moves the BatchNorm statistics and its batch counter
+    average.update(model)
+    now = model.state_dict()
+    for key, value in average.model.state_dict().items():
+        if value.dtype.is_floating_point:
+            assert torch.allclose(value, 0.9 * before[key] + 0.1 * now[key])
+        else:
+            assert torch.equal(value, now[key])
+    assert not any(p.requires_grad for p in average.model.parameters())
+    with pytest.raises(ValueError, match="decay"):
+        engine.WeightAverage(model, decay=1.0)
+
+
+def test_a_run_with_a_weight_average_selects_and_exports_the_averaged_weights(blob_cohort, tmp_path):
+    from lvi_training import checkpoints
+    from lvi_training.export import kept_weights
+
+    run = tmp_path / "ema"
+    options = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--split", "paper", "--epochs", "2", "--seed", "1",
+               "--ema-decay", "0.5"] + FAST_2D
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(run)] + options) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"]["ema_decay"] == 0.5 and "--ema-decay 0.5" in config["command"]
+    state = checkpoints.load_torch(run / "fold_0" / "checkpoint.pt")
+    kept = kept_weights(run / "fold_0" / "checkpoint.pt")
+    averaged = state["best"]["model"] if state["best"] else state["averaged_model"]
+    assert all(torch.equal(kept[k], averaged[k]) for k in kept)
+    assert any(not torch.equal(state["averaged_model"][k], state["model"][k]) for k in kept)

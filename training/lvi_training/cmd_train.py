@@ -61,6 +61,11 @@ def add_training_options(p):
     g.add_argument("--image-dropout", type=float, default=None,
                    help="share of training samples whose image channels are blanked, leaving the VOI channel "
                         "(modality dropout against memorising cases by their image)")
+    g.add_argument("--dropout-per-channel", action=argparse.BooleanOptionalAction, default=None,
+                   help="fused inputs: blank each sequence's image channel on its own draw (else both together)")
+    g.add_argument("--ema-decay", type=float, default=None,
+                   help="keep an exponential moving average of the weights with this per-step decay "
+                        "(e.g. 0.998; 0: off) and select and export the averaged weights")
     g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="cv5: export the five fold models averaged, instead of a final model on all cases")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,

@@ -22,6 +22,8 @@ Choices the paper leaves open, and ours:
 - Model selection (``val_cases``): the epoch whose weights are kept is the one with the
   lowest loss on an inner validation split of the TRAINING fold; the held-out fold is never
   looked at. Without it the last epoch is kept (the paper).
+- Weight averaging (``ema_decay``, off in the paper's recipe): an exponential moving average of
+  the weights after every step; model selection and export then use the averaged weights.
 - 2D models train on every selected slice of every training case, each labelled with its
   case's label; a case's score is ``aggregate_slice_scores`` of its slice probabilities
   (the same rule ``Predictor`` uses).
@@ -40,6 +42,7 @@ several processes. A checkpoint (model, optimizer, scheduler, RNG states, histor
 written atomically after each epoch.
 """
 
+import copy
 import hashlib
 import logging
 import math
@@ -82,6 +85,8 @@ class TrainSettings:
     augmentation: str = "paper"
     image_channels: Optional[int] = None  # channels intensity augmentation applies to (None: all)
     image_dropout: float = 0.0  # share of training samples whose image channels are blanked (VOI channel kept)
+    dropout_per_channel: bool = False  # multi-image inputs: blank each image channel on its own draw
+    ema_decay: float = 0.0  # per-step exponential moving average of the weights; 0 = off
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -121,10 +126,18 @@ def derive_seed(*parts):
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def augmentation_parameters(n_samples, seed, strength="paper", image_dropout=0.0):
-    """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent)."""
+def augmentation_parameters(n_samples, seed, strength="paper", image_dropout=0.0, image_channels=1,
+                            per_channel=False):
+    """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent).
+
+    ``blank_image`` is (n_samples, image_channels): one draw per sample shared by every image
+    channel, or with ``per_channel`` one draw per channel, so a fused model also sees each
+    sequence without the other and cannot lean on one of them alone.
+    """
     g = torch.Generator().manual_seed(seed)
-    blank = torch.rand(n_samples, generator=torch.Generator().manual_seed(seed ^ 0x5EED)) < image_dropout
+    draws = torch.rand(n_samples, image_channels if per_channel else 1,
+                       generator=torch.Generator().manual_seed(seed ^ 0x5EED))
+    blank = (draws < image_dropout).expand(n_samples, image_channels)
     wider = 2.0 if strength == "strong" else 1.0
     params = {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
               "flip_z": torch.rand(n_samples, generator=g) < 0.5,
@@ -163,8 +176,8 @@ def augment(x, params, idx, image_channels=None):
     if "blank_image" in params:
         # Modality dropout: some samples show only the VOI, so the network must learn what the outline
         # says instead of memorising cases by their image; 0 is the background level of either normalisation.
-        keep = (~params["blank_image"][idx].to(x.device)).reshape(view).to(x.dtype)
-        images = images * keep
+        keep = (~params["blank_image"][idx].to(x.device)).to(x.dtype)
+        images = images * keep.reshape(keep.shape + (1,) * (x.dim() - 2))
     return torch.cat([images, x[:, image_channels:]], dim=1)
 
 
@@ -260,6 +273,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
     criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device))
 
     start_epoch, history, best = 0, [], None
+    averaged = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
     if checkpoint_path.exists():
         state = checkpoints.load_torch(checkpoint_path)
         if state.get("identity") != identity:
@@ -269,6 +283,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         scheduler.load_state_dict(state["scheduler"])
         checkpoints.set_rng_state(state["rng"])
         start_epoch, history, best = int(state["epoch"]), list(state["history"]), state.get("best")
+        if averaged is not None:
+            averaged.model.load_state_dict(state["averaged_model"])
         if ctx.is_main:
             log.info("%s: resuming after epoch %d/%d from %s", fold_tag, start_epoch, settings.epochs, checkpoint_path)
 
@@ -284,7 +300,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         sampler.set_epoch(epoch)
         params = {k: v.to(device) for k, v in augmentation_parameters(
             len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation,
-            settings.image_dropout).items()}
+            settings.image_dropout, settings.image_channels or 1, settings.dropout_per_channel).items()}
         wrapped.train()
         loss_sum = torch.zeros(2, dtype=torch.float64)
         seen_logits, seen_labels = [], []
@@ -295,6 +311,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                 x = augment(x, params, idx, settings.image_channels)
             y = labels_dev[idx.to(device)]
             logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device)
+            if averaged is not None:
+                averaged.update(model)
             loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
             seen_logits.append(logits.detach().float().cpu())
             seen_labels.append(y.cpu())
@@ -303,19 +321,22 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         entry = {"epoch": epoch + 1, "loss": float(loss_sum[0] / loss_sum[1]),
                  "train_auc": _safe_auc(torch.cat(seen_labels).numpy(), torch.cat(seen_logits).numpy()),
                  "lr": float(scheduler.get_last_lr()[0])}
+        kept = model if averaged is None else averaged.model  # the weights this epoch would return
         if val_cases is not None and len(val_cases):
             # Every rank scores the same cases, so every rank keeps the same best epoch.
-            entry.update(_validation(model, data, val_cases, device))
+            entry.update(_validation(kept, data, val_cases, device))
             if best is None or entry["val_loss"] < best["val_loss"]:
                 best = {"epoch": epoch + 1, "val_loss": entry["val_loss"],
-                        "model": {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}}
+                        "model": {k: v.detach().clone().cpu() for k, v in kept.state_dict().items()}}
         entry["seconds"] = round(time.perf_counter() - t0, 3)
         history.append(entry)
         if ctx.is_main:
-            checkpoints.save_torch({"format": 1, "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
-                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                    "rng": checkpoints.rng_state(), "history": history, "best": best},
-                                   checkpoint_path)
+            state = {"format": 1, "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "rng": checkpoints.rng_state(), "history": history, "best": best}
+            if averaged is not None:
+                state["averaged_model"] = averaged.model.state_dict()
+            checkpoints.save_torch(state, checkpoint_path)
             log.info("%s epoch %d/%d loss %.4f train-AUC %.3f%s lr %.2e (%.1fs)", fold_tag, epoch + 1,
                      settings.epochs, entry["loss"], entry["train_auc"],
                      " val-loss {:.4f} val-AUC {:.3f}".format(entry["val_loss"], entry["val_auc"])
@@ -330,8 +351,35 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
         model.load_state_dict(best["model"])
         if ctx.is_main:
             log.info("%s: kept epoch %d (lowest validation loss %.4f)", fold_tag, best["epoch"], best["val_loss"])
+    elif averaged is not None:
+        model.load_state_dict(averaged.model.state_dict())
     model.eval()
     return model, history
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights, updated after every optimiser step.
+
+    On a few hundred cases one epoch's weights depend much on the last batches; the average
+    over the last ~1/(1 - decay) steps is a smoother model to select and keep (the BatchNorm
+    statistics are averaged with the weights, as timm's ModelEmaV2 does).
+    """
+
+    def __init__(self, model, decay):
+        if not 0.0 < decay < 1.0:
+            raise ValueError("the weight-average decay must lie in (0, 1), got {}".format(decay))
+        self.decay = float(decay)
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model):
+        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.lerp_(cur.detach(), 1.0 - self.decay)
+            else:
+                avg.copy_(cur)
 
 
 def selected_epoch(history):

@@ -101,10 +101,11 @@ def build_card(run_dir, model_id=None):
 
 
 def kept_weights(checkpoint_path):
-    """The weights a fold kept: the epoch chosen on its inner validation split, else the last epoch."""
+    """The weights a fold kept: the epoch chosen on its inner validation split, else the last epoch
+    (its moving average of the weights when the run kept one)."""
     state = checkpoints.load_torch(checkpoint_path)
     best = state.get("best")
-    return best["model"] if best else state["model"]
+    return best["model"] if best else state.get("averaged_model", state["model"])
 
 
 def _ensemble_of(config):

@@ -45,6 +45,8 @@ class Recipe:
     val_fraction: float = 0.0        # inner validation share of each training fold; 0 = keep the last epoch
     augmentation: str = "paper"
     image_dropout: float = 0.0       # share of training samples shown with the VOI channel only
+    dropout_per_channel: bool = False  # fused inputs: each sequence blanked on its own draw
+    ema_decay: float = 0.0           # per-step moving average of the weights (0: the weights themselves)
     slices: Optional[int] = None     # 2D models: VOI cross-sections per case (None: the model's default, 3)
     ensemble: bool = False           # export the cv5 fold models as one averaged model, no final fit
     tta: bool = False                # average each prediction with its left-right mirror image

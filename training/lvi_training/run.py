@@ -88,12 +88,15 @@ class RunRequest:
     val_fraction: Optional[float] = None
     augmentation: Optional[str] = None
     image_dropout: Optional[float] = None
+    dropout_per_channel: Optional[bool] = None
+    ema_decay: Optional[float] = None
     ensemble: Optional[bool] = None
     tta: Optional[bool] = None
 
 
 RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
-                  "val_fraction", "augmentation", "image_dropout", "ensemble", "tta")
+                  "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "ensemble",
+                  "tta")
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
 CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
@@ -119,6 +122,8 @@ def resolve_recipe(req):
         recipe = recipe.with_overrides(ensemble=False)
     if not 0.0 <= recipe.val_fraction < 0.5:
         raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
+    if not 0.0 <= recipe.ema_decay < 1.0:
+        raise InputError(None, "--ema-decay must be in [0, 1), got {}".format(recipe.ema_decay))
     return recipe
 
 
@@ -374,6 +379,7 @@ def train_run(req):
                                         batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
                                         seed=req.seed, weight_decay=recipe.weight_decay,
                                         augmentation=recipe.augmentation, image_dropout=recipe.image_dropout,
+                                        dropout_per_channel=recipe.dropout_per_channel, ema_decay=recipe.ema_decay,
                                         image_channels=len(channels(req.sequence)))
         jobs = [("fold_{}".format(f.index), f) for f in folds]
         # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
