@@ -55,6 +55,68 @@ def test_bootstrap_ci_is_seeded_and_agrees_with_delong():
     assert abs(first[0] - lo) < 0.03 and abs(first[1] - hi) < 0.03
 
 
+def _paired_sd_by_definition(y, a, b):
+    """O(m n) paired DeLong: the covariance of the two scorings' structural components."""
+    comps = []
+    for s in (a, b):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        comps.append((psi.mean(axis=1), psi.mean(axis=0)))
+    (xa, ya), (xb, yb) = comps
+    var = np.var(xa - xb, ddof=1) / len(xa) + np.var(ya - yb, ddof=1) / len(ya)
+    return np.sqrt(var)
+
+
+def _two_scorings(n=300, seed=2, extra_noise=1.5):
+    y, s = _scores(n=n, seed=seed, shift=1.2)
+    rng = np.random.default_rng(seed + 100)
+    return y, s, s + rng.normal(scale=extra_noise, size=n)  # b: a's signal under more noise
+
+
+def test_paired_delong_of_a_scoring_with_itself_is_zero_with_p_one():
+    y, s = _scores(n=120, seed=4)
+    diff, (lo, hi), p = metrics.delong_paired(y, s, s)
+    assert (diff, lo, hi, p) == (0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_paired_delong_sd_equals_the_quadratic_definition(ties):
+    y, a, b = _two_scorings(n=150, seed=6)
+    if ties:
+        a, b = np.round(a, 1), np.round(b, 1)
+    diff, (lo, hi), _ = metrics.delong_paired(y, a, b)
+    assert diff == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    assert (hi - lo) / (2 * metrics.Z95) == pytest.approx(_paired_sd_by_definition(y, a, b), rel=1e-10)
+
+
+def test_paired_delong_finds_a_real_difference_and_agrees_with_a_paired_bootstrap():
+    y, a, b = _two_scorings()
+    diff, (lo, hi), p = metrics.delong_paired(y, a, b)
+    assert diff > 0 and lo > 0 and p < 0.01
+    swapped, (lo_s, hi_s), p_s = metrics.delong_paired(y, b, a)
+    assert swapped == pytest.approx(-diff) and (lo_s, hi_s) == pytest.approx((-hi, -lo)) and p_s == pytest.approx(p)
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(400):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i):
+            boot.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    assert (hi - lo) / (2 * metrics.Z95) == pytest.approx(np.std(boot), rel=0.2)
+
+
+def test_paired_delong_of_equally_good_scorings_is_not_significant():
+    y, s = _scores(n=300, seed=8, shift=1.0)
+    rng = np.random.default_rng(9)
+    a, b = s + rng.normal(size=300), s + rng.normal(size=300)  # the same signal, independent noise
+    _, (lo, hi), p = metrics.delong_paired(y, a, b)
+    assert lo < 0 < hi and p > 0.05
+
+
+def test_paired_delong_needs_two_cases_of_each_class():
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.delong_paired([0, 0, 1], [0.1, 0.2, 0.9], [0.2, 0.1, 0.8])
+
+
 def test_youden_threshold_maximises_j_over_every_cut():
     y, s = _scores(n=150, seed=11, ties=True)
     t = metrics.youden_threshold(y, s)
