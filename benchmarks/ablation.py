@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
-from lvi_training import atomic, bounds, external  # noqa: E402
+from lvi_training import atomic, bounds, external, metrics as stats  # noqa: E402
+from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
 from lvi_training.export import export_run  # noqa: E402
 from lvi_training.run import RunRequest, train_run  # noqa: E402
 
@@ -41,6 +42,7 @@ ROWS = (  # in the order they are worth their CPU time: a partial run measures t
     ("small-data", "the small-data recipe", {}),
     ("-voi-channel", "without the VOI channel", {"mask_channel": False}),
     ("-image-dropout", "without image dropout", {"image_dropout": 0.0}),
+    ("-weight-average", "without the moving average of the weights", {"ema_decay": 0.0}),
     ("last-epoch", "last epoch instead of the one chosen on the inner validation split", {"val_fraction": 0.0}),
     ("3-slices", "3 largest cross-sections instead of 15", {"n_slices": 3}),
     ("binary-voi", "VOI channel 0/1 instead of a distance map", {"mask_encoding": "binary"}),
@@ -60,8 +62,8 @@ def _request(args, name, overrides, **extra):
 
 
 def _row(name, change, metrics, scope):
-    return {"step": name, "change": change, "scope": scope, "n": metrics["n"], "auc": metrics["auc"],
-            "auc_ci_delong": metrics["auc_ci_delong"], "accuracy": metrics["accuracy"],
+    return {"step": name, "change": change, "scope": scope, "run": metrics.get("run"), "n": metrics["n"],
+            "auc": metrics["auc"], "auc_ci_delong": metrics["auc_ci_delong"], "accuracy": metrics["accuracy"],
             "sensitivity": metrics["sensitivity"], "specificity": metrics["specificity"]}
 
 
@@ -91,9 +93,29 @@ def run_ablation(args):
                                        progress=False))
         radiomics = _row("radiomics_lr", "radiomics + logistic regression baseline (same folds)", metrics,
                          "out-of-fold, {} cases".format(metrics["n"]))
+    _paired_with_recipe(rows + ([radiomics] if radiomics else []))
     config = Path(recipe_run.out) / "config.json"
     bound = bounds.for_run(atomic.load_json(config)) if config.exists() else None
     return rows, radiomics, bound
+
+
+def _paired_with_recipe(rows):
+    """Each out-of-fold row's AUC minus the small-data row's, by the paired DeLong test: the rows
+    score the same cases, so their overlapping unpaired CIs understate how well a difference is known."""
+    reference = next((r for r in rows if r["step"] == "small-data" and r["run"]), None)
+    if reference is None:
+        return
+    ref = out_of_fold_predictions(reference["run"])
+    for r in rows:
+        if r is reference or not r["run"] or not r["scope"].startswith("out-of-fold"):
+            continue
+        ours = out_of_fold_predictions(r["run"])
+        if set(ours) != set(ref):
+            continue
+        ids = sorted(ref)
+        diff, ci, p = stats.delong_paired([ref[i][0] for i in ids], [ours[i][1] for i in ids],
+                                          [ref[i][1] for i in ids])
+        r["paired_vs_small_data"] = {"diff": diff, "diff_ci": list(ci), "p": p}
 
 
 def _external_rows(args, req):
@@ -120,12 +142,16 @@ def _external_rows(args, req):
 def markdown(rows, radiomics, bound, args):
     lines = ["Ablation: {} on {} ({} epochs, seed {}); cohort {}".format(args.model, args.sequence, args.epochs,
                                                                        args.seed, args.cohort), "",
-             "| row | what differs | scope | AUC (95 % CI, DeLong) | accuracy | sensitivity | specificity |",
-             "|---|---|---|---|---|---|---|"]
+             "| row | what differs | scope | AUC (95 % CI, DeLong) | minus small-data (95 % CI), paired DeLong p "
+             "| accuracy | sensitivity | specificity |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows + ([radiomics] if radiomics else []):
-        lines.append("| {step} | {change} | {scope} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {accuracy:.2f} | "
+        paired = r.get("paired_vs_small_data")
+        diff = "—" if not paired else "{:+.3f} ({:+.3f} to {:+.3f}), p = {:.3f}".format(
+            paired["diff"], paired["diff_ci"][0], paired["diff_ci"][1], paired["p"])
+        lines.append("| {step} | {change} | {scope} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {diff} | {accuracy:.2f} | "
                      "{sensitivity:.2f} | {specificity:.2f} |".format(lo=r["auc_ci_delong"][0], hi=r["auc_ci_delong"][1],
-                                                                       **r))
+                                                                       diff=diff, **r))
     if bound:
         lines += ["", "Best possible AUC for this input ({input}): {auc:.3f}".format(**bound)]
     return "\n".join(lines) + "\n"

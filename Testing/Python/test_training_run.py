@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from LVIPredictorLib.inference import Predictor
-from lvi_training import checkpoints, metrics
+from lvi_training import checkpoints, evaluate, metrics
 from lvi_training.cli import main as lvi
 from training_helpers import FAST_2D, FAST_3D, REPO, lvi_command, write_blob_cohort
 
@@ -166,6 +166,15 @@ def test_evaluate_reproduces_the_metrics_written_by_train(cv_run, capsys):
     assert lvi(["evaluate", str(out)]) == 0
     assert "AUC" in capsys.readouterr().out
     assert _stable(json.loads((out / "metrics.json").read_text())) == _stable(m)
+
+
+def test_out_of_fold_predictions_are_the_held_out_rows_of_predictions_csv(cv_run):
+    out, _ = cv_run
+    with open(out / "predictions.csv") as f:
+        rows = {r["case_id"]: (int(r["lvi"]), float(r["probability"])) for r in csv.DictReader(f)}
+    oof = evaluate.out_of_fold_predictions(out)
+    assert len(oof) == 30 and set(oof) == set(rows)
+    assert all(oof[c][0] == rows[c][0] and abs(oof[c][1] - rows[c][1]) < 1e-6 for c in rows)  # csv keeps 6 decimals
 
 
 def test_exported_weights_load_in_predictor_with_the_frozen_threshold(blob_cohort, cv_run, tmp_path):

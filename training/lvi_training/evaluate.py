@@ -32,6 +32,12 @@ def _fold_results(run_dir):
     return results
 
 
+def out_of_fold_predictions(run_dir):
+    """{case_id: (label, held-out probability)} of a finished run, read from its frozen fold results."""
+    return {row["case_id"]: (int(row["lvi"]), float(row["probability"]))
+            for result in _fold_results(Path(run_dir)) for row in result["test"]}
+
+
 def evaluate_run(run_dir):
     """Compute and write the run's metrics; returns the metrics dict."""
     run_dir = Path(run_dir)
