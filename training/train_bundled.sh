@@ -10,7 +10,7 @@
 # Recipe: small-data (the default; benchmarks/ablation.py measured it against the paper's), 5-fold
 # CV by patient, the exported model being the five fold models averaged with left-right flips.
 # CPU budget: 40 epochs for the 2D networks and LVI_EPOCHS_3D (default 20) for the 3D one, on a
-# 2-core CPU in 68 minutes with two runs at a time, the cohort included (measured for the bundle).
+# 2-core CPU in 58 minutes with two runs at a time, the cohort included (measured for the bundle).
 # LVI_RECIPE=paper LVI_EPOCHS_2D=15 LVI_EPOCHS_3D=4 gives the earlier bundle's settings. The cards
 # record the exact commands.
 set -euo pipefail
