@@ -65,7 +65,7 @@ def markdown_row(card):
              "{:.3f} ({:.3f}–{:.3f})".format(m["auc"], *m["auc_ci_delong"])]
     cells += ["{:.2f} ({:.2f}–{:.2f})".format(m[k], *m[k + "_ci"]) for k in ("accuracy", "sensitivity", "specificity")]
     cells += ["{:.3f}".format(card["threshold"]), "{:.3f}".format(bound) if bound else "-",
-              "{:.2f}".format(m["auc"] / bound) if bound else "-"]
+              "{:.3f}".format(m["auc"] / bound) if bound else "-"]
     return "| " + " | ".join(cells) + " |"
 
 
