@@ -34,6 +34,7 @@ from LVIPredictorLib.preprocessing import spec_from_dict  # noqa: E402
 from LVIPredictorLib.sequences import channels  # noqa: E402
 from lvi_training import atomic, cache, engine, metrics  # noqa: E402
 from lvi_training.cohort import load_cohort  # noqa: E402
+from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
 from lvi_training.export import kept_weights  # noqa: E402
 
 SEQUENCE_WORDS = {"t2": "FS-T2WI", "dce": "DCE"}
@@ -82,6 +83,8 @@ def blanked(data, channel_indices):
 
 def out_of_fold(run_dir, config, folds, data):
     """{variant: pooled held-out probabilities in case order}; checks 'all inputs' against the run."""
+    stored = out_of_fold_predictions(run_dir)
+    case_ids = atomic.load_json(run_dir / "splits.json")["case_ids"]
     tta = bool((config.get("recipe") or {}).get("tta"))
     batch = 64 if data.spatial_dims == 2 else 16
     rows = variants(config["sequence"])
@@ -95,10 +98,7 @@ def out_of_fold(run_dir, config, folds, data):
         test = np.asarray(fold["test"], dtype=np.int64)
         for name, view in views.items():
             scores[name][test] = engine.predict_cases(scorer, view, test, "cpu", batch)[0]
-        stored = {r["case_id"]: r["probability"] for r in atomic.load_json(fold_dir / "result.json")["test"]}
-        ours = dict(zip(test.tolist(), scores["all inputs"][test]))
-        case_ids = atomic.load_json(run_dir / "splits.json")["case_ids"]
-        worst = max(abs(ours[i] - stored[case_ids[i]]) for i in test.tolist())
+        worst = max(abs(scores["all inputs"][i] - stored[case_ids[i]][1]) for i in test.tolist())
         if worst > REPRODUCTION_TOLERANCE:
             raise SystemExit("{}: fold {} re-scored differs from its result.json by {:.2e}".format(
                 run_dir, fold["index"], worst))
