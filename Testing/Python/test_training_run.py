@@ -177,6 +177,31 @@ def test_out_of_fold_predictions_are_the_held_out_rows_of_predictions_csv(cv_run
     assert all(oof[c][0] == rows[c][0] and abs(oof[c][1] - rows[c][1]) < 1e-6 for c in rows)  # csv keeps 6 decimals
 
 
+def test_late_fusion_is_the_mean_logit_of_each_run_and_refuses_other_cases(cv_run, tmp_path):
+    out, _ = cv_run
+    oof = evaluate.out_of_fold_predictions(out)
+    case_ids, labels, fused = evaluate.late_fusion([out, out])
+    assert case_ids == sorted(oof) and labels.tolist() == [oof[c][0] for c in case_ids]
+    assert np.allclose(fused, metrics.logit([oof[c][1] for c in case_ids]))
+    with pytest.raises(ValueError, match="at least two runs"):
+        evaluate.late_fusion([out])
+    with pytest.raises(ValueError, match="not an `lvi train` run folder"):
+        evaluate.late_fusion([out, tmp_path])
+    other = tmp_path / "fewer"
+    other.mkdir()
+    split = json.loads((out / "splits.json").read_text())
+    dropped = split["folds"][0]["test"][0]
+    (other / "splits.json").write_text(json.dumps(split))
+    for fold in split["folds"]:
+        result = json.loads((out / "fold_{}".format(fold["index"]) / "result.json").read_text())
+        (other / "fold_{}".format(fold["index"])).mkdir()
+        if fold["index"] == 0:
+            result["test"] = [r for r in result["test"] if r["case_id"] != split["case_ids"][dropped]]
+        (other / "fold_{}".format(fold["index"]) / "result.json").write_text(json.dumps(result))
+    with pytest.raises(ValueError, match="holds other cases"):
+        evaluate.late_fusion([out, other])
+
+
 def test_exported_weights_load_in_predictor_with_the_frozen_threshold(blob_cohort, cv_run, tmp_path):
     out, m = cv_run
     assert lvi(["export", str(out), "--out", str(tmp_path / "model")]) == 0

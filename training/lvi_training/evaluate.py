@@ -21,6 +21,8 @@ from LVIPredictorLib.errors import InputError
 from . import atomic, metrics, plots
 
 def _fold_results(run_dir):
+    if not (run_dir / "splits.json").exists():
+        raise InputError(str(run_dir), "is not an `lvi train` run folder (no splits.json)")
     split = atomic.load_json(run_dir / "splits.json")
     results = []
     for fold in split["folds"]:
@@ -36,6 +38,29 @@ def out_of_fold_predictions(run_dir):
     """{case_id: (label, held-out probability)} of a finished run, read from its frozen fold results."""
     return {row["case_id"]: (int(row["lvi"]), float(row["probability"]))
             for result in _fold_results(Path(run_dir)) for row in result["test"]}
+
+
+def late_fusion(run_dirs):
+    """(case ids, labels, mean held-out logit) of finished runs on the same cases.
+
+    Equal weights, so nothing is fitted and each case's fused score still comes only from
+    models that never saw it: the result is out-of-fold like its parts.
+    """
+    if len(run_dirs) < 2:
+        raise InputError(", ".join(str(r) for r in run_dirs), "late fusion needs at least two runs")
+    parts = [out_of_fold_predictions(r) for r in run_dirs]
+    case_ids = sorted(parts[0])
+    for run_dir, part in zip(run_dirs[1:], parts[1:]):
+        if set(part) != set(case_ids):
+            raise InputError(str(run_dir), "holds other cases than {} ({} against {}); late fusion needs the same "
+                             "cohort".format(run_dirs[0], len(part), len(case_ids)))
+        wrong = [c for c in case_ids if part[c][0] != parts[0][c][0]]
+        if wrong:
+            raise InputError(str(run_dir), "gives other labels than {} for {} case(s), e.g. {}".format(
+                run_dirs[0], len(wrong), wrong[0]))
+    labels = np.array([parts[0][c][0] for c in case_ids], dtype=int)
+    logits = np.mean([metrics.logit([part[c][1] for c in case_ids]) for part in parts], axis=0)
+    return case_ids, labels, logits
 
 
 def evaluate_run(run_dir):

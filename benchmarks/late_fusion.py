@@ -1,0 +1,61 @@
+"""Late fusion of finished runs: the mean held-out logit of per-sequence networks.
+
+    python benchmarks/late_fusion.py RUN RUN [RUN ...] [--against RUN] [--out FILE.json]
+
+Each RUN is a finished `lvi train ... --split cv5` folder on the same cohort (e.g. the DCE
+and the FS-T2WI VanillaCNN). Their out-of-fold probabilities are averaged on the logit
+scale with equal weights (nothing fitted, so the fused score of a case still comes only from
+models that never saw it). Prints each run's AUC, the fused AUC (DeLong 95 % CI) and, with
+--against (e.g. the early-fusion t2+dce run), the paired DeLong difference on the same cases.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
+
+import numpy as np  # noqa: E402
+
+from lvi_training import atomic, metrics  # noqa: E402
+from lvi_training.evaluate import late_fusion, out_of_fold_predictions  # noqa: E402
+
+
+def _row(name, labels, scores, reference=None):
+    auc, (lo, hi) = metrics.delong_ci(labels, scores)
+    row = {"scores": name, "auc": auc, "auc_ci": [lo, hi]}
+    if reference is not None:
+        diff, (dlo, dhi), p = metrics.delong_paired(labels, scores, reference)
+        row.update(diff=diff, diff_ci=[dlo, dhi], p=p)
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--against", type=Path, help="a run on the same cases to compare the fusion with (paired)")
+    parser.add_argument("--out", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    case_ids, labels, fused = late_fusion(args.runs)
+    shown = args.runs + ([args.against] if args.against else [])
+    if args.against:
+        late_fusion([args.runs[0], args.against])  # raises unless it holds the same cases and labels
+    scores = {}
+    for run_dir in shown:
+        oof = out_of_fold_predictions(run_dir)
+        scores[run_dir] = np.array([oof[c][1] for c in case_ids])
+    rows = [_row(str(r), labels, s) for r, s in scores.items()]
+    rows.append(_row("late fusion (mean logit)", labels, fused, scores.get(args.against)))
+    print("{} cases, {} LVI+, out-of-fold\n".format(len(labels), int(labels.sum())))
+    print("| scores | AUC (95 % CI, DeLong) | minus --against (95 % CI), paired DeLong p |\n|---|---|---|")
+    for r in rows:
+        diff = "—" if "diff" not in r else "{:+.3f} ({:+.3f} to {:+.3f}), p = {:.4f}".format(
+            r["diff"], r["diff_ci"][0], r["diff_ci"][1], r["p"])
+        print("| {} | {:.3f} ({:.3f}–{:.3f}) | {} |".format(r["scores"], r["auc"], r["auc_ci"][0], r["auc_ci"][1], diff))
+    if args.out:
+        atomic.save_json(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()
