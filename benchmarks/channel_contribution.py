@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
-from LVIPredictorLib.models import Ensemble, build_model  # noqa: E402
+from LVIPredictorLib.models import build_model  # noqa: E402
 from LVIPredictorLib.preprocessing import spec_from_dict  # noqa: E402
 from LVIPredictorLib.sequences import channels  # noqa: E402
 from lvi_training import atomic, cache, engine, metrics  # noqa: E402
@@ -86,7 +86,6 @@ def out_of_fold(run_dir, config, folds, data):
     stored = out_of_fold_predictions(run_dir)
     case_ids = atomic.load_json(run_dir / "splits.json")["case_ids"]
     tta = bool((config.get("recipe") or {}).get("tta"))
-    batch = 64 if data.spatial_dims == 2 else 16
     rows = variants(config["sequence"])
     views = {name: blanked(data, idx) for name, idx in rows}
     scores = {name: np.full(len(data.labels), np.nan) for name, _ in rows}
@@ -94,10 +93,9 @@ def out_of_fold(run_dir, config, folds, data):
         fold_dir = run_dir / "fold_{}".format(fold["index"])
         model = build_model(config["model"], **config["architecture_config"])
         model.load_state_dict(kept_weights(fold_dir / "checkpoint.pt"))
-        scorer = (Ensemble([model], tta_flip=True) if tta else model).eval()
         test = np.asarray(fold["test"], dtype=np.int64)
         for name, view in views.items():
-            scores[name][test] = engine.predict_cases(scorer, view, test, "cpu", batch)[0]
+            scores[name][test] = engine.score_fold_cases(model, view, test, "cpu", tta)[0]
         worst = max(abs(scores["all inputs"][i] - stored[case_ids[i]][1]) for i in test.tolist())
         if worst > REPRODUCTION_TOLERANCE:
             raise SystemExit("{}: fold {} re-scored differs from its result.json by {:.2e}".format(

@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from LVIPredictorLib.models import build_model
+from LVIPredictorLib.models import Ensemble, build_model
 from LVIPredictorLib.preprocessing import aggregate_slice_scores
 
 from . import checkpoints, metrics
@@ -445,6 +445,16 @@ def predict_cases(model, data, case_indices, device, batch_size=32):
         slice_probs.append(p.tolist())
         case_probs.append(aggregate_slice_scores(p, data.slice_weights[case]))
     return np.asarray(case_probs), slice_probs
+
+
+def score_fold_cases(model, data, case_indices, device, tta):
+    """:func:`predict_cases` as a trained fold model scores its cases, with the recipe's flip TTA.
+
+    One place for it, so the benchmarks that re-score a run's fold models reproduce its
+    ``result.json`` (batch size only changes speed: 3D inputs are 32x larger per sample).
+    """
+    scorer = Ensemble([model], tta_flip=True) if tta else model
+    return predict_cases(scorer, data, case_indices, device, 64 if data.spatial_dims == 2 else 16)
 
 
 def batches_per_epoch(n_samples, batch_size, world_size=1):

@@ -445,13 +445,11 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
         model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag, digest,
                                            progress=progress, val_cases=val_cases)
     if ctx.is_main:
-        scorer = models.Ensemble([model], tta_flip=True) if recipe.tta else model
-        eval_batch = 64 if data.spatial_dims == 2 else 16
         # The threshold is chosen on every training-fold case, the inner validation ones included.
-        train_p, train_slices = engine.predict_cases(scorer, data, fold.train, ctx.device, eval_batch)
+        train_p, train_slices = engine.score_fold_cases(model, data, fold.train, ctx.device, recipe.tta)
         train_y = data.labels[fold.train]
         threshold = metrics.youden_threshold(train_y, train_p)
-        test_p, test_slices = engine.predict_cases(scorer, data, fold.test, ctx.device, eval_batch)
+        test_p, test_slices = engine.score_fold_cases(model, data, fold.test, ctx.device, recipe.tta)
         atomic.save_json({
             "fold": tag, "threshold": threshold, "threshold_method": "youden_on_training_predictions",
             "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs,
