@@ -30,8 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
+from LVIPredictorLib.errors import InputError  # noqa: E402
 from lvi_training import atomic, bounds, external, metrics as stats  # noqa: E402
-from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
+from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 from lvi_training.export import export_run  # noqa: E402
 from lvi_training.run import RunRequest, train_run  # noqa: E402
 
@@ -105,16 +106,14 @@ def _paired_with_recipe(rows):
     reference = next((r for r in rows if r["step"] == "small-data" and r["run"]), None)
     if reference is None:
         return
-    ref = out_of_fold_predictions(reference["run"])
     for r in rows:
         if r is reference or not r["run"] or not r["scope"].startswith("out-of-fold"):
             continue
-        ours = out_of_fold_predictions(r["run"])
-        if set(ours) != set(ref):
+        try:
+            _, labels, (ref, ours) = aligned_out_of_fold([reference["run"], r["run"]])
+        except InputError:  # not the same cases: no paired difference to give
             continue
-        ids = sorted(ref)
-        diff, ci, p = stats.delong_paired([ref[i][0] for i in ids], [ours[i][1] for i in ids],
-                                          [ref[i][1] for i in ids])
+        diff, ci, p = stats.delong_paired(labels, ours, ref)
         r["paired_vs_small_data"] = {"diff": diff, "diff_ci": list(ci), "p": p}
 
 

@@ -19,7 +19,7 @@ sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 import numpy as np  # noqa: E402
 
 from lvi_training import atomic, metrics  # noqa: E402
-from lvi_training.evaluate import late_fusion, out_of_fold_predictions  # noqa: E402
+from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 
 
 def _row(name, labels, scores, reference=None):
@@ -37,16 +37,14 @@ def main(argv=None):
     parser.add_argument("--against", type=Path, help="a run on the same cases to compare the fusion with (paired)")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    case_ids, labels, fused = late_fusion(args.runs)
+    if len(args.runs) < 2:
+        parser.error("late fusion needs at least two runs")
     shown = args.runs + ([args.against] if args.against else [])
-    if args.against:
-        late_fusion([args.runs[0], args.against])  # raises unless it holds the same cases and labels
-    scores = {}
-    for run_dir in shown:
-        oof = out_of_fold_predictions(run_dir)
-        scores[run_dir] = np.array([oof[c][1] for c in case_ids])
-    rows = [_row(str(r), labels, s) for r, s in scores.items()]
-    rows.append(_row("late fusion (mean logit)", labels, fused, scores.get(args.against)))
+    # One read of every run; the --against run must hold the same cases and labels too.
+    _, labels, probabilities = aligned_out_of_fold(shown)
+    fused = metrics.logit(probabilities[:len(args.runs)]).mean(axis=0)
+    rows = [_row(str(r), labels, p) for r, p in zip(shown, probabilities)]
+    rows.append(_row("late fusion (mean logit)", labels, fused, probabilities[-1] if args.against else None))
     print("{} cases, {} LVI+, out-of-fold\n".format(len(labels), int(labels.sum())))
     print("| scores | AUC (95 % CI, DeLong) | minus --against (95 % CI), paired DeLong p |\n|---|---|---|")
     for r in rows:

@@ -40,6 +40,22 @@ def out_of_fold_predictions(run_dir):
             for result in _fold_results(Path(run_dir)) for row in result["test"]}
 
 
+def aligned_out_of_fold(run_dirs):
+    """(case ids, labels, held-out probabilities with one row per run) of finished runs on the same cases."""
+    parts = [out_of_fold_predictions(r) for r in run_dirs]
+    case_ids = sorted(parts[0])
+    for run_dir, part in zip(run_dirs[1:], parts[1:]):
+        if set(part) != set(case_ids):
+            raise InputError(str(run_dir), "holds other cases than {} ({} against {}); runs compared case by case "
+                             "need the same cohort".format(run_dirs[0], len(part), len(case_ids)))
+        wrong = [c for c in case_ids if part[c][0] != parts[0][c][0]]
+        if wrong:
+            raise InputError(str(run_dir), "gives other labels than {} for {} case(s), e.g. {}".format(
+                run_dirs[0], len(wrong), wrong[0]))
+    labels = np.array([parts[0][c][0] for c in case_ids], dtype=int)
+    return case_ids, labels, np.array([[part[c][1] for c in case_ids] for part in parts], dtype=float)
+
+
 def late_fusion(run_dirs):
     """(case ids, labels, mean held-out logit) of finished runs on the same cases.
 
@@ -48,19 +64,8 @@ def late_fusion(run_dirs):
     """
     if len(run_dirs) < 2:
         raise InputError(", ".join(str(r) for r in run_dirs), "late fusion needs at least two runs")
-    parts = [out_of_fold_predictions(r) for r in run_dirs]
-    case_ids = sorted(parts[0])
-    for run_dir, part in zip(run_dirs[1:], parts[1:]):
-        if set(part) != set(case_ids):
-            raise InputError(str(run_dir), "holds other cases than {} ({} against {}); late fusion needs the same "
-                             "cohort".format(run_dirs[0], len(part), len(case_ids)))
-        wrong = [c for c in case_ids if part[c][0] != parts[0][c][0]]
-        if wrong:
-            raise InputError(str(run_dir), "gives other labels than {} for {} case(s), e.g. {}".format(
-                run_dirs[0], len(wrong), wrong[0]))
-    labels = np.array([parts[0][c][0] for c in case_ids], dtype=int)
-    logits = np.mean([metrics.logit([part[c][1] for c in case_ids]) for part in parts], axis=0)
-    return case_ids, labels, logits
+    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
+    return case_ids, labels, metrics.logit(probabilities).mean(axis=0)
 
 
 def evaluate_run(run_dir):
