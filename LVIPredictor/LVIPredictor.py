@@ -57,6 +57,7 @@ ARCHITECTURES = {
     "ResNet10 2D": "resnet10_2d",
     "ResNet10 3D": "resnet10_3d",
     "Radiomics + LR (baseline)": "radiomics_lr",
+    "Late fusion (FS-T2WI + DCE networks)": "late_fusion",
 }
 SEQUENCE_NAMES = {"t2": "FS-T2WI", "dce": "DCE"}
 # The study's "2nd phase": the first acquisition after contrast, counting the pre-contrast one as 1.
@@ -516,6 +517,8 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
                 sequence=sequences.LABELS.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
                 probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
                 threshold=prediction.threshold, device=prediction.device))
+            lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
+                         for member, p in prediction.member_probabilities.items())
             lines.extend("    ⚠ " + warning for warning in prediction.warnings)
         self.ui.resultsLabel.text = "\n".join(lines) or _("No model matches the selected series.")
         self._heatmaps = {}

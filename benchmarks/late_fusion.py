@@ -19,6 +19,7 @@ sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 import numpy as np  # noqa: E402
 
 from lvi_training import atomic, metrics  # noqa: E402
+from LVIPredictorLib.late_fusion import mean_logit  # noqa: E402
 from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def main(argv=None):
     shown = args.runs + ([args.against] if args.against else [])
     # One read of every run; the --against run must hold the same cases and labels too.
     _, labels, probabilities = aligned_out_of_fold(shown)
-    fused = metrics.logit(probabilities[:len(args.runs)]).mean(axis=0)
+    fused = mean_logit(probabilities[:len(args.runs)])
     rows = [_row(str(r), labels, p) for r, p in zip(shown, probabilities)]
     rows.append(_row("late fusion (mean logit)", labels, fused, probabilities[-1] if args.against else None))
     print("{} cases, {} LVI+, out-of-fold\n".format(len(labels), int(labels.sum())))

@@ -14,7 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from . import fast_inference, sequences
+from . import fast_inference, late_fusion, sequences
 from . import weights as weights_module
 from .errors import LVIError
 from .models import RADIOMICS, Ensemble
@@ -82,6 +82,8 @@ class Prediction:
     demo: bool = False
     heatmap: Optional[sitk.Image] = None
     heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
+    # A late-fusion model: what each member said on its own (model id -> probability).
+    member_probabilities: Dict[str, float] = field(default_factory=dict)
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
@@ -89,20 +91,31 @@ class Prediction:
                                            "slice_probabilities", "demo")}
         d["warnings"] = list(self.warnings)
         d["timings"] = dict(self.timings)
+        if self.member_probabilities:
+            d["member_probabilities"] = dict(self.member_probabilities)
         return d
 
 
 class Predictor:
-    """Load a model card's weights once; predict on (image, mask) pairs."""
+    """Load a model card's weights once; predict on (image, mask) pairs.
+
+    A late-fusion card (``late_fusion``) loads one Predictor per member; each member reads its
+    own series exactly as it would alone, and the card combines their probabilities.
+    """
 
     def __init__(self, card, device="auto"):
         start = time.perf_counter()
         self.device = resolve_device(device)
         if not isinstance(card, dict):
             card = weights_module.load_card(card)
-        self.model, self.card = weights_module.load_model(card, device=self.device)
-        fast_inference.optimize_for_inference(self.model, self.device)
-        self.spec = weights_module.card_spec(self.card)
+        self.members = []  # type: List[Predictor]
+        if late_fusion.is_late_fusion(card):
+            self.card, self.model, self.spec = card, None, None
+            self.members = [Predictor(member, device=self.device) for member in weights_module.member_cards(card)]
+        else:
+            self.model, self.card = weights_module.load_model(card, device=self.device)
+            fast_inference.optimize_for_inference(self.model, self.device)
+            self.spec = weights_module.card_spec(self.card)
         self.load_seconds = time.perf_counter() - start
 
     @property
@@ -139,6 +152,9 @@ class Predictor:
             raise LVIError(self.card.get("_card_path"), "model {} needs an image and a VOI of {}; missing: {}".format(
                 self.model_id, " and ".join(sequences.LABELS[n] for n in names), ", ".join(missing)))
         image_sources, mask_sources = image_sources or {}, mask_sources or {}
+        if self.members:
+            return self._predict_late_fusion(images, masks, heatmap, image_sources, mask_sources,
+                                             series_descriptions or {})
         fused = len(names) > 1
         channels = [Channel(images[n], masks[n],
                             image_sources.get(n) or ("{} image".format(sequences.LABELS[n]) if fused else "image"),
@@ -191,6 +207,41 @@ class Predictor:
             slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
             getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmap=heat,
             heatmap_sequence=names[reference] if heat is not None else None)
+
+
+    def _predict_late_fusion(self, images, masks, heatmap, image_sources, mask_sources, series_descriptions):
+        shown_on = sequences.grid_reference(self.card["sequence"])
+        parts = []
+        for member in self.members:
+            own = member.sequences
+            parts.append(member.predict_case(
+                {n: images[n] for n in own}, {n: masks[n] for n in own}, heatmap=heatmap and own == (shown_on,),
+                image_sources={n: image_sources[n] for n in own if n in image_sources},
+                mask_sources={n: mask_sources[n] for n in own if n in mask_sources},
+                series_descriptions={n: series_descriptions[n] for n in own if n in series_descriptions}))
+        probability = late_fusion.combine([p.probability for p in parts])
+        warnings = []
+        for part in parts:
+            warnings += [w for w in part.warnings if w not in warnings and w != weights_module.DEMO_NOTICE]
+        heat = next((p.heatmap for p in parts if p.heatmap is not None), None)
+        if heat is not None:
+            warnings.append("the heat-map is the {} member's; the {} member's is not shown".format(
+                sequences.LABELS[shown_on], " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES
+                                                           if n != shown_on)))
+        demo = bool(self.card.get("demo", False)) or any(p.demo for p in parts)
+        if demo:
+            warnings.append(weights_module.DEMO_NOTICE)
+        timings = {}
+        for part in parts:
+            for key, seconds in part.timings.items():
+                timings[key] = timings.get(key, 0.0) + seconds
+        threshold = float(self.card["threshold"])
+        return Prediction(
+            probability=probability, label=int(probability >= threshold), threshold=threshold,
+            model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
+            weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
+            demo=demo, heatmap=heat, heatmap_sequence=shown_on if heat is not None else None,
+            member_probabilities={p.model_id: p.probability for p in parts})
 
 
 def _grad_cam(model, x):

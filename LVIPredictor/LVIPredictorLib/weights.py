@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from . import models, sequences
+from . import late_fusion, models, sequences
 from .atomic_files import write_bytes_atomic, write_json_atomic
 from .errors import WeightsError
 from .preprocessing import spec_from_dict
@@ -93,12 +93,16 @@ def load_card(card_path):
 
 
 def _check_card(card, source):
+    if late_fusion.is_late_fusion(card):
+        late_fusion.check_card(card, source)
+        _check_threshold(card, source)
+        return
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise WeightsError(source, "model card lacks {}".format(", ".join(missing)))
     if card["architecture"] not in models.CLASSIFIERS:
         raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
-            card["architecture"], ", ".join(models.CLASSIFIERS)))
+            card["architecture"], ", ".join(models.CLASSIFIERS + (late_fusion.ARCHITECTURE,))))
     if card["sequence"] not in sequences.ALL:
         raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"],
                                                                               ", ".join(sequences.ALL)))
@@ -118,6 +122,10 @@ def _check_card(card, source):
                                      and ensemble["members"] >= 1):
         raise WeightsError(source, "'ensemble' must be an object with a positive integer 'members', got {!r}".format(
             ensemble))
+    _check_threshold(card, source)
+
+
+def _check_threshold(card, source):
     threshold = card["threshold"]
     if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise WeightsError(source, "threshold must be a probability in [0, 1], got {!r}".format(threshold))
@@ -154,7 +162,21 @@ def build_card_model(card):
 
 
 def card_spec(card):
+    if late_fusion.is_late_fusion(card):
+        raise WeightsError(card.get("_card_path"), "is a late-fusion model: each of its members has its own "
+                                                   "preprocessing (member_cards)")
     return spec_from_dict(card["preprocessing"])
+
+
+def voi_label(card):
+    """The VOI label a card's model reads (None: any non-zero voxel), for a late-fusion card its members'."""
+    if not late_fusion.is_late_fusion(card):
+        return card_spec(card).label
+    labels = {card_spec(member).label for member in member_cards(card)}
+    if len(labels) > 1:
+        raise WeightsError(card.get("_card_path"), "its members read different VOI labels ({})".format(
+            ", ".join(str(label) for label in sorted(labels, key=str))))
+    return labels.pop()
 
 
 def weights_path_of(card):
@@ -162,9 +184,17 @@ def weights_path_of(card):
     return base / card["weights_file"]
 
 
+def member_cards(card):
+    """A late-fusion card's member cards, loaded and checked against the weights it pins."""
+    return late_fusion.member_cards(card, load_card)
+
+
 def load_model(card_or_path, device="cpu"):
     """Build the card's architecture and load its verified weights; returns (model in eval mode, card)."""
     card = card_or_path if isinstance(card_or_path, dict) else load_card(card_or_path)
+    if late_fusion.is_late_fusion(card):
+        raise WeightsError(card.get("_card_path"), "is a late-fusion model: it has no network of its own; load its "
+                                                   "members (member_cards) or predict with inference.Predictor")
     if "_card_path" not in card:
         raise WeightsError(None, "card has no '_card_path'; load it with load_card() so the weights file can be found")
     path = weights_path_of(card)
@@ -273,9 +303,12 @@ def write_catalog(directory):
         if card_path.name == "catalog.json":
             continue
         card = load_card(card_path)
-        entries.append({"model_id": card["model_id"], "architecture": card["architecture"],
-                        "sequence": card["sequence"], "card": card_path.name, "weights": card["weights_file"],
-                        "weights_sha256": card["weights_sha256"], "demo": bool(card.get("demo", False))})
+        entry = {"model_id": card["model_id"], "architecture": card["architecture"], "sequence": card["sequence"],
+                 "card": card_path.name, "weights": card.get("weights_file"),  # None: a late-fusion card
+                 "weights_sha256": card["weights_sha256"], "demo": bool(card.get("demo", False))}
+        if late_fusion.is_late_fusion(card):
+            entry["members"] = [m["card"] for m in card["members"]]
+        entries.append(entry)
     path = directory / "catalog.json"
     write_json_atomic(path, {"schema_version": CARD_SCHEMA_VERSION, "models": entries})
     return path

@@ -49,3 +49,24 @@ def ensemble_card(tmp_path, name="vanilla_cnn_2d", sequence="dce", members=2, wi
                 demo=True, ensemble={"members": members, "tta_flip": True, "combine": "mean probability"})
     _, card_path = weights.save_model(model, card, tmp_path / "{}-{}-ensemble".format(sequence, name), dtype="float32")
     return card_path, model
+
+
+def late_fusion_card(folder, t2_card, dce_card, threshold=0.5, model_id="test-t2+dce-late_fusion"):
+    """A late-fusion card over two member cards in ``folder`` (as `lvi fuse` writes it, without metrics)."""
+    import json
+    from pathlib import Path
+
+    from LVIPredictorLib import late_fusion
+
+    members = []
+    for sequence, path in (("t2", t2_card), ("dce", dce_card)):
+        member = weights.load_card(path)
+        members.append({"card": Path(path).name, "sequence": sequence, "model_id": member["model_id"],
+                        "architecture": member["architecture"], "weights_sha256": member["weights_sha256"]})
+    card = {"model_id": model_id, "architecture": late_fusion.ARCHITECTURE, "sequence": sequences.FUSED,
+            "dce_phase": 2, "members": members, "combine": late_fusion.COMBINE, "threshold": threshold,
+            "threshold_method": "fixed (test)", "demo": True,
+            "weights_sha256": late_fusion.members_sha256([m["weights_sha256"] for m in members])}
+    path = Path(folder) / "t2+dce-late_fusion.json"
+    path.write_text(json.dumps(card), encoding="utf-8")
+    return path

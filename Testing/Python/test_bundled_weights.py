@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from LVIPredictorLib import inference, models, weights
+from LVIPredictorLib import inference, late_fusion, models, weights
 from lvi_training.reference import FLOAT16_TOLERANCE, default_sample_case, sample_inputs
 
 MODELS_DIR = weights.models_dir()
@@ -12,16 +12,17 @@ CATALOG = weights.bundled_catalog(MODELS_DIR)
 IDS = [e["model_id"] for e in CATALOG]
 
 
-def test_catalog_lists_the_papers_table_a_fused_model_and_the_radiomics_baseline():
+def test_catalog_lists_the_papers_table_fused_models_and_the_radiomics_baseline():
     combos = sorted((e["sequence"], e["architecture"]) for e in CATALOG)
     papers = [(s, m) for s in ("t2", "dce") for m in models.MODEL_NAMES]
-    fused = [("t2+dce", "vanilla_cnn_2d")]
+    fused = [("t2+dce", "vanilla_cnn_2d"), ("t2+dce", late_fusion.ARCHITECTURE)]
     baseline = [(s, models.RADIOMICS) for s in ("t2", "dce", "t2+dce")]
     assert combos == sorted(papers + fused + baseline)
 
 
 def test_bundled_weights_fit_the_100_mb_budget():
-    total = sum((MODELS_DIR / e["weights"]).stat().st_size for e in CATALOG)
+    # A late-fusion card has no weights of its own: its members' are counted once, as themselves.
+    total = sum((MODELS_DIR / e["weights"]).stat().st_size for e in CATALOG if e["weights"])
     assert total <= 100 * 1024 * 1024, total
 
 
@@ -32,7 +33,10 @@ def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
     assert "not for clinical use" in card["intended_use"]
     training = card["training"]
     assert training["command"] and training["seed"] is not None
-    if card["architecture"] == models.RADIOMICS:
+    if late_fusion.is_late_fusion(card):
+        assert [m["sequence"] for m in weights.member_cards(card)] == ["t2", "dce"]
+        assert training["members"] and card["metrics"]["scope"].startswith("pooled out-of-fold")
+    elif card["architecture"] == models.RADIOMICS:
         # A few dozen coefficients: float16 would save nothing and cost precision.
         assert card["weights_dtype"] == "float32"
         assert card["preprocessing"]["kind"] == "radiomics"
@@ -59,7 +63,12 @@ def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
 @pytest.mark.parametrize("entry", CATALOG, ids=IDS)
 def test_weights_load_with_a_matching_checksum(entry):
     card = weights.load_card(entry["card_path"])
-    assert weights.sha256_of(weights.weights_path_of(card)) == card["weights_sha256"] == entry["weights_sha256"]
+    assert card["weights_sha256"] == entry["weights_sha256"]
+    if late_fusion.is_late_fusion(card):
+        shas = [m["weights_sha256"] for m in weights.member_cards(card)]
+        assert card["weights_sha256"] == late_fusion.members_sha256(shas)
+        return
+    assert weights.sha256_of(weights.weights_path_of(card)) == card["weights_sha256"]
     model, _ = weights.load_model(card)
     assert not model.training
 

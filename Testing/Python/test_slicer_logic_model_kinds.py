@@ -43,3 +43,28 @@ def test_logic_prediction_equals_the_core_prediction(module_file, dce_case, tmp_
         assert viaSlicer.heatmap is None
     else:
         assert viaSlicer.heatmap is not None
+
+
+def test_logic_predicts_with_a_late_fusion_card_like_its_members(module_file, dce_case, tmp_path):
+    """Each member reads its own series through the Logic; the card averages their logits."""
+    from core_cards import fresh_card, late_fusion_card
+
+    from LVIPredictorLib import inference, late_fusion
+
+    t2_card, _ = fresh_card(tmp_path, name="vanilla_cnn_2d", sequence="t2", seed=1)
+    dce_card, _ = fresh_card(tmp_path, name="vanilla_cnn_2d", sequence="dce", seed=2)
+    card_path = late_fusion_card(tmp_path, t2_card, dce_card)
+    logic = module_file.LVIPredictorLogic()
+    volumes = {"t2": dce_case["volume"], "dce": dce_case["volume"]}
+    (viaSlicer,) = logic.predictCase(volumes, dce_case["segmentation"], dce_case["segmentId"], model=str(card_path),
+                                     device="cpu", heatmap=True)
+    members = [inference.Predictor(str(c), device="cpu").predict(dce_case["image"], dce_case["mask"])
+               for c in (t2_card, dce_card)]
+    assert viaSlicer.architecture == "late_fusion" and viaSlicer.sequence == "t2+dce"
+    assert viaSlicer.member_probabilities == pytest.approx({m.model_id: m.probability for m in members}, abs=1e-4)
+    assert viaSlicer.probability == pytest.approx(late_fusion.combine([m.probability for m in members]), abs=1e-4)
+    assert viaSlicer.heatmap is not None and viaSlicer.heatmap_sequence == "dce"
+    table = logic.addResultsToTable([viaSlicer], volumeNodes=volumes)
+    assert table.GetCellText(0, table.GetColumnIndex("architecture")) == "late_fusion"
+    with pytest.raises(module_file.InputError, match="predictCase"):
+        logic.predict(dce_case["volume"], dce_case["segmentation"], dce_case["segmentId"], str(card_path), device="cpu")

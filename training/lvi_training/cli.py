@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "lvi_training.cmd_evaluate",
     "lvi_training.cmd_table",
     "lvi_training.cmd_export",
+    "lvi_training.cmd_fuse",
 )
 
 

@@ -59,7 +59,13 @@ def markdown_row(card):
 
     m, training = card["metrics"], card.get("training") or {}
     recipe = (training.get("recipe") or {}).get("name", "-")
-    how = "radiomics + LR" if card["architecture"] == "radiomics_lr" else "{}, {}".format(recipe, training.get("epochs"))
+    if card["architecture"] == "radiomics_lr":
+        how = "radiomics + LR"
+    elif card["architecture"] == "late_fusion":
+        how = "mean logit of " + " + ".join("{} {}".format(sequences.LABELS[m["sequence"]], m["architecture"])
+                                            for m in card["members"])
+    else:
+        how = "{}, {}".format(recipe, training.get("epochs"))
     bound = (card.get("best_possible_auc") or {}).get("auc")
     cells = [sequences.LABELS[card["sequence"]], card["architecture"], how,
              "{:.3f} ({:.3f}–{:.3f})".format(m["auc"], *m["auc_ci_delong"])]
@@ -117,10 +123,11 @@ def show_card(model):
     from LVIPredictorLib import models, sequences, weights
 
     card = weights.load_card(weights.resolve_card(model))
+    if card["architecture"] == "late_fusion":
+        return _show_late_fusion(card, weights.member_cards(card))
     network, _ = weights.load_model(card)  # verifies the SHA-256 and every tensor's shape
     spec = card["preprocessing"]
     training = card.get("training") or {}
-    metrics = card.get("metrics") or {}
     reads = sequences.LABELS[card["sequence"]]
     if sequences.reads_dce(card["sequence"]):
         reads += " (DCE phase {}, 1 = pre-contrast)".format(card.get("dce_phase", 2))
@@ -130,14 +137,7 @@ def show_card(model):
         ("architecture", _architecture_line(card, models.count_parameters(network))),
         ("reads", reads),
         ("input", _input_line(card, spec)),
-        ("threshold", "{:.4f} ({})".format(card["threshold"], card.get("threshold_method", "?"))),
-        ("metrics", "{} on {} cases ({} LVI+); 95 % CIs".format(metrics.get("scope", "-"), metrics.get("n", "-"),
-                                                    metrics.get("n_positive", "-"))),
-        ("  AUC", _ci(metrics, "auc")),
-        ("  accuracy", _ci(metrics, "accuracy")),
-        ("  sensitivity", _ci(metrics, "sensitivity")),
-        ("  specificity", _ci(metrics, "specificity")),
-        ("best possible", _bound_line(card.get("best_possible_auc"))),
+    ] + _metric_lines(card) + [
         ("trained by", training.get("command", "-")),
         ("training", "{} epochs, seed {}, split {}, {} cases; {}".format(
             training.get("epochs", "-"), training.get("seed", "-"), training.get("split", "-"),
@@ -146,9 +146,47 @@ def show_card(model):
                                                           card["weights_sha256"])),
         ("intended use", card.get("intended_use", "-")),
     ]
+    _print_lines(lines, card)
+    return 0
+
+
+def _metric_lines(card):
+    metrics = card.get("metrics") or {}
+    return [
+        ("threshold", "{:.4f} ({})".format(card["threshold"], card.get("threshold_method", "?"))),
+        ("metrics", "{} on {} cases ({} LVI+); 95 % CIs".format(metrics.get("scope", "-"), metrics.get("n", "-"),
+                                                    metrics.get("n_positive", "-"))),
+        ("  AUC", _ci(metrics, "auc")),
+        ("  accuracy", _ci(metrics, "accuracy")),
+        ("  sensitivity", _ci(metrics, "sensitivity")),
+        ("  specificity", _ci(metrics, "specificity")),
+        ("best possible", _bound_line(card.get("best_possible_auc"))),
+    ]
+
+
+def _print_lines(lines, card):
     reference = card.get("reference_prediction")
     if reference:
         lines.append(("sample case", "{} -> probability {:.4f}".format(reference["case"], reference["probability"])))
     for key, value in lines:
         print("{:<14} {}".format(key, value))
+
+
+def _show_late_fusion(card, members):
+    from LVIPredictorLib import sequences, weights
+
+    for member in members:
+        weights.load_model(member)  # verifies each member's weights file against its SHA-256
+
+    lines = [("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
+             ("card", card["_card_path"]),
+             ("architecture", "late fusion: {} of {} members, each reading its own series".format(
+                 card.get("combine", "?"), len(members)))]
+    lines += [("  member", "{} ({} on {}), weights SHA-256 {} verified".format(
+        m["model_id"], m["architecture"], sequences.LABELS[m["sequence"]], m["weights_sha256"][:16]))
+        for m in members]
+    lines += _metric_lines(card)
+    lines += [("trained by", (card.get("training") or {}).get("command", "-")),
+              ("intended use", card.get("intended_use", "-"))]
+    _print_lines(lines, card)
     return 0

@@ -166,6 +166,8 @@ def run(args):
     for p in predictions:
         print("{:<30} {:>11.3f} {:>6} {:>9.3f} {:>6}".format(p.model_id, p.probability, "LVI+" if p.label else "LVI-",
                                                             p.threshold, p.device))
+        for member, probability in p.member_probabilities.items():
+            print("  {:<28} {:>11.3f}   (late-fusion member)".format(member, probability))
     warnings = [w for info in infos.values() for w in info.warnings]
     for p in predictions:
         for w in p.warnings:
@@ -210,7 +212,7 @@ def _dicom_sources(outputs, images, masks, infos, cards):
 
     if outputs["sr"] is None and not outputs["seg"]:
         return {}
-    label = weights.card_spec(cards[0]).label if cards else None
+    label = weights.voi_label(cards[0]) if cards else None
     return {name: dicom_source(name, images[name], masks[name], infos[name], label=label) for name in images}
 
 

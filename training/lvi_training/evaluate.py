@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.late_fusion import mean_logit
 
 from . import atomic, metrics, plots
 
-def _fold_results(run_dir):
+def fold_results(run_dir):
+    """The frozen result.json of every fold of a finished run, in fold order."""
     if not (run_dir / "splits.json").exists():
         raise InputError(str(run_dir), "is not an `lvi train` run folder (no splits.json)")
     split = atomic.load_json(run_dir / "splits.json")
@@ -37,7 +39,7 @@ def _fold_results(run_dir):
 def out_of_fold_predictions(run_dir):
     """{case_id: (label, held-out probability)} of a finished run, read from its frozen fold results."""
     return {row["case_id"]: (int(row["lvi"]), float(row["probability"]))
-            for result in _fold_results(Path(run_dir)) for row in result["test"]}
+            for result in fold_results(Path(run_dir)) for row in result["test"]}
 
 
 def aligned_out_of_fold(run_dirs):
@@ -65,7 +67,7 @@ def late_fusion(run_dirs):
     if len(run_dirs) < 2:
         raise InputError(", ".join(str(r) for r in run_dirs), "late fusion needs at least two runs")
     case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
-    return case_ids, labels, metrics.logit(probabilities).mean(axis=0)
+    return case_ids, labels, mean_logit(probabilities)
 
 
 def evaluate_run(run_dir):
@@ -75,7 +77,7 @@ def evaluate_run(run_dir):
     if not config_path.exists():
         raise InputError(str(run_dir), "is not a run folder (no config.json)")
     config = atomic.load_json(config_path)
-    results = _fold_results(run_dir)
+    results = fold_results(run_dir)
     rows = []
     for result in results:
         for row in result["test"]:

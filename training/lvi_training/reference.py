@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from LVIPredictorLib import inference, io, preprocessing, sequences, weights
+from LVIPredictorLib import inference, io, late_fusion, preprocessing, sequences, weights
 from LVIPredictorLib.atomic_files import write_json_atomic
 
 # Sample-case files per sequence (relative to the case folder).
@@ -56,6 +56,10 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
         raise RuntimeError("{}: stored {} weights move the sample probability by {:.2e} (> {}); export as "
                            "float32".format(card_path, card.get("weights_dtype"), abs(stored.probability - p32),
                                             FLOAT16_TOLERANCE))
+    return _write_reference(card_path, card, case_dir, stored, p32)
+
+
+def _write_reference(card_path, card, case_dir, stored, p32):
     names = sequences.channels(card["sequence"])
     card.pop("_card_path", None)
     card["reference_prediction"] = {
@@ -63,5 +67,25 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
         "mask": " + ".join(CASE_FILES[n][1] for n in names), "device": "cpu",
         "probability": stored.probability, "probability_float32_weights": p32,
         "note": "recomputed by the test suite from the stored weights; must match to 1e-5"}
+    if stored.member_probabilities:
+        card["reference_prediction"]["member_probabilities"] = stored.member_probabilities
     write_json_atomic(card_path, card)
     return card["reference_prediction"]
+
+
+def record_late_fusion_reference(card_path, case_dir=None):
+    """Add ``reference_prediction`` to a late-fusion card: the Predictor's probability on the sample
+    case, and beside it the same combination of its members' float32-weight probabilities."""
+    case_dir = Path(case_dir) if case_dir else default_sample_case()
+    card = weights.load_card(card_path)
+    images, masks = sample_inputs(case_dir, card["sequence"])
+    stored = inference.Predictor(card, device="cpu").predict_case(images, masks)
+    float32 = [(member.get("reference_prediction") or {}) for member in weights.member_cards(card)]
+    if any(r.get("case") != case_dir.name or "probability_float32_weights" not in r for r in float32):
+        raise RuntimeError("{}: every member card needs a reference prediction on {} (lvi export "
+                           "--reference-case)".format(card_path, case_dir.name))
+    p32 = late_fusion.combine([r["probability_float32_weights"] for r in float32])
+    if abs(stored.probability - p32) > FLOAT16_TOLERANCE:
+        raise RuntimeError("{}: stored member weights move the sample probability by {:.2e} (> {})".format(
+            card_path, abs(stored.probability - p32), FLOAT16_TOLERANCE))
+    return _write_reference(card_path, card, case_dir, stored, p32)

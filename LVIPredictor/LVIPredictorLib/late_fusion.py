@@ -1,0 +1,105 @@
+"""Late fusion: one model made of single-sequence models, each reading its own series.
+
+A late-fusion card holds no weights. It names its member cards (one FS-T2WI model and one
+DCE model, in files beside it) and pins each by the SHA-256 of its weights, so a member
+re-exported or replaced later is refused instead of silently changing what the fused card's
+metrics describe. Each member predicts exactly as it does alone (its own preprocessing, grid
+and VOI), and the fused probability is the sigmoid of the members' mean logit with equal
+weights. Nothing is fitted on top, which is why the fused model's out-of-fold metrics are
+honest: they are the same average of the members' held-out predictions
+(``lvi_training.evaluate.late_fusion``).
+
+Why it exists: on the phantom cohort, the fused network (both sequences as channels of one
+CNN) overfits its image pathway, and averaging two single-sequence networks beat it
+(README, "Late fusion").
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from . import sequences
+from .errors import WeightsError
+
+ARCHITECTURE = "late_fusion"
+REQUIRED_KEYS = ("model_id", "architecture", "sequence", "threshold", "members", "weights_sha256")
+COMBINE = "mean logit, equal weights"
+# Probabilities are clipped before the logit: a member that says exactly 0 or 1 must not make the
+# mean infinite (the same clip as lvi_training.metrics).
+_EPS = 1e-6
+
+
+def mean_logit(probabilities, axis=0):
+    """The members' mean logit (the fused score before the sigmoid)."""
+    p = np.clip(np.asarray(probabilities, dtype=float), _EPS, 1.0 - _EPS)
+    return np.log(p / (1.0 - p)).mean(axis=axis)
+
+
+def combine(probabilities):
+    """The fused probability of one case from its members' probabilities."""
+    return float(1.0 / (1.0 + np.exp(-mean_logit(probabilities))))
+
+
+def members_sha256(member_shas):
+    """The fused card's own identity: a digest of its members' weight digests, in member order."""
+    return hashlib.sha256("\n".join(member_shas).encode("ascii")).hexdigest()
+
+
+def is_late_fusion(card):
+    return isinstance(card, dict) and card.get("architecture") == ARCHITECTURE
+
+
+def check_card(card, source):
+    """Structure of a late-fusion card (its members are checked when they are loaded)."""
+    missing = [k for k in REQUIRED_KEYS if k not in card]
+    if missing:
+        raise WeightsError(source, "late-fusion model card lacks {}".format(", ".join(missing)))
+    if card["sequence"] != sequences.FUSED:
+        raise WeightsError(source, "a late-fusion model reads {} (sequence {!r}), not {!r}".format(
+            sequences.LABELS[sequences.FUSED], sequences.FUSED, card["sequence"]))
+    members = card["members"]
+    if not isinstance(members, list) or not all(isinstance(m, dict) and isinstance(m.get("card"), str)
+                                                and isinstance(m.get("weights_sha256"), str) for m in members):
+        raise WeightsError(source, "'members' must be a list of {\"card\": file name, \"weights_sha256\": ...}")
+    member_sequences = sorted(m.get("sequence", "?") for m in members)
+    if member_sequences != sorted(sequences.SEQUENCES):
+        raise WeightsError(source, "a late-fusion model needs one FS-T2WI member and one DCE member (sequences "
+                                   "'t2' and 'dce'), got {}".format(", ".join(member_sequences) or "none"))
+    expected = members_sha256([m["weights_sha256"] for m in members])
+    if card["weights_sha256"] != expected:
+        raise WeightsError(source, "weights_sha256 {} is not the digest of its members' weights ({}); the card was "
+                                   "edited".format(card["weights_sha256"], expected))
+
+
+def member_cards(card, load_card):
+    """The member cards of a loaded late-fusion card, each checked against the digest the card pins.
+
+    ``load_card`` is ``weights.load_card`` (passed in: weights imports this module).
+    """
+    source = card.get("_card_path")
+    if source is None:
+        raise WeightsError(None, "late-fusion card has no '_card_path'; load it with load_card() so its member cards "
+                                 "can be found")
+    folder = Path(source).parent
+    loaded = []
+    for member in card["members"]:
+        path = folder / member["card"]
+        if not path.is_file():
+            raise WeightsError(str(path), "member card named by the late-fusion model {} is missing".format(
+                card["model_id"]))
+        member_card = load_card(path)
+        if is_late_fusion(member_card):
+            raise WeightsError(str(path), "a late-fusion member must be a single-sequence model, not another "
+                                          "late-fusion model")
+        if member_card["sequence"] != member.get("sequence"):
+            raise WeightsError(str(path), "reads {!r} but the late-fusion model {} lists it as its {!r} member".format(
+                member_card["sequence"], card["model_id"], member.get("sequence")))
+        if member_card["weights_sha256"] != member["weights_sha256"]:
+            raise WeightsError(str(path), "has weights {} but the late-fusion model {} was built on {}: the member was "
+                                          "re-exported or replaced, so the fused card's metrics no longer describe "
+                                          "it; rebuild it with `lvi fuse`".format(
+                                              member_card["weights_sha256"][:12], card["model_id"],
+                                              member["weights_sha256"][:12]))
+        loaded.append(member_card)
+    return loaded

@@ -1,0 +1,164 @@
+"""Build a late-fusion model card from two exported single-sequence models and their runs.
+
+The card's metrics are out-of-fold like its members': each case's fused score is the mean
+logit of the members' held-out predictions (``evaluate.late_fusion``), and each fold's
+threshold is Youden's J on the fused scores of that fold's *training* cases, frozen before
+its held-out cases are scored. That needs the members' runs to share their folds (the same
+cohort and ``--seed``); runs with other folds are refused rather than given a threshold
+chosen on cases they held out. The exported threshold is Youden's J on the pooled
+out-of-fold fused scores, the rule ``lvi export`` uses for cv5 runs.
+"""
+
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from LVIPredictorLib import late_fusion, sequences, weights
+from LVIPredictorLib.atomic_files import write_json_atomic
+from LVIPredictorLib.errors import InputError, WeightsError
+
+from . import atomic, bounds, metrics
+from .evaluate import aligned_out_of_fold, fold_results, load_metrics
+from .export import _CARD_METRICS, DEMO_WORDS, INTENDED_USE, load_run_model
+
+
+def _member(card_path, run_dir):
+    """(card, run config, run metrics) of one member, checked to be the model that run exported."""
+    card = weights.load_card(card_path)
+    if late_fusion.is_late_fusion(card):
+        raise WeightsError(str(card_path), "is a late-fusion model; members must be single-sequence models")
+    config_path = Path(run_dir) / "config.json"
+    if not config_path.is_file():
+        raise InputError(str(run_dir), "is not an `lvi train` run folder (no config.json)")
+    config = atomic.load_json(config_path)
+    if config.get("split") != "cv5":
+        raise InputError(str(run_dir), "is a {} run; late fusion needs cv5 runs (out-of-fold predictions of every "
+                                       "case)".format(config.get("split")))
+    run_metrics = load_metrics(run_dir)
+    if (card.get("metrics") or {}).get("auc") != run_metrics.get("auc") or not _same_weights(card, run_dir, config):
+        raise InputError(str(card_path), "was not exported from {} (its weights or out-of-fold AUC differ from the "
+                                         "run's); give each card with the run it came from".format(run_dir))
+    return card, config, run_metrics
+
+
+def _same_weights(card, run_dir, config):
+    """Whether the card stores exactly the model the run exports (at the card's precision).
+
+    The run, not the card, holds the out-of-fold predictions the fused metrics come from, so the
+    pairing is checked on the weights themselves rather than on paths that move between machines.
+    """
+    expected = load_run_model(run_dir, config).state_dict()
+    with safe_open(str(weights.weights_path_of(card)), framework="pt") as stored:
+        if set(stored.keys()) != set(expected):
+            return False
+        for name in expected:
+            tensor = stored.get_tensor(name)
+            if not torch.equal(expected[name].to(tensor.dtype), tensor):
+                return False
+    return True
+
+
+def _shared_folds(run_dirs):
+    """Each run's fold results, checked to hold the same test cases fold by fold."""
+    per_run = [fold_results(Path(r)) for r in run_dirs]
+    for run_dir, results in zip(run_dirs[1:], per_run[1:]):
+        same = len(results) == len(per_run[0]) and all(
+            {row["case_id"] for row in a["test"]} == {row["case_id"] for row in b["test"]}
+            for a, b in zip(per_run[0], results))
+        if not same:
+            raise InputError(str(run_dir), "has other cross-validation folds than {}; late fusion chooses each fold's "
+                                           "threshold on that fold's training cases, so the members' runs need the "
+                                           "same cohort and --seed".format(run_dirs[0]))
+    return per_run
+
+
+def _fold_thresholds(per_run):
+    """{case_id: the threshold of its fold}, Youden's J on the fused scores of the fold's training cases."""
+    thresholds = {}
+    for folds in zip(*per_run):
+        train = [{row["case_id"]: (int(row["lvi"]), float(row["probability"])) for row in fold["train"]}
+                 for fold in folds]
+        case_ids = sorted(train[0])
+        labels = np.array([train[0][c][0] for c in case_ids])
+        fused = 1.0 / (1.0 + np.exp(-late_fusion.mean_logit([[part[c][1] for c in case_ids] for part in train])))
+        threshold = metrics.youden_threshold(labels, fused)
+        thresholds.update({row["case_id"]: threshold for row in folds[0]["test"]})
+    return thresholds
+
+
+def build_card(members, model_id, command):
+    """The late-fusion card of ``members`` [(card path, run folder), ...] (not yet written)."""
+    loaded = [_member(card_path, run_dir) for card_path, run_dir in members]
+    member_sequences = sorted(card["sequence"] for card, _, _ in loaded)
+    if member_sequences != sorted(sequences.SEQUENCES):
+        raise InputError(", ".join(str(c) for c, _ in members), "late fusion needs one FS-T2WI model and one DCE "
+                         "model, got {}".format(", ".join(member_sequences)))
+    order = [sequences.SEQUENCES.index(card["sequence"]) for card, _, _ in loaded]
+    pairs = sorted(zip(order, loaded, [r for _, r in members]), key=lambda item: item[0])
+    loaded, run_dirs = [p[1] for p in pairs], [p[2] for p in pairs]
+    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
+    fused = 1.0 / (1.0 + np.exp(-late_fusion.mean_logit(probabilities)))
+    fold_threshold = _fold_thresholds(_shared_folds(run_dirs))
+    thresholds = np.array([fold_threshold[c] for c in case_ids])
+    seed = int(loaded[0][1].get("seed", 0))
+    summary = metrics.summarize(labels, fused, thresholds, seed=seed)
+    summary.update({"scope": "pooled out-of-fold (5-fold CV by patient), mean logit of the members' held-out "
+                             "predictions",
+                    "threshold_rule": "Youden's J on the fused scores of each fold's training predictions, frozen "
+                                      "before scoring held-out cases"})
+    cards = [card for card, _, _ in loaded]
+    configs = [config for _, config, _ in loaded]
+    dce = next(card for card in cards if card["sequence"] == "dce")
+    demo = any(card.get("demo") for card in cards)
+    fused_config = dict(configs[0], sequence=sequences.FUSED, dce_phase=dce.get("dce_phase", 2),
+                        preprocessing=next(c for c in configs if c["sequence"] == "dce")["preprocessing"])
+    member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
+                       "model_id": card["model_id"], "architecture": card["architecture"],
+                       "weights_sha256": card["weights_sha256"]} for card in cards]
+    card = {
+        "schema_version": weights.CARD_SCHEMA_VERSION, "model_id": model_id, "architecture": late_fusion.ARCHITECTURE,
+        "sequence": sequences.FUSED, "dce_phase": int(dce.get("dce_phase", 2)), "members": member_entries,
+        "combine": late_fusion.COMBINE,
+        "weights_sha256": late_fusion.members_sha256([m["weights_sha256"] for m in member_entries]),
+        "threshold": metrics.youden_threshold(labels, fused), "threshold_method": "youden_on_out_of_fold_predictions",
+        "demo": demo,
+        "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " if demo else "") + INTENDED_USE.format(
+            "two MRI sequences ({}, each read by its own model)".format(
+                " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES))),
+        "training": {"command": command, "seed": seed, "split": "cv5", "n_cases": len(case_ids),
+                     "members": [{"model_id": c["model_id"], "run": str(r), "command": cfg["command"]}
+                                 for c, r, cfg in zip(cards, run_dirs, configs)],
+                     "cohort": cards[0]["training"].get("cohort"),
+                     "exported_model": "the members' exported models, their logits averaged"},
+        "metrics": {k: summary[k] for k in _CARD_METRICS if k in summary},
+        "best_possible_auc": bounds.for_run(fused_config),
+        "library_versions": configs[0].get("library_versions"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if demo:
+        card["demo_notice"] = DEMO_WORDS
+    return card
+
+
+def write_card(members, out_stem, model_id=None, overwrite=False, reference_case=None, command=None):
+    """Write ``<out_stem>.json``, a late-fusion card whose member cards lie in the same folder."""
+    card_path = Path(str(out_stem) + ".json")
+    for card_path_of_member, _ in members:
+        if Path(card_path_of_member).resolve().parent != card_path.resolve().parent:
+            raise InputError(str(card_path_of_member), "must lie in the folder of the late-fusion card ({}): the card "
+                                                       "names its members by file name".format(card_path.parent))
+    if card_path.exists() and not overwrite:
+        raise WeightsError(str(card_path), "already exists; refusing to overwrite (pass --overwrite)")
+    command = command or "lvi fuse " + " ".join("--member {} {}".format(shlex.quote(str(c)), shlex.quote(str(r)))
+                                                 for c, r in members) + " --out " + shlex.quote(str(out_stem))
+    card = build_card(members, model_id or card_path.stem, command)
+    write_json_atomic(card_path, card)
+    weights.member_cards(weights.load_card(card_path))  # the card just written must load, members and pins included
+    if reference_case is not None:
+        from .reference import record_late_fusion_reference
+        record_late_fusion_reference(card_path, reference_case)
+    return card_path
