@@ -36,9 +36,14 @@ def mean_logit(probabilities, axis=0):
     return np.log(p / (1.0 - p)).mean(axis=axis)
 
 
+def fused_probability(probabilities, axis=0):
+    """The fused probability: the sigmoid of the members' mean logit (members along ``axis``)."""
+    return 1.0 / (1.0 + np.exp(-mean_logit(probabilities, axis=axis)))
+
+
 def combine(probabilities):
     """The fused probability of one case from its members' probabilities."""
-    return float(1.0 / (1.0 + np.exp(-mean_logit(probabilities))))
+    return float(fused_probability(probabilities))
 
 
 def members_sha256(member_shas):

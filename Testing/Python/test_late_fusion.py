@@ -154,3 +154,22 @@ def test_a_late_fusion_card_of_untrained_members_loads_and_predicts(tmp_path):
     assert [m["sequence"] for m in weights.member_cards(card)] == ["t2", "dce"]
     with pytest.raises(WeightsError, match="no network of its own"):
         weights.load_model(card)
+
+
+def test_table_rows_give_the_late_fusion_of_a_networks_two_runs(members, fused_card, tmp_path):
+    from LVIPredictorLib.sequences import FUSED
+    from lvi_training import table
+    from lvi_training.cmd_table import late_fusion_rows
+
+    out = tmp_path / "table"
+    results = {}
+    for sequence in ("t2", "dce"):
+        shutil.copytree(members[sequence][1], table.run_folder(out, sequence, "vanilla_cnn_2d"))
+        results[(sequence, "vanilla_cnn_2d")] = evaluate.load_metrics(members[sequence][1])
+    best = {}
+    late_fusion_rows(out, results, best, seed=1)
+    rows = table.table_rows(results, best)
+    assert [r["model"] for r in rows][-1] == "2D VanillaCNN, late fusion of the FS-T2WI and DCE runs"
+    assert rows[-1]["sequence"] == "FS-T2WI + DCE" and rows[-1]["auc"] == fused_card["metrics"]["auc"]
+    assert rows[-1]["accuracy"] == fused_card["metrics"]["accuracy"] and rows[-1]["paper_auc"] is None
+    assert (FUSED, table.late_fusion_model("resnet10_2d")) not in results  # no runs of it: no row

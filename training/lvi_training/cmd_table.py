@@ -3,9 +3,10 @@ networks, and each model's best possible AUC on a phantom cohort."""
 
 from dataclasses import replace
 
-from LVIPredictorLib.models import RADIOMICS
+from LVIPredictorLib.models import MODEL_NAMES, RADIOMICS
+from LVIPredictorLib.sequences import FUSED
 
-from . import atomic, bounds, recipes, table
+from . import atomic, bounds, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
 from .run import CNN_ONLY_OPTIONS, train_run
 
@@ -21,7 +22,8 @@ def register(subparsers):
     add_training_options(p)
     p.add_argument("--out", required=True, help="folder for the runs and the table")
     p.add_argument("--fusion", action="store_true",
-                   help="also train each model on FS-T2WI + DCE fused (more rows; cases need both series)")
+                   help="also train each model on FS-T2WI + DCE fused (more rows; cases need both series), and with "
+                        "--split cv5 add each network's late fusion of its FS-T2WI and DCE runs")
     p.add_argument("--no-radiomics", dest="radiomics", action="store_false",
                    help="leave out the radiomics + logistic-regression baseline rows (seconds to train)")
     p.set_defaults(func=run, final_model=False)
@@ -43,8 +45,21 @@ def run(args):
             best_possible[(seq, model)] = bounds.for_run(atomic.load_json(folder / "config.json"))
     if any(r is None for r in results.values()):
         return 0  # a non-zero torchrun rank: rank 0 writes the table
+    if args.fusion and args.split == "cv5":
+        late_fusion_rows(args.out, results, best_possible, args.seed)
     epochs = args.epochs if args.epochs is not None else recipes.get_recipe(args.recipe).epochs
     title = "Table 1 re-done: {} recipe, {} split, {} epochs, seed {}".format(args.recipe, args.split, epochs,
                                                                               args.seed)
     print(table.write_table(table.table_rows(results, best_possible), args.out, title))
     return 0
+
+
+def late_fusion_rows(out_dir, results, best_possible, seed):
+    """Add each network's late fusion (its FS-T2WI and DCE runs in ``out_dir``) to ``results``."""
+    for model in MODEL_NAMES:
+        if ("t2", model) not in results or ("dce", model) not in results:
+            continue
+        runs = [table.run_folder(out_dir, seq, model) for seq in ("t2", "dce")]
+        key = (FUSED, table.late_fusion_model(model))
+        results[key] = fusion.out_of_fold_metrics(runs, seed)[0]
+        best_possible[key] = fusion.best_possible([atomic.load_json(r / "config.json") for r in runs])

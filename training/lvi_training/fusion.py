@@ -84,10 +84,31 @@ def _fold_thresholds(per_run):
                  for fold in folds]
         case_ids = sorted(train[0])
         labels = np.array([train[0][c][0] for c in case_ids])
-        fused = 1.0 / (1.0 + np.exp(-late_fusion.mean_logit([[part[c][1] for c in case_ids] for part in train])))
+        fused = late_fusion.fused_probability([[part[c][1] for c in case_ids] for part in train])
         threshold = metrics.youden_threshold(labels, fused)
         thresholds.update({row["case_id"]: threshold for row in folds[0]["test"]})
     return thresholds
+
+
+def out_of_fold_metrics(run_dirs, seed=0):
+    """(metrics as `lvi evaluate` reports them, labels, fused probabilities) of the late fusion of
+    finished cv5 runs on the same folds; the runs are given in any order."""
+    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
+    fused = late_fusion.fused_probability(probabilities)
+    fold_threshold = _fold_thresholds(_shared_folds(run_dirs))
+    thresholds = np.array([fold_threshold[c] for c in case_ids])
+    summary = metrics.summarize(labels, fused, thresholds, seed=seed)
+    summary.update({"scope": "pooled out-of-fold (5-fold CV by patient), mean logit of the members' held-out "
+                             "predictions",
+                    "threshold_rule": "Youden's J on the fused scores of each fold's training predictions, frozen "
+                                      "before scoring held-out cases"})
+    return summary, labels, fused
+
+
+def best_possible(configs):
+    """The phantom's bound for FS-T2WI + DCE read by the members (the DCE member's phase), or None."""
+    dce = next(c for c in configs if c["sequence"] == "dce")
+    return bounds.for_run(dict(dce, sequence=sequences.FUSED))
 
 
 def build_card(members, model_id, command):
@@ -100,22 +121,12 @@ def build_card(members, model_id, command):
     order = [sequences.SEQUENCES.index(card["sequence"]) for card, _, _ in loaded]
     pairs = sorted(zip(order, loaded, [r for _, r in members]), key=lambda item: item[0])
     loaded, run_dirs = [p[1] for p in pairs], [p[2] for p in pairs]
-    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
-    fused = 1.0 / (1.0 + np.exp(-late_fusion.mean_logit(probabilities)))
-    fold_threshold = _fold_thresholds(_shared_folds(run_dirs))
-    thresholds = np.array([fold_threshold[c] for c in case_ids])
     seed = int(loaded[0][1].get("seed", 0))
-    summary = metrics.summarize(labels, fused, thresholds, seed=seed)
-    summary.update({"scope": "pooled out-of-fold (5-fold CV by patient), mean logit of the members' held-out "
-                             "predictions",
-                    "threshold_rule": "Youden's J on the fused scores of each fold's training predictions, frozen "
-                                      "before scoring held-out cases"})
+    summary, labels, fused = out_of_fold_metrics(run_dirs, seed)
     cards = [card for card, _, _ in loaded]
     configs = [config for _, config, _ in loaded]
     dce = next(card for card in cards if card["sequence"] == "dce")
     demo = any(card.get("demo") for card in cards)
-    fused_config = dict(configs[0], sequence=sequences.FUSED, dce_phase=dce.get("dce_phase", 2),
-                        preprocessing=next(c for c in configs if c["sequence"] == "dce")["preprocessing"])
     member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
                        "model_id": card["model_id"], "architecture": card["architecture"],
                        "weights_sha256": card["weights_sha256"]} for card in cards]
@@ -129,13 +140,13 @@ def build_card(members, model_id, command):
         "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " if demo else "") + INTENDED_USE.format(
             "two MRI sequences ({}, each read by its own model)".format(
                 " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES))),
-        "training": {"command": command, "seed": seed, "split": "cv5", "n_cases": len(case_ids),
+        "training": {"command": command, "seed": seed, "split": "cv5", "n_cases": len(labels),
                      "members": [{"model_id": c["model_id"], "run": str(r), "command": cfg["command"]}
                                  for c, r, cfg in zip(cards, run_dirs, configs)],
                      "cohort": cards[0]["training"].get("cohort"),
                      "exported_model": "the members' exported models, their logits averaged"},
         "metrics": {k: summary[k] for k in _CARD_METRICS if k in summary},
-        "best_possible_auc": bounds.for_run(fused_config),
+        "best_possible_auc": best_possible(configs),
         "library_versions": configs[0].get("library_versions"),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

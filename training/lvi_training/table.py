@@ -4,14 +4,16 @@ Each combination is an ordinary run folder under DIR (``DIR/<sequence>_<model>``
 interrupted table resumes like any run. The paper's numbers are from its 46-patient
 validation set, with no CIs; ours carry DeLong CIs on the AUC and Wilson CIs on the
 proportions, which show how little a 46-patient table can rank models. With ``fusion`` the
-table gains the fused FS-T2WI + DCE row of each model, which the paper did not have.
+table gains the fused FS-T2WI + DCE row of each model, which the paper did not have, and for
+cv5 runs the late fusion of each network's FS-T2WI and DCE runs (``lvi fuse``'s metrics, no
+training of its own).
 """
 
 import csv
 import io
 from pathlib import Path
 
-from LVIPredictorLib.models import CLASSIFIERS
+from LVIPredictorLib.models import CLASSIFIERS, MODEL_NAMES
 from LVIPredictorLib.sequences import FUSED
 from LVIPredictorLib.sequences import LABELS as SEQUENCE_LABEL
 
@@ -32,6 +34,20 @@ PAPER_TABLE1 = {
 }
 
 
+LATE_FUSION = "late_fusion:"
+
+
+def late_fusion_model(model):
+    """The row key of a network's late fusion (its FS-T2WI and DCE runs averaged)."""
+    return LATE_FUSION + model
+
+
+def model_label(model):
+    if model.startswith(LATE_FUSION):
+        return "{}, late fusion of the FS-T2WI and DCE runs".format(MODEL_LABEL[model[len(LATE_FUSION):]])
+    return MODEL_LABEL[model]
+
+
 def combinations(fusion=False):
     """(sequence, model) rows: the paper's three networks and the radiomics baseline beside them."""
     order = SEQUENCE_ORDER + ((FUSED,) if fusion else ())
@@ -48,14 +64,15 @@ def table_rows(results, best_possible=None):
     phantom's bound for that model's input (bounds.for_run) or None}."""
     rows = []
     best_possible = best_possible or {}
-    for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)):
+    late = [(FUSED, late_fusion_model(model)) for model in MODEL_NAMES]
+    for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)) + late:
         if (seq, model) not in results:
             continue
         m = results[(seq, model)]
         paper = PAPER_TABLE1.get((seq, model), (None,) * 4)
         bound = best_possible.get((seq, model)) or {}
         rows.append({
-            "sequence": SEQUENCE_LABEL[seq], "model": MODEL_LABEL[model], "n": m["n"], "scope": m["scope"],
+            "sequence": SEQUENCE_LABEL[seq], "model": model_label(model), "n": m["n"], "scope": m["scope"],
             "accuracy": m["accuracy"], "accuracy_ci": m["accuracy_ci"],
             "sensitivity": m["sensitivity"], "sensitivity_ci": m["sensitivity_ci"],
             "specificity": m["specificity"], "specificity_ci": m["specificity_ci"],
