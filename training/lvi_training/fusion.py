@@ -31,6 +31,7 @@ def _member(card_path, run_dir):
     card = weights.load_card(card_path)
     if late_fusion.is_late_fusion(card):
         raise WeightsError(str(card_path), "is a late-fusion model; members must be single-sequence models")
+    weights.load_model(card)  # its weights file: present, checksum and tensors as the card says
     config_path = Path(run_dir) / "config.json"
     if not config_path.is_file():
         raise InputError(str(run_dir), "is not an `lvi train` run folder (no config.json)")
