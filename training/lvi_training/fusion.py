@@ -27,7 +27,7 @@ from .export import _CARD_METRICS, DEMO_WORDS, INTENDED_USE, load_run_model
 
 
 def _member(card_path, run_dir):
-    """(card, run config, run metrics) of one member, checked to be the model that run exported."""
+    """(card, run config) of one member, checked to be the model that run exported."""
     card = weights.load_card(card_path)
     if late_fusion.is_late_fusion(card):
         raise WeightsError(str(card_path), "is a late-fusion model; members must be single-sequence models")
@@ -43,7 +43,7 @@ def _member(card_path, run_dir):
     if (card.get("metrics") or {}).get("auc") != run_metrics.get("auc") or not _same_weights(card, run_dir, config):
         raise InputError(str(card_path), "was not exported from {} (its weights or out-of-fold AUC differ from the "
                                          "run's); give each card with the run it came from".format(run_dir))
-    return card, config, run_metrics
+    return card, config
 
 
 def _same_weights(card, run_dir, config):
@@ -114,18 +114,15 @@ def best_possible(configs):
 
 def build_card(members, model_id, command):
     """The late-fusion card of ``members`` [(card path, run folder), ...] (not yet written)."""
-    loaded = [_member(card_path, run_dir) for card_path, run_dir in members]
+    loaded = [_member(card_path, run_dir) + (run_dir,) for card_path, run_dir in members]
     member_sequences = sorted(card["sequence"] for card, _, _ in loaded)
     if member_sequences != sorted(sequences.SEQUENCES):
         raise InputError(", ".join(str(c) for c, _ in members), "late fusion needs one FS-T2WI model and one DCE "
                          "model, got {}".format(", ".join(member_sequences)))
-    order = [sequences.SEQUENCES.index(card["sequence"]) for card, _, _ in loaded]
-    pairs = sorted(zip(order, loaded, [r for _, r in members]), key=lambda item: item[0])
-    loaded, run_dirs = [p[1] for p in pairs], [p[2] for p in pairs]
-    seed = int(loaded[0][1].get("seed", 0))
+    loaded.sort(key=lambda member: sequences.SEQUENCES.index(member[0]["sequence"]))  # input-channel order
+    cards, configs, run_dirs = (list(column) for column in zip(*loaded))
+    seed = int(configs[0].get("seed", 0))
     summary, labels, fused = out_of_fold_metrics(run_dirs, seed)
-    cards = [card for card, _, _ in loaded]
-    configs = [config for _, config, _ in loaded]
     dce = next(card for card in cards if card["sequence"] == "dce")
     demo = any(card.get("demo") for card in cards)
     member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
