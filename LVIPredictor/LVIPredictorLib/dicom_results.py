@@ -6,7 +6,8 @@ The report holds one measurement group (TID 1411, volumetric ROI) per prediction
 - the probability of LVI and the model's decision threshold (numeric, unit "1"), the VOI volume (mm3);
 - the class as a qualitative evaluation (Present / Absent, SNOMED CT);
 - the model as algorithm identification (TID 4019): name = model id, version = LVIPredictor's,
-  parameters = weights SHA-256, architecture, sequence(s), DCE phase, threshold rule, demo flag;
+  parameters = weights SHA-256, architecture, sequence(s), DCE phase, threshold rule, demo flag, and for
+  a late-fusion model each member's own probability;
 - the VOI: the segment of the DICOM SEG written with it, or — without a SEG — an ellipsoid with the
   VOI's centre, axes and second moments (SCOORD3D in the series' frame of reference). Both name the
   source series; every image read for the prediction is listed as evidence.
@@ -256,6 +257,9 @@ def _parameters(prediction, used: Sequence[DicomSource]) -> List[str]:
                   "architecture {}".format(prediction.architecture),
                   "sequence {}".format(sequences.LABELS[prediction.sequence]),
                   "threshold {:.6f}".format(prediction.threshold)]
+    # A late-fusion report keeps what each member said, so a reader can see which sequence drove it.
+    for model_id, probability in prediction.member_probabilities.items():
+        parameters.append("member {} probability {:.6f}".format(model_id, probability))
     for source in used:
         parameters.append("{} series {}".format(sequences.LABELS[source.sequence], source.series_uid))
         if source.info.phase is not None:

@@ -154,6 +154,13 @@ def test_one_report_for_every_model_on_both_series(tmp_path, capsys):
     assert len(groups) == len(predictions) == len(weights.bundled_catalog())
     probabilities = sorted(v for concept, v, _ in _numbers(ds) if concept == ("99LVIPRED", "LVIPROB"))
     assert probabilities == pytest.approx(sorted(p["probability"] for p in predictions), abs=1e-6)
+    # The late-fusion group names each member and what it said on its own.
+    [fused] = [p for p in predictions if p["architecture"] == "late_fusion"]
+    texts = {str(i.TextValue) for i in _items(ds) if i.ValueType == "TEXT"}
+    assert len(fused["member_probabilities"]) == 2
+    for model_id, probability in fused["member_probabilities"].items():
+        assert "member {} probability {:.6f}".format(model_id, probability) in texts
+        assert probability == pytest.approx(next(p["probability"] for p in predictions if p["model_id"] == model_id))
     segs = {name: pydicom.dcmread(out / "voi-{}.dcm".format(name)) for name in ("t2", "dce")}
     evidence = _evidence(ds)
     for name, seg in segs.items():
