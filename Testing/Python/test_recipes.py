@@ -34,6 +34,25 @@ def test_options_override_one_part_of_a_recipe_and_the_command_says_so():
     assert get_recipe("paper") == PAPER and PAPER.epochs == 100 and not PAPER.mask_channel
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe("magic")
+    area = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", slice_loss="area")
+    assert resolve_recipe(area).slice_loss == "area" and "--slice-loss area" in canonical_command(area)
+    assert "--slice-loss" not in command and recipe.slice_loss == "uniform"
+
+
+def test_an_option_added_later_stays_out_of_the_identity_at_its_default_so_older_runs_resume():
+    from types import SimpleNamespace
+
+    from lvi_training.run import LATER_OPTION_DEFAULTS, _identity
+
+    cohort = SimpleNamespace(csv_path=SAMPLE / "t2_mask.nii.gz")  # any file: its digest is all that is read
+    spec = preprocessing.default_spec("vanilla_cnn_2d")
+    identities = {}
+    for value in ("uniform", "area"):
+        req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", slice_loss=value)
+        identities[value] = _identity(req, cohort, spec, {}, 64, resolve_recipe(req))["recipe"]
+    assert LATER_OPTION_DEFAULTS == {"slice_loss": "uniform"}
+    assert "slice_loss" not in identities["uniform"] and identities["area"]["slice_loss"] == "area"
+    assert {k: v for k, v in identities["area"].items() if k != "slice_loss"} == identities["uniform"]
 
 
 def test_network_options_are_refused_for_the_radiomics_baseline():

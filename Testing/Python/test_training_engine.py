@@ -54,3 +54,41 @@ def test_batchnorm_is_synchronised_only_across_cuda_ranks(world_size, device, co
     assert (torch.nn.SyncBatchNorm in kinds) == converted
     assert (torch.nn.BatchNorm2d in kinds) != converted
     assert list(out.state_dict()) == keys  # checkpoints and exports keep their tensor names
+
+
+def _tiny_cases(slice_weights):
+    """One case per list of slice weights, each slice one 16 x 16 channel, labels alternating."""
+    gen = torch.Generator().manual_seed(0)
+    arrays = [torch.randn(len(w), 1, 16, 16, generator=gen).numpy() for w in slice_weights]
+
+    class Cached:
+        def __init__(self, inputs, weights):
+            self.inputs, self.slice_weights = inputs, weights
+    return engine.CaseTensors.from_cached([Cached(a, w) for a, w in zip(arrays, slice_weights)],
+                                          [i % 2 for i in range(len(arrays))])
+
+
+def test_area_weights_give_each_slice_its_voi_share_and_each_case_its_slice_count():
+    data = _tiny_cases([[0.5, 0.3, 0.2], [1.0], [0.25, 0.75]])
+    assert data.area_weights().tolist() == pytest.approx([1.5, 0.9, 0.6, 1.0, 0.5, 1.5])
+
+
+def _trained(data, slice_loss, tmp_path):
+    from lvi_training.distributed import DistContext
+
+    settings = engine.TrainSettings(model="vanilla_cnn_2d", epochs=2, batch_size=4, augment=False, seed=3,
+                                    architecture_config={"in_channels": 1, "base_width": 4, "n_blocks": 2,
+                                                         "hidden": 8, "input_size": [16, 16]},
+                                    slice_loss=slice_loss)
+    model, _ = engine.train_fold(settings, data, list(range(len(data.labels))), DistContext(),
+                                 tmp_path / "{}.pt".format(slice_loss), "fold_0", "test", progress=False)
+    return model.state_dict()
+
+
+def test_area_slice_loss_changes_training_only_through_unequal_slice_areas(tmp_path):
+    equal = _tiny_cases([[1 / 3] * 3, [0.5, 0.5]] * 4)
+    uniform, area = _trained(equal, "uniform", tmp_path / "u"), _trained(equal, "area", tmp_path / "a")
+    assert all(torch.allclose(uniform[k].float(), area[k].float(), atol=1e-6) for k in uniform)
+    unequal = _tiny_cases([[0.8, 0.15, 0.05], [0.9, 0.1]] * 4)
+    uniform, area = _trained(unequal, "uniform", tmp_path / "u2"), _trained(unequal, "area", tmp_path / "a2")
+    assert not all(torch.allclose(uniform[k].float(), area[k].float(), atol=1e-6) for k in uniform)

@@ -66,6 +66,9 @@ def add_training_options(p):
     g.add_argument("--ema-decay", type=float, default=None,
                    help="keep an exponential moving average of the weights with this per-step decay "
                         "(e.g. 0.998; 0: off) and select and export the averaged weights")
+    g.add_argument("--slice-loss", choices=engine.SLICE_LOSSES, default=None,
+                   help="2D models: uniform (every slice's loss counts the same) or area (each slice's loss "
+                        "weighted by its share of the case's VOI area, as the case score weights it)")
     g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="cv5: export the five fold models averaged, instead of a final model on all cases")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,

@@ -26,7 +26,9 @@ Choices the paper leaves open, and ours:
   the weights after every step; model selection and export then use the averaged weights.
 - 2D models train on every selected slice of every training case, each labelled with its
   case's label; a case's score is ``aggregate_slice_scores`` of its slice probabilities
-  (the same rule ``Predictor`` uses).
+  (the same rule ``Predictor`` uses). ``slice_loss="area"`` weights each slice's loss by the
+  same VOI-area share the case score gives it, so small edge slices, which show little of
+  the tumour but carry the case's label all the same, count less.
 
 Data: every input is a resident tensor (the cache, in memory or on the GPU); a batch is a
 gather by index, so there is no loader process (``num_workers=0``) and nothing to wait
@@ -67,6 +69,7 @@ MAX_SHIFT_VOXELS = 4
 INTENSITY_SCALE = 0.1
 INTENSITY_OFFSET = 0.1
 POS_WEIGHTS = ("none", "balanced")
+SLICE_LOSSES = ("uniform", "area")
 
 
 @dataclass
@@ -87,6 +90,8 @@ class TrainSettings:
     image_dropout: float = 0.0  # share of training samples whose image channels are blanked (VOI channel kept)
     dropout_per_channel: bool = False  # multi-image inputs: blank each image channel on its own draw
     ema_decay: float = 0.0  # per-step exponential moving average of the weights; 0 = off
+    slice_loss: str = "uniform"  # 2D: "area" weights each slice's loss by its share of the case's VOI area
+
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -109,6 +114,12 @@ class CaseTensors:
                    sample_case=torch.from_numpy(owner.astype(np.int64)),
                    labels=np.asarray(labels, dtype=int),
                    slice_weights=[np.asarray(c.slice_weights, dtype=float) for c in cached_cases])
+
+    def area_weights(self):
+        """(S,) per-sample loss weights: each slice's share of its case's VOI area (the weights
+        ``aggregate_slice_scores`` predicts with), times the case's slice count, so a case keeps
+        the total weight it has with uniform weights and only its edge slices count less."""
+        return torch.from_numpy(np.concatenate([w / w.sum() * len(w) for w in self.slice_weights]).astype(np.float32))
 
     def samples_of(self, case_indices):
         wanted = torch.zeros(len(self.labels), dtype=torch.bool)
@@ -270,7 +281,12 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=settings.lr_decay)
-    criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device))
+    if settings.slice_loss not in SLICE_LOSSES:
+        raise ValueError("slice_loss must be one of {}, got {!r}".format(SLICE_LOSSES, settings.slice_loss))
+    weighted = settings.slice_loss == "area"
+    criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device),
+                                           reduction="none" if weighted else "mean")
+    sample_weights = data.area_weights().to(device) if weighted else None
 
     start_epoch, history, best = 0, [], None
     averaged = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
@@ -310,7 +326,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
             if settings.augment:
                 x = augment(x, params, idx, settings.image_channels)
             y = labels_dev[idx.to(device)]
-            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device)
+            weight = sample_weights[idx.to(device)] if weighted else None
+            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device, weight)
             if averaged is not None:
                 averaged.update(model)
             loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)

@@ -50,6 +50,7 @@ class Recipe:
     dropout_per_channel: bool = False  # fused inputs: each sequence blanked on its own draw
     ema_decay: float = 0.0           # per-step moving average of the weights (0: the weights themselves)
     slices: Optional[int] = None     # 2D models: VOI cross-sections per case (None: the model's default, 3)
+    slice_loss: str = "uniform"      # 2D: each slice's loss weight ("area": its share of the VOI area)
     ensemble: bool = False           # export the cv5 fold models as one averaged model, no final fit
     tta: bool = False                # average each prediction with its left-right mirror image
 

@@ -90,13 +90,15 @@ class RunRequest:
     image_dropout: Optional[float] = None
     dropout_per_channel: Optional[bool] = None
     ema_decay: Optional[float] = None
+    slice_loss: Optional[str] = None
     ensemble: Optional[bool] = None
     tta: Optional[bool] = None
 
 
 RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
-                  "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "ensemble",
-                  "tta")
+                  "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "slice_loss",
+                  "ensemble", "tta")
+LATER_OPTION_DEFAULTS = {"slice_loss": "uniform"}
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
 CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
@@ -225,6 +227,10 @@ def _identity(req, cohort, spec, arch, batch_size, recipe):
     # Not "ensemble": like --no-final-model it decides what is exported, not how the folds train, so a
     # finished fold ensemble re-run with --no-ensemble only adds the final model.
     identity["recipe"] = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs", "ensemble")}
+    # Options added later stay out at their default, so a run made before they existed still resumes.
+    for name, default in LATER_OPTION_DEFAULTS.items():
+        if identity["recipe"].get(name) == default:
+            del identity["recipe"][name]
     return identity
 
 
@@ -380,6 +386,7 @@ def train_run(req):
                                         seed=req.seed, weight_decay=recipe.weight_decay,
                                         augmentation=recipe.augmentation, image_dropout=recipe.image_dropout,
                                         dropout_per_channel=recipe.dropout_per_channel, ema_decay=recipe.ema_decay,
+                                        slice_loss=recipe.slice_loss,
                                         image_channels=len(channels(req.sequence)))
         jobs = [("fold_{}".format(f.index), f) for f in folds]
         # Not part of the identity: re-running a finished CV without --no-final-model just adds it.

@@ -12,11 +12,17 @@ def autocast(device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda"))
 
 
-def optimisation_step(model, criterion, optimizer, scheduler, x, y, device):
-    """One step: forward (bf16 autocast on CUDA), loss in float32, backward, Adam, LR schedule."""
+def optimisation_step(model, criterion, optimizer, scheduler, x, y, device, sample_weight=None):
+    """One step: forward (bf16 autocast on CUDA), loss in float32, backward, Adam, LR schedule.
+
+    With ``sample_weight`` the criterion must return per-sample losses (``reduction="none"``);
+    the loss is their weighted mean.
+    """
     with autocast(device):
         logits = model(x).reshape(-1)
     loss = criterion(logits.float(), y)
+    if sample_weight is not None:
+        loss = (loss * sample_weight).sum() / sample_weight.sum()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
