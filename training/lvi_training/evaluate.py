@@ -38,13 +38,21 @@ def fold_results(run_dir):
 
 def out_of_fold_predictions(run_dir):
     """{case_id: (label, held-out probability)} of a finished run, read from its frozen fold results."""
-    return {row["case_id"]: (int(row["lvi"]), float(row["probability"]))
-            for result in fold_results(Path(run_dir)) for row in result["test"]}
+    return _held_out(fold_results(Path(run_dir)))
 
 
-def aligned_out_of_fold(run_dirs):
-    """(case ids, labels, held-out probabilities with one row per run) of finished runs on the same cases."""
-    parts = [out_of_fold_predictions(r) for r in run_dirs]
+def _held_out(results):
+    return {row["case_id"]: (int(row["lvi"]), float(row["probability"])) for result in results
+            for row in result["test"]}
+
+
+def aligned_out_of_fold(run_dirs, per_run_results=None):
+    """(case ids, labels, held-out probabilities with one row per run) of finished runs on the same cases;
+    ``per_run_results``: each run's ``fold_results`` when the caller has read them already."""
+    if per_run_results is None:
+        parts = [out_of_fold_predictions(r) for r in run_dirs]
+    else:
+        parts = [_held_out(results) for results in per_run_results]
     case_ids = sorted(parts[0])
     for run_dir, part in zip(run_dirs[1:], parts[1:]):
         if set(part) != set(case_ids):

@@ -94,9 +94,10 @@ def _fold_thresholds(per_run):
 def out_of_fold_metrics(run_dirs, seed=0):
     """(metrics as `lvi evaluate` reports them, labels, fused probabilities) of the late fusion of
     finished cv5 runs on the same folds; the runs are given in any order."""
-    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs)
+    per_run = _shared_folds(run_dirs)
+    case_ids, labels, probabilities = aligned_out_of_fold(run_dirs, per_run)
     fused = late_fusion.fused_probability(probabilities)
-    fold_threshold = _fold_thresholds(_shared_folds(run_dirs))
+    fold_threshold = _fold_thresholds(per_run)
     thresholds = np.array([fold_threshold[c] for c in case_ids])
     summary = metrics.summarize(labels, fused, thresholds, seed=seed)
     summary.update({"scope": "pooled out-of-fold (5-fold CV by patient), mean logit of the members' held-out "
