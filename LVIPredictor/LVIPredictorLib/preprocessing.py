@@ -27,7 +27,10 @@ Steps (all in physical space, LPS, as SimpleITK uses):
    ``distance`` — the signed distance to the VOI surface in physical space (depth inside
    positive, clipped at +20 mm / -10 mm, divided by 10 mm). A max-pooling network cannot
    count voxels of a 0/1 mask, so it hardly sees size; a distance map carries the depth of
-   the tumour (its size) and the shape of its outline in every voxel.
+   the tumour (its size) and the shape of its outline in every voxel. ``distance_thickness``
+   adds a second VOI channel: the VOI's thickness along z through each in-plane point (mm,
+   capped at 80, divided by 20), identical on every slice, so a 2D network sees the tumour's
+   cranio-caudal extent, which no single axial slice shows.
 5. 3D models take the whole crop. 2D models take the ``n_slices`` axial planes with the
    largest VOI cross-section, on the native slice positions (no interpolation across
    thick T2 slices); their scores are combined into one patient score by
@@ -63,8 +66,9 @@ _MODEL_DIMS = {"vanilla_cnn_2d": 2, "resnet10_2d": 2, "resnet10_3d": 3}
 
 _FLOAT_TYPES = (sitk.sitkFloat32, sitk.sitkFloat64)
 NORMALIZATIONS = ("percentile_clip_zscore", "background_ratio")
-MASK_ENCODINGS = ("binary", "distance")
+MASK_ENCODINGS = ("binary", "distance", "distance_thickness")
 DISTANCE_SCALE_MM, DISTANCE_RANGE_MM = 10.0, (-10.0, 20.0)
+THICKNESS_SCALE_MM, THICKNESS_MAX_MM = 20.0, 80.0
 
 
 @dataclass
@@ -127,7 +131,11 @@ class PreprocessSpec:
     def input_channels(self, n_images):
         # type: (int) -> int
         """Model input channels for ``n_images`` image channels (one per sequence)."""
-        return n_images + (1 if self.mask_channel else 0)
+        return n_images + (self.voi_channels() if self.mask_channel else 0)
+
+    def voi_channels(self):
+        """How many channels the VOI takes when ``mask_channel`` is on."""
+        return 2 if self.mask_encoding == "distance_thickness" else 1
 
     def model_input_size(self):
         """Spatial size in array order: (Y, X) for 2D, (Z, Y, X) for 3D."""
@@ -291,7 +299,7 @@ def preprocess_channels(channels, spec, grid_channel=0):
                                                           float("nan"))), msk, spec, ch.image_source)
               for ch in channels]
     if spec.mask_channel:
-        planes.append(_mask_plane(crop_mask, spec))
+        planes.extend(_mask_planes(crop_mask, spec))
     img = np.stack(planes)  # (C, Z, Y, X)
 
     if spec.dims == 3:
@@ -547,12 +555,20 @@ def _resample(image, reference, interpolator, pixel_type, default):
     return sitk.Resample(image, reference, sitk.Transform(), interpolator, default, pixel_type)
 
 
-def _mask_plane(crop_mask, spec):
+def _mask_planes(crop_mask, spec):
     if spec.mask_encoding == "binary":
-        return sitk.GetArrayFromImage(crop_mask).astype(np.float32)
+        return [sitk.GetArrayFromImage(crop_mask).astype(np.float32)]
     depth = -sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(crop_mask, insideIsPositive=False,
                                                                  squaredDistance=False, useImageSpacing=True))
-    return (np.clip(depth, *DISTANCE_RANGE_MM) / DISTANCE_SCALE_MM).astype(np.float32)
+    planes = [(np.clip(depth, *DISTANCE_RANGE_MM) / DISTANCE_SCALE_MM).astype(np.float32)]
+    if spec.mask_encoding == "distance_thickness":
+        # The crop spans the whole VOI along z, so this is the tumour's full cranio-caudal thickness
+        # through each in-plane point, the same on every slice of the case.
+        voi = sitk.GetArrayViewFromImage(crop_mask) != 0
+        thickness = voi.sum(axis=0) * crop_mask.GetSpacing()[2]
+        plane = np.minimum(thickness, THICKNESS_MAX_MM) / THICKNESS_SCALE_MM
+        planes.append(np.broadcast_to(plane, voi.shape).astype(np.float32))
+    return planes
 
 
 def _normalise(img, voi, spec, source):

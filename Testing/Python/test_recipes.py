@@ -79,6 +79,26 @@ def test_the_voi_distance_channel_measures_depth_inside_the_tumour():
     assert 1.5 < deepest[0] < 5.0 < deepest[1] < 10.0
 
 
+def test_the_voi_thickness_channel_gives_every_2d_slice_the_tumours_extent_along_z():
+    grid = make_grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-32.0, -32.0, -40.0))
+    spec = preprocessing.PreprocessSpec.from_dict(dict(preprocessing.default_spec("vanilla_cnn_2d").to_dict(),
+                                                       mask_channel=True, mask_encoding="distance_thickness",
+                                                       n_slices=15))
+    assert spec.input_channels(1) == 3
+    centre = []
+    for radius in (6.0, 12.0):
+        out = preprocessing.preprocess(mr_image(grid), sphere_mask(grid, radius=radius), spec)
+        assert out.inputs.shape[1] == 3
+        thickness = out.inputs[:, 2] * preprocessing.THICKNESS_SCALE_MM
+        assert np.array_equal(thickness, np.broadcast_to(thickness[0], thickness.shape))  # one map per case
+        voi = sitk.GetArrayViewFromImage(out.crop_reference) > 0
+        assert np.array_equal(thickness[0] > 0, voi.any(axis=0))  # zero off the tumour's footprint
+        centre.append(thickness[0].max())
+        # Through the centre a sphere is as thick as it is wide (to a slice either way).
+        assert abs(centre[-1] - 2 * radius) <= 2 * 2.0
+    assert centre[1] > centre[0] + 8.0
+
+
 def test_image_dropout_blanks_the_image_channels_and_keeps_the_voi_channel():
     x = torch.rand(64, 2, 8, 8) + 1.0
     params = engine.augmentation_parameters(64, seed=5, strength="paper", image_dropout=0.5)
