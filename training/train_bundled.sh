@@ -11,7 +11,7 @@
 # CV by patient, the exported model being the five fold models averaged with left-right flips.
 # Epochs: the recipe's 40 for every network (LVI_EPOCHS_2D, LVI_EPOCHS_3D). The bundle was first built
 # with LVI_EPOCHS_3D=20 to fit a 2-core CPU (58 minutes with two runs at a time, the cohort included);
-# the FS-T2WI ResNet10 3D was then retrained at 40 (about 50 minutes on one thread), the DCE one not yet.
+# both ResNet10 3D were then retrained at 40 (about 50 minutes each on one thread).
 # LVI_RECIPE=paper LVI_EPOCHS_2D=15 LVI_EPOCHS_3D=4 gives the earlier bundle's settings. The cards
 # record the exact commands.
 set -euo pipefail
