@@ -1,13 +1,14 @@
-"""How far the VOI's size alone goes: the AUC of the VOI's volume, its extent along z and its
-number of axial slices, next to the out-of-fold AUC of finished runs on the same cases.
+"""How far the VOI's outline alone goes: the AUC of the VOI's volume, its extent along z, its
+number of axial slices and its irregularity (1 - sphericity), next to the out-of-fold AUC of
+finished runs on the same cases.
 
-    python benchmarks/size_proxies.py --cohort COHORT --sequence dce [--run RUN ...] [--out FILE.json]
+    python benchmarks/voi_proxies.py --cohort COHORT --sequence dce [--run RUN ...] [--out FILE.json]
 
 Each proxy is a number read straight from the VOI mask (nothing is fitted, so the AUC is as
 honest as an out-of-fold one) with its DeLong 95 % CI. For each RUN (an `lvi train --split cv5`
-folder on the same cohort) it prints the run's AUC, the paired DeLong difference from the best
-proxy, and the rank correlation of the run's held-out scores with that proxy: a network whose
-scores track the VOI's size closely, and which does not beat it, has learnt little beyond size.
+folder on the same cohort) it prints the run's AUC and, for each proxy, the paired DeLong
+difference from it and the rank correlation of the run's held-out scores with it: a network whose
+scores track a proxy closely, and which does not beat it, has learnt little beyond it.
 """
 
 import argparse
@@ -28,17 +29,21 @@ from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
 
 
 def proxies(mask):
-    """(volume mm3, extent along the image's z axis in mm, number of axial slices the VOI crosses)."""
+    """(volume mm3, extent along the image's z axis in mm, number of axial slices the VOI crosses,
+    1 - sphericity (SimpleITK's roundness, as the radiomics baseline computes it))."""
     voi = sitk.GetArrayViewFromImage(mask) != 0
     if not voi.any():
         raise ValueError("empty VOI")
     spacing = mask.GetSpacing()
     slices = np.flatnonzero(voi.any(axis=(1, 2)))
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.ComputePerimeterOn()
+    stats.Execute(mask != 0)
     return (float(voi.sum() * np.prod(spacing)), float((slices[-1] - slices[0] + 1) * spacing[2]),
-            float(len(slices)))
+            float(len(slices)), 1.0 - stats.GetRoundness(1))
 
 
-NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses")
+NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VOI irregularity (1 - sphericity)")
 
 
 def _rank(x):
@@ -63,20 +68,21 @@ def main(argv=None):
         auc, (lo, hi) = metrics.delong_ci(labels, column)
         result["proxies"][name] = {"auc": auc, "ci": [lo, hi]}
         print("| {} | {:.3f} ({:.3f}–{:.3f}) |".format(name, auc, lo, hi))
-    best = max(result["proxies"], key=lambda k: result["proxies"][k]["auc"])
-    proxy = values[:, NAMES.index(best)]
     for run in args.run:
         held_out = out_of_fold_predictions(run)
         if set(held_out) != set(ids):
             raise SystemExit("{}: holds other cases than the cohort's {} cases".format(run, args.sequence))
         scores = np.array([held_out[c][1] for c in ids])
-        auc, _ = metrics.delong_ci(labels, scores)
-        diff, ci, p = metrics.delong_paired(labels, scores, proxy)
-        rho = float(np.corrcoef(_rank(scores), _rank(proxy))[0, 1])
-        result["runs"][run] = {"auc": auc, "minus_best_proxy": diff, "diff_ci": list(ci), "p": p,
-                               "spearman_with_best_proxy": rho}
-        print("| {} | {:.3f}; minus {}: {:+.3f} ({:+.3f} to {:+.3f}), paired DeLong p = {:.3f}; Spearman "
-              "with it {:.2f} |".format(run, auc, best, diff, ci[0], ci[1], p, rho))
+        auc, (lo, hi) = metrics.delong_ci(labels, scores)
+        result["runs"][run] = {"auc": auc, "ci": [lo, hi], "against": {}}
+        print("| {} | {:.3f} ({:.3f}–{:.3f}) |".format(run, auc, lo, hi))
+        for name, proxy in zip(NAMES, values.T):
+            diff, ci, p = metrics.delong_paired(labels, scores, proxy)
+            rho = float(np.corrcoef(_rank(scores), _rank(proxy))[0, 1])
+            result["runs"][run]["against"][name] = {"minus_proxy": diff, "diff_ci": list(ci), "p": p,
+                                                    "spearman": rho}
+            print("| ... minus {} | {:+.3f} ({:+.3f} to {:+.3f}), paired DeLong p = {:.3f}; Spearman {:.2f} |".format(
+                name, diff, ci[0], ci[1], p, rho))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
