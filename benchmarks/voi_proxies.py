@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
@@ -26,24 +25,9 @@ from LVIPredictorLib import io  # noqa: E402
 from lvi_training import metrics  # noqa: E402
 from lvi_training.cohort import load_cohort  # noqa: E402
 from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
+from lvi_training.voi_shape import NAMES, descriptors  # noqa: E402
 
 
-def proxies(mask):
-    """(volume mm3, extent along the image's z axis in mm, number of axial slices the VOI crosses,
-    1 - sphericity (SimpleITK's roundness, as the radiomics baseline computes it))."""
-    voi = sitk.GetArrayViewFromImage(mask) != 0
-    if not voi.any():
-        raise ValueError("empty VOI")
-    spacing = mask.GetSpacing()
-    slices = np.flatnonzero(voi.any(axis=(1, 2)))
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.ComputePerimeterOn()
-    stats.Execute(mask != 0)
-    return (float(voi.sum() * np.prod(spacing)), float((slices[-1] - slices[0] + 1) * spacing[2]),
-            float(len(slices)), 1.0 - stats.GetRoundness(1))
-
-
-NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VOI irregularity (1 - sphericity)")
 
 
 def _rank(x):
@@ -60,7 +44,7 @@ def main(argv=None):
     cases = load_cohort(args.cohort).with_sequence(args.sequence)
     ids = [c.case_id for c in cases]
     labels = np.array([c.lvi for c in cases], dtype=int)
-    values = np.array([proxies(io.read_mask(c.masks[args.sequence])) for c in cases])
+    values = np.array([descriptors(io.read_mask(c.masks[args.sequence])) for c in cases])
     result = {"cohort": str(args.cohort), "sequence": args.sequence, "n": len(ids), "proxies": {}, "runs": {}}
     print("| {} ({} cases) | AUC (95 % CI, DeLong) |".format(args.sequence, len(ids)))
     print("|---|---|")

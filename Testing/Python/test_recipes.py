@@ -46,13 +46,15 @@ def test_an_option_added_later_stays_out_of_the_identity_at_its_default_so_older
 
     cohort = SimpleNamespace(csv_path=SAMPLE / "t2_mask.nii.gz")  # any file: its digest is all that is read
     spec = preprocessing.default_spec("vanilla_cnn_2d")
-    identities = {}
-    for value in ("uniform", "area"):
-        req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", slice_loss=value)
-        identities[value] = _identity(req, cohort, spec, {}, 64, resolve_recipe(req))["recipe"]
-    assert LATER_OPTION_DEFAULTS == {"slice_loss": "uniform"}
-    assert "slice_loss" not in identities["uniform"] and identities["area"]["slice_loss"] == "area"
-    assert {k: v for k, v in identities["area"].items() if k != "slice_loss"} == identities["uniform"]
+    assert LATER_OPTION_DEFAULTS == {"slice_loss": "uniform", "voi_shape_aux": 0.0}
+    for name, other in (("slice_loss", "area"), ("voi_shape_aux", 0.5)):
+        identities = {}
+        for value in (LATER_OPTION_DEFAULTS[name], other):
+            req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", **{name: value})
+            identities[value] = _identity(req, cohort, spec, {}, 64, resolve_recipe(req))["recipe"]
+        default = identities[LATER_OPTION_DEFAULTS[name]]
+        assert name not in default and identities[other][name] == other
+        assert {k: v for k, v in identities[other].items() if k != name} == default
 
 
 def test_network_options_are_refused_for_the_radiomics_baseline():

@@ -1,6 +1,8 @@
 """The engine's augmentation: seeded per sample, small, label-preserving."""
 
+import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
@@ -73,13 +75,13 @@ def test_area_weights_give_each_slice_its_voi_share_and_each_case_its_slice_coun
     assert data.area_weights().tolist() == pytest.approx([1.5, 0.9, 0.6, 1.0, 0.5, 1.5])
 
 
-def _trained(data, slice_loss, tmp_path):
+def _trained(data, slice_loss, tmp_path, voi_shape_aux=0.0):
     from lvi_training.distributed import DistContext
 
     settings = engine.TrainSettings(model="vanilla_cnn_2d", epochs=2, batch_size=4, augment=False, seed=3,
                                     architecture_config={"in_channels": 1, "base_width": 4, "n_blocks": 2,
                                                          "hidden": 8, "input_size": [16, 16]},
-                                    slice_loss=slice_loss)
+                                    slice_loss=slice_loss, voi_shape_aux=voi_shape_aux)
     model, _ = engine.train_fold(settings, data, list(range(len(data.labels))), DistContext(),
                                  tmp_path / "{}.pt".format(slice_loss), "fold_0", "test", progress=False)
     return model.state_dict()
@@ -92,3 +94,32 @@ def test_area_slice_loss_changes_training_only_through_unequal_slice_areas(tmp_p
     unequal = _tiny_cases([[0.8, 0.15, 0.05], [0.9, 0.1]] * 4)
     uniform, area = _trained(unequal, "uniform", tmp_path / "u2"), _trained(unequal, "area", tmp_path / "a2")
     assert not all(torch.allclose(uniform[k].float(), area[k].float(), atol=1e-6) for k in uniform)
+
+
+def test_the_voi_shape_side_task_trains_a_head_that_is_not_part_of_the_model(tmp_path):
+    from lvi_training import checkpoints
+
+    data = _tiny_cases([[0.5, 0.5], [1.0]] * 4)
+    plain = _trained(data, "uniform", tmp_path / "plain")
+    with pytest.raises(ValueError, match="VOI descriptors"):
+        _trained(data, "uniform", tmp_path / "none", voi_shape_aux=1.0)
+    data.aux_targets = np.arange(16, dtype=np.float32).reshape(8, 2) % 5
+    side = _trained(data, "uniform", tmp_path / "side", voi_shape_aux=1.0)
+    assert list(side) == list(plain)  # the exported network has the same tensors, no side head
+    assert not all(torch.equal(side[k], plain[k]) for k in side)  # but the side task shaped it
+    state = checkpoints.load_torch(tmp_path / "side" / "uniform.pt")
+    assert state["side_head"]["weight"].shape == (2, 8)  # a resume picks the head up again
+
+
+def test_voi_descriptors_measure_size_and_outline():
+    from lvi_training import voi_shape
+    from synthetic_images import make_grid, sphere_mask
+
+    grid = make_grid(size=(64, 64, 40), spacing=(1.0, 1.0, 2.0), origin=(-32.0, -32.0, -40.0))
+    volume, extent, slices, irregularity = voi_shape.descriptors(sphere_mask(grid, radius=10.0))
+    assert volume == pytest.approx(4 / 3 * np.pi * 10.0 ** 3, rel=0.05)
+    assert extent == pytest.approx(20.0, abs=2.0) and slices == pytest.approx(extent / 2.0)
+    bumpy = sitk.Or(sphere_mask(grid, radius=10.0), sphere_mask(grid, centre=(12.0, -3.0, 0.0), radius=5.0))
+    assert 0.0 <= irregularity < voi_shape.descriptors(bumpy)[3]
+    with pytest.raises(ValueError, match="empty"):
+        voi_shape.descriptors(sphere_mask(grid, radius=10.0) * 0)

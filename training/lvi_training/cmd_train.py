@@ -69,6 +69,9 @@ def add_training_options(p):
     g.add_argument("--slice-loss", choices=engine.SLICE_LOSSES, default=None,
                    help="2D models: uniform (every slice's loss counts the same) or area (each slice's loss "
                         "weighted by its share of the case's VOI area, as the case score weights it)")
+    g.add_argument("--voi-shape-aux", type=float, default=None,
+                   help="weight of a side task in training: predict the VOI's z-extent and irregularity from "
+                        "the network's features (label-free; the side head is not exported; 0: off)")
     g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="cv5: export the five fold models averaged, instead of a final model on all cases")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,

@@ -91,6 +91,7 @@ class TrainSettings:
     dropout_per_channel: bool = False  # multi-image inputs: blank each image channel on its own draw
     ema_decay: float = 0.0  # per-step exponential moving average of the weights; 0 = off
     slice_loss: str = "uniform"  # 2D: "area" weights each slice's loss by its share of the case's VOI area
+    voi_shape_aux: float = 0.0  # weight of the side task: predict the VOI's z-extent and irregularity
 
 
     def to_dict(self):
@@ -105,6 +106,7 @@ class CaseTensors:
     sample_case: torch.Tensor     # (S,) case index of each sample
     labels: np.ndarray            # (N,) case labels 0/1
     slice_weights: List[np.ndarray] = field(default_factory=list)
+    aux_targets: Optional[np.ndarray] = None  # (N, k) per-case side-task targets (voi_shape), or None
 
     @classmethod
     def from_cached(cls, cached_cases, labels):
@@ -276,10 +278,12 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                         drop_last=False)
     total_batches = settings.epochs * len(loader)
     step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
+    side = _VoiShapeTask(model, data, train_cases, settings, device) if settings.voi_shape_aux else None
+    trained = list(model.parameters()) + (list(side.head.parameters()) if side is not None else [])
     if settings.weight_decay:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=settings.weight_decay)
     else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        optimizer = torch.optim.Adam(trained, lr=settings.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=settings.lr_decay)
     if settings.slice_loss not in SLICE_LOSSES:
         raise ValueError("slice_loss must be one of {}, got {!r}".format(SLICE_LOSSES, settings.slice_loss))
@@ -290,11 +294,15 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
 
     start_epoch, history, best = 0, [], None
     averaged = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
+    if side is not None:
+        side.attach(model)  # after the average's copy of the model, which must not carry the hook
     if checkpoint_path.exists():
         state = checkpoints.load_torch(checkpoint_path)
         if state.get("identity") != identity:
             raise RuntimeError("{} belongs to another configuration; remove it or use --overwrite".format(checkpoint_path))
         model.load_state_dict(state["model"])
+        if side is not None:
+            side.head.load_state_dict(state["side_head"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         checkpoints.set_rng_state(state["rng"])
@@ -327,7 +335,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                 x = augment(x, params, idx, settings.image_channels)
             y = labels_dev[idx.to(device)]
             weight = sample_weights[idx.to(device)] if weighted else None
-            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device, weight)
+            side_loss = side.loss_for(data.sample_case[idx]) if side is not None else None
+            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device, weight, side_loss)
             if averaged is not None:
                 averaged.update(model)
             loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
@@ -353,6 +362,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                      "rng": checkpoints.rng_state(), "history": history, "best": best}
             if averaged is not None:
                 state["averaged_model"] = averaged.model.state_dict()
+            if side is not None:
+                state["side_head"] = side.head.state_dict()
             checkpoints.save_torch(state, checkpoint_path)
             log.info("%s epoch %d/%d loss %.4f train-AUC %.3f%s lr %.2e (%.1fs)", fold_tag, epoch + 1,
                      settings.epochs, entry["loss"], entry["train_auc"],
@@ -370,8 +381,47 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
             log.info("%s: kept epoch %d (lowest validation loss %.4f)", fold_tag, best["epoch"], best["val_loss"])
     elif averaged is not None:
         model.load_state_dict(averaged.model.state_dict())
+    if side is not None:
+        side.remove()
     model.eval()
     return model, history
+
+
+class _VoiShapeTask:
+    """Side task: a linear head on the input of the network's last linear layer predicts the
+    case's VOI descriptors (``data.aux_targets``, standardised on the training cases only);
+    its mean squared error, times ``settings.voi_shape_aux``, joins the loss. The head is not
+    part of the model, so nothing of it is selected, averaged or exported."""
+
+    def __init__(self, model, data, train_cases, settings, device):
+        if data.aux_targets is None:
+            raise ValueError("voi_shape_aux needs the cases' VOI descriptors (CaseTensors.aux_targets)")
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        targets = torch.as_tensor(data.aux_targets, dtype=torch.float32)
+        train = targets[torch.as_tensor(np.asarray(train_cases, dtype=np.int64))]
+        self.targets = ((targets - train.mean(0)) / train.std(0).clamp_min(1e-6)).to(device)
+        torch.manual_seed(derive_seed(settings.seed, "side-head"))
+        self.head = torch.nn.Linear(last.in_features, targets.shape[1]).to(device)
+        self.weight = float(settings.voi_shape_aux)
+        self._features = None
+        self._last = last
+        self._hook = None
+
+    def attach(self, model):
+        self._hook = self._last.register_forward_pre_hook(self._keep)
+
+    def _keep(self, module, inputs):
+        self._features = inputs[0]
+
+    def loss_for(self, cases):
+        def side_loss():
+            predicted = self.head(self._features.float())
+            return self.weight * torch.nn.functional.mse_loss(predicted, self.targets[cases.to(predicted.device)])
+        return side_loss
+
+    def remove(self):
+        if self._hook is not None:
+            self._hook.remove()
 
 
 class WeightAverage:

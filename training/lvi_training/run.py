@@ -46,7 +46,7 @@ from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
 from LVIPredictorLib.radiomics import RadiomicsSpec
 from LVIPredictorLib.sequences import channels, reads_dce
 
-from . import cache, atomic, checkpoints, distributed, engine, evaluate, metrics, radiomics_fit, recipes, splits
+from . import cache, atomic, checkpoints, distributed, engine, evaluate, metrics, radiomics_fit, recipes, splits, voi_shape
 from .cohort import load_cohort, validate_cohort
 
 log = logging.getLogger("lvi_training")
@@ -91,14 +91,15 @@ class RunRequest:
     dropout_per_channel: Optional[bool] = None
     ema_decay: Optional[float] = None
     slice_loss: Optional[str] = None
+    voi_shape_aux: Optional[float] = None
     ensemble: Optional[bool] = None
     tta: Optional[bool] = None
 
 
 RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
                   "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "slice_loss",
-                  "ensemble", "tta")
-LATER_OPTION_DEFAULTS = {"slice_loss": "uniform"}
+                  "voi_shape_aux", "ensemble", "tta")
+LATER_OPTION_DEFAULTS = {"slice_loss": "uniform", "voi_shape_aux": 0.0}
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
 CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
@@ -126,6 +127,8 @@ def resolve_recipe(req):
         raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
     if not 0.0 <= recipe.ema_decay < 1.0:
         raise InputError(None, "--ema-decay must be in [0, 1), got {}".format(recipe.ema_decay))
+    if recipe.voi_shape_aux < 0.0:
+        raise InputError(None, "--voi-shape-aux must be >= 0, got {}".format(recipe.voi_shape_aux))
     return recipe
 
 
@@ -377,6 +380,8 @@ def train_run(req):
             prepared, _ = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=1)
         labels = [c.lvi for c in cases]
         data = engine.CaseTensors.from_cached(prepared, labels)
+        if recipe.voi_shape_aux:
+            data.aux_targets = voi_shape.auxiliary_targets(cases, req.sequence)
         folds = splits.make_splits(req.split, labels, [c.patient_id for c in cases], req.seed, str(cohort.csv_path))
         if ctx.is_main:
             atomic.save_json({"split": req.split, "seed": req.seed, "case_ids": [c.case_id for c in cases],
@@ -386,7 +391,7 @@ def train_run(req):
                                         seed=req.seed, weight_decay=recipe.weight_decay,
                                         augmentation=recipe.augmentation, image_dropout=recipe.image_dropout,
                                         dropout_per_channel=recipe.dropout_per_channel, ema_decay=recipe.ema_decay,
-                                        slice_loss=recipe.slice_loss,
+                                        slice_loss=recipe.slice_loss, voi_shape_aux=recipe.voi_shape_aux,
                                         image_channels=len(channels(req.sequence)))
         jobs = [("fold_{}".format(f.index), f) for f in folds]
         # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
