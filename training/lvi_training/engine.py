@@ -29,6 +29,10 @@ Choices the paper leaves open, and ours:
   (the same rule ``Predictor`` uses). ``slice_loss="area"`` weights each slice's loss by the
   same VOI-area share the case score gives it, so small edge slices, which show little of
   the tumour but carry the case's label all the same, count less.
+- Side task (``voi_shape_aux``, off by default): a linear head on the features the network's
+  last layer reads predicts the case's VOI z-extent and irregularity (``voi_shape``), which
+  alone score LVI about as well as the networks on the phantom; the targets come from the
+  VOI, not the label. The head is dropped after training.
 
 Data: every input is a resident tensor (the cache, in memory or on the GPU); a batch is a
 gather by index, so there is no loader process (``num_workers=0``) and nothing to wait
@@ -92,7 +96,6 @@ class TrainSettings:
     ema_decay: float = 0.0  # per-step exponential moving average of the weights; 0 = off
     slice_loss: str = "uniform"  # 2D: "area" weights each slice's loss by its share of the case's VOI area
     voi_shape_aux: float = 0.0  # weight of the side task: predict the VOI's z-extent and irregularity
-
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -295,7 +298,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
     start_epoch, history, best = 0, [], None
     averaged = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
     if side is not None:
-        side.attach(model)  # after the average's copy of the model, which must not carry the hook
+        side.attach()  # after the average's copy of the model, which must not carry the hook
     if checkpoint_path.exists():
         state = checkpoints.load_torch(checkpoint_path)
         if state.get("identity") != identity:
@@ -407,7 +410,7 @@ class _VoiShapeTask:
         self._last = last
         self._hook = None
 
-    def attach(self, model):
+    def attach(self):
         self._hook = self._last.register_forward_pre_hook(self._keep)
 
     def _keep(self, module, inputs):
