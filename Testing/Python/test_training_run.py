@@ -242,6 +242,19 @@ def test_torchrun_two_gloo_processes_match_one_process(blob_cohort, paper_run, t
     assert json.loads((out / "metrics.json").read_text())["auc"] == pytest.approx(paper_run[1]["auc"], abs=0.1)
 
 
+def test_torchrun_refuses_the_voi_shape_side_task_clearly(blob_cohort, tmp_path):
+    out = tmp_path / "ddp-side"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(30500 + os.getpid() % 1000), "-m", "lvi_training.cli", "train", "--cohort", str(blob_cohort),
+               "--out", str(out), "--model", "vanilla_cnn_2d", "--sequence", "dce", "--split", "paper", "--epochs",
+               "1", "--voi-shape-aux", "1.0"] + FAST_2D
+    result = subprocess.run(command, cwd=str(REPO), capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode != 0
+    assert "does not run under torchrun yet" in result.stdout + result.stderr
+    assert not (out / "fold_0").exists()
+
+
 def test_checkpoint_write_that_fails_leaves_the_previous_checkpoint_whole(tmp_path):
     path = tmp_path / "checkpoint.pt"
     checkpoints.save_torch({"epoch": 1, "w": torch.ones(3)}, path)
