@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
@@ -26,12 +27,6 @@ from lvi_training import metrics  # noqa: E402
 from lvi_training.cohort import load_cohort  # noqa: E402
 from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
 from lvi_training.voi_shape import NAMES, descriptors  # noqa: E402
-
-
-
-
-def _rank(x):
-    return np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
 
 
 def main(argv=None):
@@ -62,7 +57,7 @@ def main(argv=None):
         print("| {} | {:.3f} ({:.3f}–{:.3f}) |".format(run, auc, lo, hi))
         for name, proxy in zip(NAMES, values.T):
             diff, ci, p = metrics.delong_paired(labels, scores, proxy)
-            rho = float(np.corrcoef(_rank(scores), _rank(proxy))[0, 1])
+            rho = float(spearmanr(scores, proxy)[0])  # tied ranks averaged: slice counts tie often
             result["runs"][run]["against"][name] = {"minus_proxy": diff, "diff_ci": list(ci), "p": p,
                                                     "spearman": rho}
             print("| ... minus {} | {:+.3f} ({:+.3f} to {:+.3f}), paired DeLong p = {:.3f}; Spearman {:.2f} |".format(

@@ -281,7 +281,7 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                         drop_last=False)
     total_batches = settings.epochs * len(loader)
     step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
-    side = _VoiShapeTask(model, data, train_cases, settings, ctx) if settings.voi_shape_aux else None
+    side = _VoiShapeTask(model, data, train_cases, settings, device) if settings.voi_shape_aux else None
     trained = list(model.parameters()) + (list(side.head.parameters()) if side is not None else [])
     if settings.weight_decay:
         optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -396,8 +396,7 @@ class _VoiShapeTask:
     its mean squared error, times ``settings.voi_shape_aux``, joins the loss. The head is not
     part of the model, so nothing of it is selected, averaged or exported."""
 
-    def __init__(self, model, data, train_cases, settings, ctx):
-        device = ctx.device
+    def __init__(self, model, data, train_cases, settings, device):
         if data.aux_targets is None:
             raise ValueError("voi_shape_aux needs the cases' VOI descriptors (CaseTensors.aux_targets)")
         last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
