@@ -57,7 +57,7 @@ ARCHITECTURES = {
     "ResNet10 2D": "resnet10_2d",
     "ResNet10 3D": "resnet10_3d",
     "Radiomics + LR (baseline)": "radiomics_lr",
-    "Late fusion (FS-T2WI + DCE networks)": "late_fusion",
+    "Late fusion (networks averaged)": "late_fusion",
 }
 SEQUENCE_NAMES = {"t2": "FS-T2WI", "dce": "DCE"}
 # The study's "2nd phase": the first acquisition after contrast, counting the pre-contrast one as 1.

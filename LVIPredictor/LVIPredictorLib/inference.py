@@ -211,11 +211,13 @@ class Predictor:
 
     def _predict_late_fusion(self, images, masks, heatmap, image_sources, mask_sources, series_descriptions):
         shown_on = sequences.grid_reference(self.card["sequence"])
+        # One member's Grad-CAM is shown: the first that reads the series the map is drawn on.
+        mapped = next((m for m in self.members if m.sequences == (shown_on,)), None) if heatmap else None
         parts = []
         for member in self.members:
             own = member.sequences
             parts.append(member.predict_case(
-                {n: images[n] for n in own}, {n: masks[n] for n in own}, heatmap=heatmap and own == (shown_on,),
+                {n: images[n] for n in own}, {n: masks[n] for n in own}, heatmap=member is mapped,
                 image_sources={n: image_sources[n] for n in own if n in image_sources},
                 mask_sources={n: mask_sources[n] for n in own if n in mask_sources},
                 series_descriptions={n: series_descriptions[n] for n in own if n in series_descriptions}))
@@ -225,9 +227,9 @@ class Predictor:
             warnings += [w for w in part.warnings if w not in warnings and w != weights_module.DEMO_NOTICE]
         heat = next((p.heatmap for p in parts if p.heatmap is not None), None)
         if heat is not None:
-            warnings.append("the heat-map is the {} member's; the {} member's is not shown".format(
-                sequences.LABELS[shown_on], " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES
-                                                           if n != shown_on)))
+            warnings.append("the heat-map is that of member {} ({}); {} not shown".format(
+                mapped.model_id, sequences.LABELS[shown_on],
+                "the other members' maps are" if len(parts) > 2 else "the other member's map is"))
         demo = bool(self.card.get("demo", False)) or any(p.demo for p in parts)
         if demo:
             warnings.append(weights_module.DEMO_NOTICE)

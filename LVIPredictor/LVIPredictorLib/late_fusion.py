@@ -1,16 +1,19 @@
-"""Late fusion: one model made of single-sequence models, each reading its own series.
+"""Late fusion: one model made of exported single-sequence models, their logits averaged.
 
-A late-fusion card holds no weights. It names its member cards (one FS-T2WI model and one
-DCE model, in files beside it) and pins each by the SHA-256 of its weights, so a member
-re-exported or replaced later is refused instead of silently changing what the fused card's
-metrics describe. Each member predicts exactly as it does alone (its own preprocessing, grid
-and VOI), and the fused probability is the sigmoid of the members' mean logit with equal
-weights. Nothing is fitted on top, which is why the fused model's out-of-fold metrics are
-honest: they are the same average of the members' held-out predictions
-(``lvi_training.evaluate.late_fusion``).
+A late-fusion card holds no weights. It names two or more member cards (in files beside it)
+and pins each by the SHA-256 of its weights, so a member re-exported or replaced later is
+refused instead of silently changing what the fused card's metrics describe. Each member
+predicts exactly as it does alone (its own preprocessing, grid and VOI), and the fused
+probability is the sigmoid of the members' mean logit with equal weights. Nothing is fitted on
+top, which is why the fused model's out-of-fold metrics are honest: they are the same average
+of the members' held-out predictions (``lvi_training.evaluate.late_fusion``).
+
+The members may read different sequences (an FS-T2WI and a DCE network: the card reads
+``t2+dce``) or the same one (several networks on DCE: the card reads ``dce``, an ensemble of
+architectures). The card's sequence is what its members read together (:func:`fused_sequence`).
 
 Why it exists: on the phantom cohort, the fused network (both sequences as channels of one
-CNN) overfits its image pathway, and averaging two single-sequence networks beat it
+CNN) overfits its image pathway, and averaging single-sequence networks beat it
 (README, "Late fusion").
 """
 
@@ -51,6 +54,17 @@ def members_sha256(member_shas):
     return hashlib.sha256("\n".join(member_shas).encode("ascii")).hexdigest()
 
 
+def fused_sequence(member_sequences):
+    """The sequence a late-fusion model reads: its members' one sequence, or ``t2+dce`` when they read both."""
+    member_sequences = list(member_sequences)
+    unknown = sorted(set(member_sequences) - set(sequences.SEQUENCES))
+    if unknown:
+        raise ValueError("late-fusion members must read one sequence each ({}), got {}".format(
+            ", ".join(sequences.SEQUENCES), ", ".join(unknown)))
+    present = [name for name in sequences.SEQUENCES if name in member_sequences]
+    return present[0] if len(present) == 1 else sequences.FUSED
+
+
 def is_late_fusion(card):
     return isinstance(card, dict) and card.get("architecture") == ARCHITECTURE
 
@@ -60,17 +74,25 @@ def check_card(card, source):
     missing = [k for k in REQUIRED_KEYS if k not in card]
     if missing:
         raise WeightsError(source, "late-fusion model card lacks {}".format(", ".join(missing)))
-    if card["sequence"] != sequences.FUSED:
-        raise WeightsError(source, "a late-fusion model reads {} (sequence {!r}), not {!r}".format(
-            sequences.LABELS[sequences.FUSED], sequences.FUSED, card["sequence"]))
     members = card["members"]
     if not isinstance(members, list) or not all(isinstance(m, dict) and isinstance(m.get("card"), str)
                                                 and isinstance(m.get("weights_sha256"), str) for m in members):
         raise WeightsError(source, "'members' must be a list of {\"card\": file name, \"weights_sha256\": ...}")
-    member_sequences = sorted(m.get("sequence", "?") for m in members)
-    if member_sequences != sorted(sequences.SEQUENCES):
-        raise WeightsError(source, "a late-fusion model needs one FS-T2WI member and one DCE member (sequences "
-                                   "'t2' and 'dce'), got {}".format(", ".join(member_sequences) or "none"))
+    if len(members) < 2:
+        raise WeightsError(source, "a late-fusion model needs two or more members, got {}".format(len(members)))
+    try:
+        reads = fused_sequence(m.get("sequence", "?") for m in members)
+    except ValueError as exc:
+        raise WeightsError(source, str(exc))
+    if card["sequence"] != reads:
+        raise WeightsError(source, "its members read {} (sequence {!r}) but the card says {!r}".format(
+            sequences.LABELS[reads], reads, card["sequence"]))
+    # The same model twice would silently weigh it double in the mean.
+    for key, what in (("card", "the member card"), ("weights_sha256", "the member weights")):
+        named = [m[key] for m in members]
+        if len(set(named)) != len(named):
+            raise WeightsError(source, "names {} {} more than once".format(
+                what, next(n for n in named if named.count(n) > 1)))
     expected = members_sha256([m["weights_sha256"] for m in members])
     if card["weights_sha256"] != expected:
         raise WeightsError(source, "weights_sha256 {} is not the digest of its members' weights ({}); the card was "

@@ -1,6 +1,7 @@
-"""Late fusion as a model: `lvi fuse` builds a card from two exported runs, the Predictor and
-`lvi predict` run it, and a replaced member, a run with other folds or a card paired with the
-wrong run is refused."""
+"""Late fusion as a model: `lvi fuse` builds a card from exported runs (an FS-T2WI and a DCE
+model, or several models of one sequence), the Predictor and `lvi predict` run it, and a
+replaced member, a run with other folds, a member given twice or a card paired with the wrong
+run is refused."""
 
 import csv
 import json
@@ -131,7 +132,7 @@ def test_an_edited_card_and_a_wrong_pairing_are_refused(members, fused_card, tmp
     card["members"][0]["sequence"] = "dce"
     path = members["t2"][0].parent / "edited.json"
     path.write_text(json.dumps(card))
-    with pytest.raises(WeightsError, match="one FS-T2WI member and one DCE member"):
+    with pytest.raises(WeightsError, match="its members read DCE .* but the card says 't2\\+dce'"):
         weights.load_card(path)
     crossed = {"t2": (members["t2"][0], members["dce"][1]), "dce": (members["dce"][0], members["t2"][1])}
     _refused(_fuse(crossed, members["t2"][0].parent / "crossed"), capsys, "was not exported from")
@@ -173,3 +174,31 @@ def test_table_rows_give_the_late_fusion_of_a_networks_two_runs(members, fused_c
     assert rows[-1]["sequence"] == "FS-T2WI + DCE" and rows[-1]["auc"] == fused_card["metrics"]["auc"]
     assert rows[-1]["accuracy"] == fused_card["metrics"]["accuracy"] and rows[-1]["paper_auc"] is None
     assert (FUSED, table.late_fusion_model("resnet10_2d")) not in results  # no runs of it: no row
+
+
+def test_models_of_one_sequence_fuse_into_an_ensemble_that_reads_that_series(blob_cohort, members, tmp_path, capsys):
+    folder = members["t2"][0].parent
+    run = tmp_path / "dce-resnet"
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(run), "--sequence", "dce", "--seed", "1",
+                "--model", "resnet10_2d", "--recipe", "paper", "--split", "cv5", "--epochs", "1"] + FAST_2D) == 0
+    assert lvi(["export", str(run), "--out", str(folder / "dce-resnet"), "--model-id", "m-dce-resnet"]) == 0
+    pair = [("dce", members["dce"]), ("dce", (folder / "dce-resnet.json", run))]
+    args = ["fuse"] + [a for _, (card, r) in pair for a in ("--member", str(card), str(r))]
+    assert lvi(args + ["--out", str(folder / "dce-ensemble")]) == 0
+    card = weights.load_card(folder / "dce-ensemble.json")
+    assert card["sequence"] == "dce" and [m["model_id"] for m in card["members"]] == ["m-dce", "m-dce-resnet"]
+    _, labels, fused = evaluate.late_fusion([members["dce"][1], run])
+    assert card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    assert "the DCE series (read by 2 models" in card["intended_use"]
+
+    row = next(csv.DictReader(open(blob_cohort / "cohort.csv")))
+    image, mask = (sitk.ReadImage(str(blob_cohort / row["dce" + k])) for k in ("_image", "_mask"))
+    prediction = inference.Predictor(card, device="cpu").predict(image, mask, heatmap=True)
+    alone = [inference.Predictor(str(c), device="cpu").predict(image, mask).probability for _, (c, _) in pair]
+    assert prediction.probability == pytest.approx(late_fusion.combine(alone), abs=1e-12)
+    assert prediction.heatmap is not None and any("heat-map is that of member m-dce " in w
+                                                  for w in prediction.warnings)
+
+    twice = ["fuse"] + ["--member", str(members["dce"][0]), str(members["dce"][1])] * 2
+    _refused(lvi(twice + ["--out", str(folder / "twice")]), capsys, "is given twice")
+    _refused(lvi(args[:4] + ["--out", str(folder / "alone")]), capsys, "two or more members")

@@ -1,19 +1,20 @@
-"""``lvi fuse --member CARD RUN --member CARD RUN --out STEM``: a late-fusion model card."""
+"""``lvi fuse --member CARD RUN --member CARD RUN [...] --out STEM``: a late-fusion model card."""
 
 from .fusion import write_card
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "fuse", help="write a late-fusion model card (an FS-T2WI and a DCE model, their logits averaged)",
-        description="Combine an exported FS-T2WI model and an exported DCE model into one late-fusion model: each "
-                    "member reads its own series as it does alone, the fused probability is the sigmoid of their mean "
-                    "logit (equal weights, nothing fitted). The card pins each member's weights by SHA-256 and holds "
-                    "out-of-fold metrics from the members' runs (which need the same cohort and --seed, so that every "
-                    "fold's threshold is chosen on that fold's training cases).")
+        "fuse", help="write a late-fusion model card (exported models, their logits averaged)",
+        description="Combine two or more exported single-sequence models into one late-fusion model: an FS-T2WI and "
+                    "a DCE model (the card reads both series), or several models of one sequence (an ensemble of "
+                    "architectures on that series). Each member reads its own series as it does alone; the fused "
+                    "probability is the sigmoid of their mean logit (equal weights, nothing fitted). The card pins "
+                    "each member's weights by SHA-256 and holds out-of-fold metrics from the members' runs (which "
+                    "need the same cohort and --seed, so that every fold's threshold is chosen on that fold's "
+                    "training cases).")
     p.add_argument("--member", nargs=2, action="append", required=True, metavar=("CARD", "RUN"),
-                   help="an exported model card and the `lvi train` run it was exported from (give two: FS-T2WI "
-                        "and DCE)")
+                   help="an exported model card and the `lvi train` run it was exported from (give two or more)")
     p.add_argument("--out", required=True, help="output stem in the members' folder, e.g. "
                                                 "Resources/Models/t2+dce-late_fusion (writes STEM.json)")
     p.add_argument("--model-id", default=None, help="model id in the card (default: the stem's file name)")

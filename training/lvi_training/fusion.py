@@ -1,4 +1,7 @@
-"""Build a late-fusion model card from two exported single-sequence models and their runs.
+"""Build a late-fusion model card from exported single-sequence models and their runs.
+
+The members are two or more models: an FS-T2WI and a DCE network (the card reads both series),
+or several networks on one sequence (an ensemble of architectures on that series).
 
 The card's metrics are out-of-fold like its members': each case's fused score is the mean
 logit of the members' held-out predictions (``evaluate.late_fusion``), and each fold's
@@ -108,37 +111,57 @@ def out_of_fold_metrics(run_dirs, seed=0):
 
 
 def best_possible(configs):
-    """The phantom's bound for FS-T2WI + DCE read by the members (the DCE member's phase), or None."""
-    dce = next(c for c in configs if c["sequence"] == "dce")
-    return bounds.for_run(dict(dce, sequence=sequences.FUSED))
+    """The phantom's bound for the input the members read together, or None off the phantom."""
+    reads = late_fusion.fused_sequence(c["sequence"] for c in configs)
+    dce = next((c for c in configs if c["sequence"] == "dce"), configs[0])
+    return bounds.for_run(dict(dce, sequence=reads))
+
+
+def _dce_input(configs, sources):
+    """Refuse DCE members that read different DCE inputs: the fused card reads one DCE series."""
+    seen = {}
+    for config, source in zip(configs, sources):
+        if config["sequence"] == "dce":
+            key = (int(config.get("dce_phase", 2)), bool((config.get("preprocessing") or {}).get("dce_dynamic")))
+            seen.setdefault(key, source)
+    if len(seen) > 1:
+        raise InputError(", ".join(str(s) for s in seen.values()), "the DCE members read different DCE inputs "
+                         "(phase, dynamic series): {}; a late-fusion model reads one DCE series, so fuse members "
+                         "trained on the same --dce-phase".format(
+                             ", ".join("phase {}{}".format(p, ", all phases" if d else "") for p, d in seen)))
 
 
 def build_card(members, model_id, command):
     """The late-fusion card of ``members`` [(card path, run folder), ...] (not yet written)."""
+    if len(members) < 2:
+        raise InputError(", ".join(str(c) for c, _ in members) or None,
+                         "late fusion needs two or more members (--member CARD RUN, given {})".format(len(members)))
     loaded = [_member(card_path, run_dir) + (run_dir,) for card_path, run_dir in members]
-    member_sequences = sorted(card["sequence"] for card, _, _ in loaded)
-    if member_sequences != sorted(sequences.SEQUENCES):
-        raise InputError(", ".join(str(c) for c, _ in members), "late fusion needs one FS-T2WI model and one DCE "
-                         "model, got {}".format(", ".join(member_sequences)))
-    loaded.sort(key=lambda member: sequences.SEQUENCES.index(member[0]["sequence"]))  # input-channel order
+    digests = [card["weights_sha256"] for card, _, _ in loaded]
+    for (card_path, _), digest in zip(members, digests):
+        if digests.count(digest) > 1:
+            raise InputError(str(card_path), "is given twice (the same weights); each member must be another model")
+    # Input-channel order between sequences; sort is stable, so the given order within one.
+    loaded.sort(key=lambda member: sequences.SEQUENCES.index(member[0]["sequence"]))
     cards, configs, run_dirs = (list(column) for column in zip(*loaded))
+    _dce_input(configs, [c["_card_path"] for c in cards])
+    reads = late_fusion.fused_sequence(card["sequence"] for card in cards)
     seed = int(configs[0].get("seed", 0))
     summary, labels, fused = out_of_fold_metrics(run_dirs, seed)
-    dce = next(card for card in cards if card["sequence"] == "dce")
+    dce_phase = next((int(card.get("dce_phase", 2)) for card in cards if card["sequence"] == "dce"), 2)
     demo = any(card.get("demo") for card in cards)
     member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
                        "model_id": card["model_id"], "architecture": card["architecture"],
                        "weights_sha256": card["weights_sha256"]} for card in cards]
     card = {
         "schema_version": weights.CARD_SCHEMA_VERSION, "model_id": model_id, "architecture": late_fusion.ARCHITECTURE,
-        "sequence": sequences.FUSED, "dce_phase": int(dce.get("dce_phase", 2)), "members": member_entries,
+        "sequence": reads, "dce_phase": dce_phase, "members": member_entries,
         "combine": late_fusion.COMBINE,
         "weights_sha256": late_fusion.members_sha256([m["weights_sha256"] for m in member_entries]),
         "threshold": metrics.youden_threshold(labels, fused), "threshold_method": "youden_on_out_of_fold_predictions",
         "demo": demo,
         "intended_use": (DEMO_WORDS[0].upper() + DEMO_WORDS[1:] + ". " if demo else "") + INTENDED_USE.format(
-            "two MRI sequences ({}, each read by its own model)".format(
-                " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES))),
+            _input_words(cards, reads)),
         "training": {"command": command, "seed": seed, "split": "cv5", "n_cases": len(labels),
                      "members": [{"model_id": c["model_id"], "run": str(r), "command": cfg["command"]}
                                  for c, r, cfg in zip(cards, run_dirs, configs)],
@@ -152,6 +175,16 @@ def build_card(members, model_id, command):
     if demo:
         card["demo_notice"] = DEMO_WORDS
     return card
+
+
+def _input_words(cards, reads):
+    if reads == sequences.FUSED and len(cards) == 2:
+        return "two MRI sequences ({}, each read by its own model)".format(
+            " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES))
+    if reads == sequences.FUSED:
+        return "two MRI sequences ({}, read by {} models, their logits averaged)".format(
+            " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES), len(cards))
+    return "the {} series (read by {} models, their logits averaged)".format(sequences.LABELS[reads], len(cards))
 
 
 def write_card(members, out_stem, model_id=None, overwrite=False, reference_case=None, command=None):
