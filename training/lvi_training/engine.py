@@ -49,6 +49,7 @@ written atomically after each epoch.
 """
 
 import copy
+import functools
 import hashlib
 import logging
 import math
@@ -281,7 +282,8 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
                         drop_last=False)
     total_batches = settings.epochs * len(loader)
     step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
-    side = _VoiShapeTask(model, data, train_cases, settings, device) if settings.voi_shape_aux else None
+    side = (_VoiShapeTask(model, data, train_cases, settings, device, ctx.world_size) if settings.voi_shape_aux
+            else None)
     trained = list(model.parameters()) + (list(side.head.parameters()) if side is not None else [])
     if settings.weight_decay:
         optimizer = torch.optim.AdamW(trained, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -396,7 +398,7 @@ class _VoiShapeTask:
     its mean squared error, times ``settings.voi_shape_aux``, joins the loss. The head is not
     part of the model, so nothing of it is selected, averaged or exported."""
 
-    def __init__(self, model, data, train_cases, settings, device):
+    def __init__(self, model, data, train_cases, settings, device, world_size=1):
         if data.aux_targets is None:
             raise ValueError("voi_shape_aux needs the cases' VOI descriptors (CaseTensors.aux_targets)")
         last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
@@ -405,6 +407,11 @@ class _VoiShapeTask:
         self.targets = ((targets - train.mean(0)) / train.std(0).clamp_min(1e-6)).to(device)
         torch.manual_seed(derive_seed(settings.seed, "side-head"))
         self.head = torch.nn.Linear(last.in_features, targets.shape[1]).to(device)
+        if world_size > 1:
+            # DistributedDataParallel averages the model's gradients but not the head's, which lies
+            # outside it; averaging them here keeps every rank's head (same seed) the same head.
+            for parameter in self.head.parameters():
+                parameter.register_hook(functools.partial(_mean_over_ranks, world_size=world_size))
         self.weight = float(settings.voi_shape_aux)
         self._features = None
         self._last = last
@@ -425,6 +432,12 @@ class _VoiShapeTask:
     def remove(self):
         if self._hook is not None:
             self._hook.remove()
+
+
+def _mean_over_ranks(gradient, world_size):
+    gradient = gradient.clone()
+    torch.distributed.all_reduce(gradient)
+    return gradient / world_size
 
 
 class WeightAverage:

@@ -330,11 +330,6 @@ def train_run(req):
         run_dir = Path(req.out)
         cohort = load_cohort(req.cohort)
         recipe = resolve_recipe(req)
-        if recipe.voi_shape_aux and ctx.distributed:
-            # Two gloo processes with the side task hang (measured; the cause is not found yet), so refuse.
-            raise InputError(None, "the VOI-shape side task (--voi-shape-aux {:g}, part of the {} recipe) does not "
-                                   "run under torchrun yet; train in one process or pass --voi-shape-aux 0".format(
-                                       recipe.voi_shape_aux, recipe.name))
         spec = build_spec(req, recipe)
         arch = architecture_config(req.model, spec, req.sequence, recipe.width)
         batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE.get(req.model, 64))
