@@ -39,7 +39,7 @@ def main(argv=None):
     cases = load_cohort(args.cohort).with_sequence(args.sequence)
     ids = [c.case_id for c in cases]
     labels = np.array([c.lvi for c in cases], dtype=int)
-    values = np.array([descriptors(io.read_mask(c.masks[args.sequence])) for c in cases])
+    values = np.array([descriptors(io.read_mask(c.masks[args.sequence]), str(c.masks[args.sequence])) for c in cases])
     result = {"cohort": str(args.cohort), "sequence": args.sequence, "n": len(ids), "proxies": {}, "runs": {}}
     print("| {} ({} cases) | AUC (95 % CI, DeLong) |".format(args.sequence, len(ids)))
     print("|---|---|")

@@ -184,13 +184,21 @@ def _background_level(arr, shell, tumour, source):
     return level
 
 
-def _shape(mask_image, source):
+def shape_statistics(mask_image, source, feret=False):
+    """SimpleITK's label shape statistics of a 0/1 VOI (label 1), perimeter included; the
+    training side task reads its roundness from here too, so both mean the same number."""
     stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.ComputeFeretDiameterOn()
+    if feret:
+        stats.ComputeFeretDiameterOn()
     stats.ComputePerimeterOn()
     stats.Execute(mask_image)
     if not stats.HasLabel(1):
         raise InputError(source, "the VOI mask is empty (no tumour voxels)")
+    return stats
+
+
+def _shape(mask_image, source):
+    stats = shape_statistics(mask_image, source, feret=True)
     volume = stats.GetPhysicalSize(1)
     surface = stats.GetPerimeter(1)
     return [math.log(volume), math.log(max(stats.GetFeretDiameter(1), 1e-3)), stats.GetRoundness(1),

@@ -121,5 +121,7 @@ def test_voi_descriptors_measure_size_and_outline():
     assert extent == pytest.approx(20.0, abs=2.0) and slices == pytest.approx(extent / 2.0)
     bumpy = sitk.Or(sphere_mask(grid, radius=10.0), sphere_mask(grid, centre=(12.0, -3.0, 0.0), radius=5.0))
     assert 0.0 <= irregularity < voi_shape.descriptors(bumpy)[3]
-    with pytest.raises(ValueError, match="empty"):
-        voi_shape.descriptors(sphere_mask(grid, radius=10.0) * 0)
+    from LVIPredictorLib.errors import InputError
+
+    with pytest.raises(InputError, match="blank.nii.gz: the VOI mask is empty"):
+        voi_shape.descriptors(sphere_mask(grid, radius=10.0) * 0, "blank.nii.gz")

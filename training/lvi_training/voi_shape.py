@@ -11,23 +11,22 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-from LVIPredictorLib import io
+from LVIPredictorLib import io, radiomics
+from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.sequences import grid_reference
 
 NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VOI irregularity (1 - sphericity)")
 
 
-def descriptors(mask):
+def descriptors(mask, source="VOI mask"):
     """(volume mm3, extent along the image's z axis in mm, number of axial slices the VOI crosses,
     1 - sphericity (SimpleITK's roundness, as the radiomics baseline computes it))."""
     voi = sitk.GetArrayViewFromImage(mask) != 0
     if not voi.any():
-        raise ValueError("empty VOI")
+        raise InputError(source, "the VOI mask is empty (no tumour voxels)")
     spacing = mask.GetSpacing()
     slices = np.flatnonzero(voi.any(axis=(1, 2)))
-    stats = sitk.LabelShapeStatisticsImageFilter()
-    stats.ComputePerimeterOn()
-    stats.Execute(mask != 0)
+    stats = radiomics.shape_statistics(mask != 0, source)
     return (float(voi.sum() * np.prod(spacing)), float((slices[-1] - slices[0] + 1) * spacing[2]),
             float(len(slices)), 1.0 - stats.GetRoundness(1))
 
@@ -37,6 +36,7 @@ def auxiliary_targets(cases, sequence):
     model's grid follows; standardised later on each training fold's cases only."""
     rows = []
     for case in cases:
-        _, extent, _, irregularity = descriptors(io.read_mask(case.masks[grid_reference(sequence)]))
+        path = case.masks[grid_reference(sequence)]
+        _, extent, _, irregularity = descriptors(io.read_mask(path), str(path))
         rows.append((math.log(extent), irregularity))
     return np.asarray(rows, dtype=np.float32)
