@@ -1,12 +1,14 @@
 """Late fusion of finished runs: the mean held-out logit of per-sequence networks.
 
-    python benchmarks/late_fusion.py RUN RUN [RUN ...] [--against RUN] [--out FILE.json]
+    python benchmarks/late_fusion.py RUN RUN [RUN ...] [--against RUN [RUN ...]] [--out FILE.json]
 
 Each RUN is a finished `lvi train ... --split cv5` folder on the same cohort (e.g. the DCE
 and the FS-T2WI VanillaCNN). Their out-of-fold probabilities are averaged on the logit
 scale with equal weights (nothing fitted, so the fused score of a case still comes only from
 models that never saw it). Prints each run's AUC, the fused AUC (DeLong 95 % CI) and, with
---against (e.g. the early-fusion t2+dce run), the paired DeLong difference on the same cases.
+--against (e.g. the early-fusion t2+dce run, or several runs: their own late fusion), the paired
+DeLong difference on the same cases; one RUN with --against compares that run with the other.
+The runs may read one sequence or both (an ensemble of architectures, as `lvi fuse` builds).
 """
 
 import argparse
@@ -35,17 +37,23 @@ def _row(name, labels, scores, reference=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--against", type=Path, help="a run on the same cases to compare the fusion with (paired)")
+    parser.add_argument("--against", type=Path, nargs="+", default=[],
+                        help="a run on the same cases to compare the fusion with (paired); several: their fusion")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    if len(args.runs) < 2:
-        parser.error("late fusion needs at least two runs")
-    shown = args.runs + ([args.against] if args.against else [])
-    # One read of every run; the --against run must hold the same cases and labels too.
+    if len(args.runs) < 2 and not args.against:
+        parser.error("late fusion needs at least two runs (one is enough to compare it --against another)")
+    shown = args.runs + args.against
+    # One read of every run; the --against runs must hold the same cases and labels too.
     _, labels, probabilities = aligned_out_of_fold(shown)
     fused = mean_logit(probabilities[:len(args.runs)])
-    rows = [_row(str(r), labels, p) for r, p in zip(shown, probabilities)]
-    rows.append(_row("late fusion (mean logit)", labels, fused, probabilities[-1] if args.against else None))
+    reference = mean_logit(probabilities[len(args.runs):]) if args.against else None
+    unique = dict(zip(map(str, shown), probabilities))  # a run both fused and --against is shown once
+    rows = [_row(name, labels, p) for name, p in unique.items() if len(args.runs) > 1 or name != str(args.runs[0])]
+    if len(args.against) > 1:
+        rows.append(_row("late fusion of --against (mean logit)", labels, reference))
+    rows.append(_row("late fusion (mean logit)" if len(args.runs) > 1 else str(args.runs[0]), labels, fused,
+                     reference))
     print("{} cases, {} LVI+, out-of-fold\n".format(len(labels), int(labels.sum())))
     print("| scores | AUC (95 % CI, DeLong) | minus --against (95 % CI), paired DeLong p |\n|---|---|---|")
     for r in rows:
