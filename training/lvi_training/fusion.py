@@ -137,6 +137,11 @@ def build_card(members, model_id, command):
         raise InputError(", ".join(str(c) for c, _ in members) or None,
                          "late fusion needs two or more members (--member CARD RUN, given {})".format(len(members)))
     loaded = [_member(card_path, run_dir) + (run_dir,) for card_path, run_dir in members]
+    for (card_path, _), (card, _, _) in zip(members, loaded):
+        if card["sequence"] not in sequences.SEQUENCES:
+            raise InputError(str(card_path), "reads {} together; late-fusion members read one sequence each "
+                             "(an FS-T2WI or a DCE model)".format(sequences.LABELS.get(card["sequence"],
+                                                                                        card["sequence"])))
     digests = [card["weights_sha256"] for card, _, _ in loaded]
     for (card_path, _), digest in zip(members, digests):
         if digests.count(digest) > 1:
