@@ -48,12 +48,13 @@ def main(argv=None):
     _, labels, probabilities = aligned_out_of_fold(shown)
     fused = mean_logit(probabilities[:len(args.runs)])
     reference = mean_logit(probabilities[len(args.runs):]) if args.against else None
-    unique = dict(zip(map(str, shown), probabilities))  # a run both fused and --against is shown once
-    rows = [_row(name, labels, p) for name, p in unique.items() if len(args.runs) > 1 or name != str(args.runs[0])]
+    # The compared scores close the table; every other run is shown once above them.
+    compared = "late fusion (mean logit)" if len(args.runs) > 1 else str(args.runs[0])
+    unique = dict(zip(map(str, shown), probabilities))
+    rows = [_row(name, labels, p) for name, p in unique.items() if name != compared]
     if len(args.against) > 1:
         rows.append(_row("late fusion of --against (mean logit)", labels, reference))
-    rows.append(_row("late fusion (mean logit)" if len(args.runs) > 1 else str(args.runs[0]), labels, fused,
-                     reference))
+    rows.append(_row(compared, labels, fused, reference))
     print("{} cases, {} LVI+, out-of-fold\n".format(len(labels), int(labels.sum())))
     print("| scores | AUC (95 % CI, DeLong) | minus --against (95 % CI), paired DeLong p |\n|---|---|---|")
     for r in rows:

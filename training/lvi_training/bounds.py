@@ -29,10 +29,14 @@ def for_cohort(recipe, key):
                     "no model reading this input can exceed it except by chance"}
 
 
+def dce_input(config):
+    """(DCE phase, whether the whole dynamic series is read) of a run, from its config.json."""
+    return int(config.get("dce_phase", 2)), bool((config.get("preprocessing") or {}).get("dce_dynamic", False))
+
+
 def for_run(config):
     """The bound for a run's model, from its config.json (None for a non-phantom cohort)."""
-    dynamic = bool((config.get("preprocessing") or {}).get("dce_dynamic", False))
-    key = model_input(config["sequence"], int(config.get("dce_phase", 2)), dynamic)
+    key = model_input(config["sequence"], *dce_input(config))
     return for_cohort(config["cohort"].get("recipe"), key)
 
 

@@ -122,8 +122,7 @@ def _dce_input(configs, sources):
     seen = {}
     for config, source in zip(configs, sources):
         if config["sequence"] == "dce":
-            key = (int(config.get("dce_phase", 2)), bool((config.get("preprocessing") or {}).get("dce_dynamic")))
-            seen.setdefault(key, source)
+            seen.setdefault(bounds.dce_input(config), source)
     if len(seen) > 1:
         raise InputError(", ".join(str(s) for s in seen.values()), "the DCE members read different DCE inputs "
                          "(phase, dynamic series): {}; a late-fusion model reads one DCE series, so fuse members "

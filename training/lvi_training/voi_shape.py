@@ -12,7 +12,6 @@ import numpy as np
 import SimpleITK as sitk
 
 from LVIPredictorLib import io, radiomics
-from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.sequences import grid_reference
 
 NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VOI irregularity (1 - sphericity)")
@@ -21,12 +20,10 @@ NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VO
 def descriptors(mask, source="VOI mask"):
     """(volume mm3, extent along the image's z axis in mm, number of axial slices the VOI crosses,
     1 - sphericity (SimpleITK's roundness, as the radiomics baseline computes it))."""
+    stats = radiomics.shape_statistics(mask != 0, source)  # refuses an empty VOI, naming ``source``
     voi = sitk.GetArrayViewFromImage(mask) != 0
-    if not voi.any():
-        raise InputError(source, "the VOI mask is empty (no tumour voxels)")
     spacing = mask.GetSpacing()
     slices = np.flatnonzero(voi.any(axis=(1, 2)))
-    stats = radiomics.shape_statistics(mask != 0, source)
     return (float(voi.sum() * np.prod(spacing)), float((slices[-1] - slices[0] + 1) * spacing[2]),
             float(len(slices)), 1.0 - stats.GetRoundness(1))
 
