@@ -46,8 +46,8 @@ def test_an_option_added_later_stays_out_of_the_identity_at_its_default_so_older
 
     cohort = SimpleNamespace(csv_path=SAMPLE / "t2_mask.nii.gz")  # any file: its digest is all that is read
     spec = preprocessing.default_spec("vanilla_cnn_2d")
-    assert LATER_OPTION_DEFAULTS == {"slice_loss": "uniform", "voi_shape_aux": 0.0}
-    for name, other in (("slice_loss", "area"), ("voi_shape_aux", 0.5)):
+    assert LATER_OPTION_DEFAULTS == {"slice_loss": "uniform", "voi_shape_aux": 0.0, "head_refit": False}
+    for name, other in (("slice_loss", "area"), ("voi_shape_aux", 0.5), ("head_refit", True)):
         identities = {}
         for value in (LATER_OPTION_DEFAULTS[name], other):
             req = RunRequest(cohort="c", model="vanilla_cnn_2d", sequence="dce", out="o", **{name: value})

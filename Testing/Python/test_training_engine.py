@@ -75,13 +75,15 @@ def test_area_weights_give_each_slice_its_voi_share_and_each_case_its_slice_coun
     assert data.area_weights().tolist() == pytest.approx([1.5, 0.9, 0.6, 1.0, 0.5, 1.5])
 
 
+TINY_ARCH = {"in_channels": 1, "base_width": 4, "n_blocks": 2, "hidden": 8, "input_size": [16, 16]}
+
+
 def _trained(data, slice_loss, tmp_path, voi_shape_aux=0.0):
     from lvi_training.distributed import DistContext
 
     settings = engine.TrainSettings(model="vanilla_cnn_2d", epochs=2, batch_size=4, augment=False, seed=3,
-                                    architecture_config={"in_channels": 1, "base_width": 4, "n_blocks": 2,
-                                                         "hidden": 8, "input_size": [16, 16]},
-                                    slice_loss=slice_loss, voi_shape_aux=voi_shape_aux)
+                                    architecture_config=dict(TINY_ARCH), slice_loss=slice_loss,
+                                    voi_shape_aux=voi_shape_aux)
     model, _ = engine.train_fold(settings, data, list(range(len(data.labels))), DistContext(),
                                  tmp_path / "{}.pt".format(slice_loss), "fold_0", "test", progress=False)
     return model.state_dict()
@@ -109,6 +111,38 @@ def test_the_voi_shape_side_task_trains_a_head_that_is_not_part_of_the_model(tmp
     assert not all(torch.equal(side[k], plain[k]) for k in side)  # but the side task shaped it
     state = checkpoints.load_torch(tmp_path / "side" / "uniform.pt")
     assert state["side_head"]["weight"].shape == (2, 8)  # a resume picks the head up again
+
+
+def test_the_head_refit_replaces_only_the_last_layer_with_the_case_level_logistic_fit(tmp_path):
+    import copy
+
+    from LVIPredictorLib.models import build_model
+    from lvi_training import head_refit, logistic_fit
+
+    data = _tiny_cases([[0.5, 0.3, 0.2], [1.0], [0.25, 0.75]] * 6)
+    n = len(data.labels)
+    patients = ["p{}".format(i) for i in range(n)]
+    model = build_model("vanilla_cnn_2d", **TINY_ARCH)
+    model.load_state_dict(_trained(data, "uniform", tmp_path))
+    before = copy.deepcopy(model.state_dict())
+    twin = copy.deepcopy(model)
+    layer, described = head_refit.refit_head(model, data, range(n), patients, seed=0, device="cpu")
+    after = model.state_dict()
+    assert sorted(layer) == ["classifier.4.bias", "classifier.4.weight"]
+    assert all(torch.equal(after[k], before[k]) for k in before if k not in layer)
+    assert all(torch.equal(after[k], layer[k]) and not torch.equal(after[k], before[k]) for k in layer)
+    assert described["C"] in logistic_fit.C_GRID and described["cases"] == n and described["features"] == 8
+    # A case's logit, the area-weighted mean of its slice logits, is the logistic regression on the
+    # case's pooled features (the last layer is linear, so pooling features or logits is the same).
+    pooled = head_refit.case_features(model, data, range(n), "cpu")
+    fit = logistic_fit.fit_l2_logistic(pooled, data.labels, patients, seed=0)
+    with torch.no_grad():
+        slice_logits = model(data.inputs).reshape(-1).double().numpy()
+    owner = data.sample_case.numpy()
+    case_logits = [np.average(slice_logits[owner == c], weights=data.slice_weights[c]) for c in range(n)]
+    assert np.allclose(case_logits, (pooled - fit.mean) / fit.scale @ fit.coef + fit.intercept, atol=1e-4)
+    again, _ = head_refit.refit_head(twin, data, range(n), patients, seed=0, device="cpu")
+    assert all(torch.equal(again[k], layer[k]) for k in layer)  # deterministic
 
 
 def test_voi_descriptors_measure_size_and_outline():

@@ -72,6 +72,10 @@ def add_training_options(p):
     g.add_argument("--voi-shape-aux", type=float, default=None,
                    help="weight of a side task in training: predict the VOI's z-extent and irregularity from "
                         "the network's features (label-free; the side head is not exported; 0: off)")
+    g.add_argument("--head-refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="after training, refit the network's last layer on the training cases: their slice "
+                        "features pooled as the case score pools slices, L2 logistic regression with its strength "
+                        "chosen by CV inside the training fold")
     g.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
                    help="cv5: export the five fold models averaged, instead of a final model on all cases")
     g.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,

@@ -66,6 +66,7 @@ from LVIPredictorLib.models import Ensemble, build_model
 from LVIPredictorLib.preprocessing import aggregate_slice_scores
 
 from . import checkpoints, metrics
+from .head_refit import last_linear
 from .steps import autocast, optimisation_step
 
 log = logging.getLogger("lvi_training")
@@ -401,7 +402,7 @@ class _VoiShapeTask:
     def __init__(self, model, data, train_cases, settings, device, world_size=1):
         if data.aux_targets is None:
             raise ValueError("voi_shape_aux needs the cases' VOI descriptors (CaseTensors.aux_targets)")
-        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        _, last = last_linear(model)
         targets = torch.as_tensor(data.aux_targets, dtype=torch.float32)
         train = targets[torch.as_tensor(np.asarray(train_cases, dtype=np.int64))]
         self.targets = ((targets - train.mean(0)) / train.std(0).clamp_min(1e-6)).to(device)

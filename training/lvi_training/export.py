@@ -102,10 +102,13 @@ def build_card(run_dir, model_id=None):
 
 def kept_weights(checkpoint_path):
     """The weights a fold kept: the epoch chosen on its inner validation split, else the last epoch
-    (its moving average of the weights when the run kept one)."""
+    (its moving average of the weights when the run kept one), with the last layer refitted on the
+    cases when the run did that (``head_refit``)."""
     state = checkpoints.load_torch(checkpoint_path)
     best = state.get("best")
-    return best["model"] if best else state.get("averaged_model", state["model"])
+    kept = dict(best["model"] if best else state.get("averaged_model", state["model"]))
+    kept.update(state.get("refit_head") or {})
+    return kept
 
 
 def _ensemble_of(config):

@@ -55,6 +55,7 @@ class Recipe:
     slices: Optional[int] = None     # 2D models: VOI cross-sections per case (None: the model's default, 3)
     slice_loss: str = "uniform"      # 2D: each slice's loss weight ("area": its share of the VOI area)
     voi_shape_aux: float = 0.0       # side task's weight: predict the VOI's z-extent and irregularity (voi_shape)
+    head_refit: bool = False         # after training, refit the last layer on the cases' pooled features (head_refit)
     ensemble: bool = False           # export the cv5 fold models as one averaged model, no final fit
     tta: bool = False                # average each prediction with its left-right mirror image
 

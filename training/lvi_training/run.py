@@ -46,7 +46,8 @@ from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
 from LVIPredictorLib.radiomics import RadiomicsSpec
 from LVIPredictorLib.sequences import channels, reads_dce
 
-from . import cache, atomic, checkpoints, distributed, engine, evaluate, metrics, radiomics_fit, recipes, splits, voi_shape
+from . import (cache, atomic, checkpoints, distributed, engine, evaluate, head_refit, logistic_fit, metrics, radiomics_fit,
+               recipes, splits, voi_shape)
 from .cohort import load_cohort, validate_cohort
 
 log = logging.getLogger("lvi_training")
@@ -92,14 +93,15 @@ class RunRequest:
     ema_decay: Optional[float] = None
     slice_loss: Optional[str] = None
     voi_shape_aux: Optional[float] = None
+    head_refit: Optional[bool] = None
     ensemble: Optional[bool] = None
     tta: Optional[bool] = None
 
 
 RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
                   "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "slice_loss",
-                  "voi_shape_aux", "ensemble", "tta")
-LATER_OPTION_DEFAULTS = {"slice_loss": "uniform", "voi_shape_aux": 0.0}
+                  "voi_shape_aux", "head_refit", "ensemble", "tta")
+LATER_OPTION_DEFAULTS = {"slice_loss": "uniform", "voi_shape_aux": 0.0, "head_refit": False}
 # Options that shape a network's input or training, meaningless for the radiomics baseline.
 CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
 
@@ -456,6 +458,11 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
     else:
         model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag, digest,
                                            progress=progress, val_cases=val_cases)
+    refit = None
+    if ctx.is_main and recipe.head_refit and settings.model != models.RADIOMICS:
+        refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device, fold_dir / "checkpoint.pt")
+        log.info("%s: last layer refitted on %d cases' pooled features (C %.3g, inner-CV log-loss %.4f)", tag,
+                 refit["cases"], refit["C"], refit["inner_cv_log_loss"])
     if ctx.is_main:
         # The threshold is chosen on every training-fold case, the inner validation ones included.
         train_p, train_slices = engine.score_fold_cases(model, data, fold.train, ctx.device, recipe.tta)
@@ -467,9 +474,20 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
             "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs,
             "selected_epoch": engine.selected_epoch(history), "history": history,
             "inner_validation": [cases[i].case_id for i in val_cases] if val_cases is not None else [],
+            "head_refit": refit,
             "train": _rows(cases, fold.train, train_p, train_slices),
             "test": _rows(cases, fold.test, test_p, test_slices)}, result_path)
     ctx.barrier()
+
+
+def _refit_head(model, data, fit_cases, patients, seed, device, checkpoint_path):
+    """Refit the trained model's last layer on every training-fold case (inner validation ones included)
+    and keep the new layer in the fold's checkpoint, where export reads the fold's weights from."""
+    layer, described = head_refit.refit_head(model, data, fit_cases, patients, seed, device)
+    state = checkpoints.load_torch(checkpoint_path)
+    state["refit_head"] = layer
+    checkpoints.save_torch(state, checkpoint_path)
+    return described
 
 
 def _rows(cases, indices, probs, slice_probs):
@@ -482,7 +500,7 @@ def _optimizer_words(req, recipe):
     if req.model == models.RADIOMICS:
         return {"name": "L2 logistic regression (scikit-learn lbfgs)",
                 "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training fold".format(
-                    [round(float(c), 4) for c in radiomics_fit.C_GRID], radiomics_fit.INNER_FOLDS)}
+                    [round(float(c), 4) for c in logistic_fit.C_GRID], logistic_fit.INNER_FOLDS)}
     return {"name": "AdamW" if recipe.weight_decay else "Adam", "lr": 1e-3, "weight_decay": recipe.weight_decay,
             "schedule": "StepLR per batch, x0.9 every 10% of the total number of batches"}
 
