@@ -45,6 +45,7 @@ ROWS = (  # in the order they are worth their CPU time: a partial run measures t
     ("-image-dropout", "without image dropout", {"image_dropout": 0.0}),
     ("-weight-average", "without the moving average of the weights", {"ema_decay": 0.0}),
     ("-voi-shape-aux", "without the VOI-shape side task", {"voi_shape_aux": 0.0}),
+    ("-head-refit", "without the case-level refit of the last layer", {"head_refit": False}),
     ("last-epoch", "last epoch instead of the one chosen on the inner validation split", {"val_fraction": 0.0}),
     ("3-slices", "3 largest cross-sections instead of 15", {"n_slices": 3}),
     ("binary-voi", "VOI channel 0/1 instead of a distance map", {"mask_encoding": "binary"}),

@@ -54,12 +54,15 @@ def exported_checkpoint(run_dir, config):
 
 
 def _exported_model_words(config):
+    recipe = config.get("recipe") or {}
+    refit = "; the last layer refitted on the training cases' pooled features" if recipe.get("head_refit") else ""
     if config["split"] == "paper":
-        return "single model trained on the 90% training split"
-    if (config.get("recipe") or {}).get("ensemble"):
+        return "single model trained on the 90% training split" + refit
+    if recipe.get("ensemble"):
         return "the five 5-fold CV models averaged (each trained on 80% of the cases, its epoch chosen on an inner " \
-               "validation split of its training fold)"
-    return "model trained on all cases after 5-fold CV"
+               "validation split of its training fold{})".format(
+                   ", its last layer refitted on that fold's cases" if refit else "")
+    return "model trained on all cases after 5-fold CV" + refit
 
 
 def build_card(run_dir, model_id=None):
