@@ -10,7 +10,8 @@ import torch
 
 from LVIPredictorLib import preprocessing
 from LVIPredictorLib.inference import Predictor
-from lvi_training import engine
+from lvi_training import checkpoints, engine, logistic_fit
+from lvi_training.export import load_run_model
 from lvi_training.cli import main as lvi
 from lvi_training.recipes import PAPER, SMALL_DATA, get_recipe
 from lvi_training.run import RunRequest, canonical_command, resolve_recipe
@@ -20,7 +21,7 @@ from training_helpers import FAST_2D, REPO
 SAMPLE = REPO / "Resources" / "SampleData" / "LVI-Sample-001"
 
 SMALL_RUN = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--recipe", "small-data", "--split", "cv5",
-             "--epochs", "2", "--seed", "1"] + FAST_2D
+             "--epochs", "2", "--seed", "1", "--head-refit"] + FAST_2D
 
 
 def test_options_override_one_part_of_a_recipe_and_the_command_says_so():
@@ -142,6 +143,13 @@ def test_a_small_data_run_exports_its_fold_ensemble_and_reproduces_it(blob_cohor
     results = [json.loads((run / "fold_{}".format(i) / "result.json").read_text()) for i in range(5)]
     assert all(r["inner_validation"] and 1 <= r["selected_epoch"] <= 2 for r in results)
     assert all(set(r["inner_validation"]).isdisjoint(t["case_id"] for t in r["test"]) for r in results)
+    # The last layer was refitted on each training fold's cases, and that refitted layer is what exports.
+    assert all(r["head_refit"]["C"] in logistic_fit.C_GRID and r["head_refit"]["cases"] == len(r["train"])
+               for r in results)
+    state = checkpoints.load_torch(run / "fold_0" / "checkpoint.pt")
+    member = load_run_model(run).members[0].state_dict()
+    for key, refitted in state["refit_head"].items():
+        assert torch.equal(member[key], refitted) and not torch.equal(state["best"]["model"][key], refitted)
     stem = tmp_path / "ens"
     assert lvi(["export", str(run), "--out", str(stem), "--reference-case", str(SAMPLE)]) == 0
     card = json.loads((stem.with_suffix(".json")).read_text())
