@@ -24,8 +24,10 @@ only, so a network cannot memorise a case by its image texture), a moving averag
 weights (decay 0.995 per step; selection and export use the averaged weights), a label-free
 side task (the network's last features also predict the VOI's z-extent and irregularity, each
 of which alone scores about as well as the networks on the phantom; weight 1, the head is not
-exported), and the five fold models averaged at prediction time with left-right flips
-(nnU-Net's way). Measured and
+exported), after training the last layer refitted on the training fold's cases (their slice
+features pooled as the case score pools slices, an L2 logistic regression: ``head_refit``; it
+lifted every 2D network it was measured on and left the 3D one unchanged), and the five fold
+models averaged at prediction time with left-right flips (nnU-Net's way). Measured and
 left out: intensities relative to the breast background (the same out-of-fold AUC as the
 z-score, 0.692 both), so the z-score inside a 64 mm crop with a 5 mm margin stays; quarter-turn
 rotations at prediction time and He initialisation of the VanillaCNN (both lower).
@@ -75,7 +77,7 @@ class Recipe:
 PAPER = Recipe(name="paper", epochs=100)
 SMALL_DATA = Recipe(name="small-data", epochs=40, mask_channel=True, mask_encoding="distance", slices=15,
                     width=0.25, weight_decay=1e-2, val_fraction=0.2, augmentation="strong", image_dropout=0.8,
-                    ema_decay=0.995, voi_shape_aux=1.0, ensemble=True, tta=True)
+                    ema_decay=0.995, voi_shape_aux=1.0, head_refit=True, ensemble=True, tta=True)
 RECIPES = {r.name: r for r in (PAPER, SMALL_DATA)}
 # The radiomics baseline trains no network; its fit is fixed (radiomics_fit.py).
 RADIOMICS = Recipe(name="radiomics", epochs=0)
