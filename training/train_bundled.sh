@@ -7,13 +7,13 @@
 #
 #   bash training/train_bundled.sh [WORKDIR]      (WORKDIR holds the cohort and the runs)
 #
-# Recipe: small-data (the default; benchmarks/ablation.py measured it against the paper's), 5-fold
-# CV by patient, the exported model being the five fold models averaged with left-right flips.
-# Epochs: the recipe's 40 for every network (LVI_EPOCHS_2D, LVI_EPOCHS_3D). The bundle was first built
-# with LVI_EPOCHS_3D=20 to fit a 2-core CPU (58 minutes with two runs at a time, the cohort included);
-# both ResNet10 3D were then retrained at 40 (about 50 minutes each on one thread).
-# LVI_RECIPE=paper LVI_EPOCHS_2D=15 LVI_EPOCHS_3D=4 gives the earlier bundle's settings. The cards
-# record the exact commands.
+# Recipe: small-data (the default, head refit included; README "Bundled models" and
+# benchmarks/RESULTS.md measured it), 5-fold CV by patient, the exported model being the five fold
+# models averaged with left-right flips. Epochs: the recipe's 40 for every network (LVI_EPOCHS_2D,
+# LVI_EPOCHS_3D). On a 2-core CPU, two runs at a time, the bundle takes about two hours: 8-15 minutes
+# per 2D network, 82-83 minutes per ResNet10 3D. LVI_RECIPE=paper LVI_EPOCHS_2D=15 LVI_EPOCHS_3D=4
+# gives the first bundle's settings. The cards record the exact commands. A seed repeats a run exactly
+# on one machine, not across CPU models (float kernels differ in their last bits).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/training/bootstrap_env.sh"
@@ -66,7 +66,7 @@ for combo in "$@"; do
 done
 while [ "$running" -gt 0 ]; do wait -n; running=$((running - 1)); done
 # Late fusion of the FS-T2WI ResNet10 3D with the DCE VanillaCNN and ResNet10 2D (same cohort and seed, so
-# the same folds; the best of the ensembles measured, README "Bundled models"): no training, the card's
+# the same folds; chosen among the ensembles measured for the previous bundle, benchmarks/RESULTS.md): no training, the card's
 # out-of-fold metrics come from the runs' held-out predictions.
 lvi fuse --member "$models_dir/t2-resnet10_3d.json" "$work/runs/t2-resnet10_3d" \
   --member "$models_dir/dce-vanilla_cnn_2d.json" "$work/runs/dce-vanilla_cnn_2d" \

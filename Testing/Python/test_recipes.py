@@ -11,8 +11,8 @@ import torch
 from LVIPredictorLib import preprocessing
 from LVIPredictorLib.inference import Predictor
 from lvi_training import checkpoints, engine, logistic_fit
-from lvi_training.export import load_run_model
 from lvi_training.cli import main as lvi
+from lvi_training.export import load_run_model
 from lvi_training.recipes import PAPER, SMALL_DATA, get_recipe
 from lvi_training.run import RunRequest, canonical_command, resolve_recipe
 from synthetic_images import make_grid, mr_image, sphere_mask
