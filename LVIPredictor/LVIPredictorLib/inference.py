@@ -211,8 +211,12 @@ class Predictor:
 
     def _predict_late_fusion(self, images, masks, heatmap, image_sources, mask_sources, series_descriptions):
         shown_on = sequences.grid_reference(self.card["sequence"])
-        # One member's Grad-CAM is shown: the first that reads the series the map is drawn on.
-        mapped = next((m for m in self.members if m.sequences == (shown_on,)), None) if heatmap else None
+        # One member's Grad-CAM is shown: the first that reads only the series the map is drawn on,
+        # else the first that reads it (a fused member's map lies on that series' grid too).
+        mapped = None
+        if heatmap:
+            mapped = next((m for m in self.members if m.sequences == (shown_on,)),
+                          next((m for m in self.members if shown_on in m.sequences), None))
         parts = []
         for member in self.members:
             own = member.sequences

@@ -1,4 +1,4 @@
-"""Late fusion: one model made of exported single-sequence models, their logits averaged.
+"""Late fusion: one model made of exported models, their logits averaged.
 
 A late-fusion card holds no weights. It names two or more member cards (in files beside it)
 and pins each by the SHA-256 of its weights, so a member re-exported or replaced later is
@@ -9,12 +9,15 @@ top, which is why the fused model's out-of-fold metrics are honest: they are the
 of the members' held-out predictions (``lvi_training.evaluate.late_fusion``).
 
 The members may read different sequences (an FS-T2WI and a DCE network: the card reads
-``t2+dce``) or the same one (several networks on DCE: the card reads ``dce``, an ensemble of
-architectures). The card's sequence is what its members read together (:func:`fused_sequence`).
+``t2+dce``), the same one (several networks on DCE: the card reads ``dce``, an ensemble of
+architectures), or include a fused network that reads both (a DCE network and an FS-T2WI + DCE
+network: the card reads ``t2+dce``). The card's sequence is what its members read together
+(:func:`fused_sequence`). A member is never itself a late-fusion model: the mean would then weigh
+its members by how deeply they are nested.
 
 Why it exists: on the phantom cohort, the fused network (both sequences as channels of one
-CNN) overfits its image pathway, and averaging single-sequence networks beat it
-(README, "Late fusion").
+CNN) overfitted its image pathway, and averaging single-sequence networks beat it
+(``benchmarks/RESULTS.md``).
 """
 
 import hashlib
@@ -57,11 +60,12 @@ def members_sha256(member_shas):
 def fused_sequence(member_sequences):
     """The sequence a late-fusion model reads: its members' one sequence, or ``t2+dce`` when they read both."""
     member_sequences = list(member_sequences)
-    unknown = sorted(set(member_sequences) - set(sequences.SEQUENCES))
+    unknown = sorted(set(member_sequences) - set(sequences.ALL))
     if unknown:
-        raise ValueError("late-fusion members must read one sequence each ({}), got {}".format(
-            ", ".join(sequences.SEQUENCES), ", ".join(unknown)))
-    present = [name for name in sequences.SEQUENCES if name in member_sequences]
+        raise ValueError("late-fusion members must read {}, got {}".format(
+            ", ".join(sequences.ALL), ", ".join(unknown)))
+    read = {name for sequence in member_sequences for name in sequences.channels(sequence)}
+    present = [name for name in sequences.SEQUENCES if name in read]
     return present[0] if len(present) == 1 else sequences.FUSED
 
 
@@ -117,7 +121,7 @@ def member_cards(card, load_card):
                 card["model_id"]))
         member_card = load_card(path)
         if is_late_fusion(member_card):
-            raise WeightsError(str(path), "a late-fusion member must be a single-sequence model, not another "
+            raise WeightsError(str(path), "a late-fusion member must be a model of its own, not another "
                                           "late-fusion model")
         if member_card["sequence"] != member.get("sequence"):
             raise WeightsError(str(path), "reads {!r} but the late-fusion model {} lists it as its {!r} member".format(

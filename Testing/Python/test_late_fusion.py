@@ -202,3 +202,32 @@ def test_models_of_one_sequence_fuse_into_an_ensemble_that_reads_that_series(blo
     twice = ["fuse"] + ["--member", str(members["dce"][0]), str(members["dce"][1])] * 2
     _refused(lvi(twice + ["--out", str(folder / "twice")]), capsys, "is given twice")
     _refused(lvi(args[:4] + ["--out", str(folder / "alone")]), capsys, "two or more members")
+
+
+def test_a_fused_network_joins_a_late_fusion_that_reads_both_series(blob_cohort, members, tmp_path):
+    folder = members["t2"][0].parent
+    run = _train(blob_cohort, tmp_path / "both", "t2+dce")
+    assert lvi(["export", str(run), "--out", str(folder / "both"), "--model-id", "m-both"]) == 0
+    # Given fused first: the card still lists the DCE member first (FS-T2WI, DCE, fused order).
+    args = ["fuse", "--member", str(folder / "both.json"), str(run), "--member", str(members["dce"][0]),
+            str(members["dce"][1]), "--out", str(folder / "dce-and-both"), "--model-id", "m-dce-and-both"]
+    assert lvi(args) == 0
+    card = weights.load_card(folder / "dce-and-both.json")
+    assert card["sequence"] == "t2+dce" and [m["sequence"] for m in card["members"]] == ["dce", "t2+dce"]
+    _, labels, fused = evaluate.late_fusion([members["dce"][1], run])
+    assert card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    assert "read by 2 models" in card["intended_use"]
+
+    row = next(csv.DictReader(open(blob_cohort / "cohort.csv")))
+    images = {s: sitk.ReadImage(str(blob_cohort / row[s + "_image"])) for s in ("t2", "dce")}
+    masks = {s: sitk.ReadImage(str(blob_cohort / row[s + "_mask"])) for s in ("t2", "dce")}
+    prediction = inference.Predictor(card, device="cpu").predict_case(images, masks, heatmap=True)
+    alone = [inference.Predictor(str(members["dce"][0]), device="cpu").predict(images["dce"], masks["dce"]).probability,
+             inference.Predictor(str(folder / "both.json"), device="cpu").predict_case(images, masks).probability]
+    assert prediction.probability == pytest.approx(late_fusion.combine(alone), abs=1e-12)
+    assert prediction.member_probabilities == pytest.approx({"m-dce": alone[0], "m-both": alone[1]}, abs=1e-12)
+    # The DCE-only member's map is shown, not the fused member's.
+    assert prediction.heatmap_sequence == "dce" and any("heat-map is that of member m-dce " in w
+                                                        for w in prediction.warnings)
+    with pytest.raises(LVIError, match="missing: FS-T2WI"):
+        inference.Predictor(card, device="cpu").predict_case({"dce": images["dce"]}, {"dce": masks["dce"]})

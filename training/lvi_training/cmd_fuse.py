@@ -6,9 +6,9 @@ from .fusion import write_card
 def register(subparsers):
     p = subparsers.add_parser(
         "fuse", help="write a late-fusion model card (exported models, their logits averaged)",
-        description="Combine two or more exported single-sequence models into one late-fusion model: an FS-T2WI and "
-                    "a DCE model (the card reads both series), or several models of one sequence (an ensemble of "
-                    "architectures on that series). Each member reads its own series as it does alone; the fused "
+        description="Combine two or more exported models into one late-fusion model: an FS-T2WI and a DCE model "
+                    "(the card reads both series), several models of one sequence (an ensemble of architectures "
+                    "on that series), or models that include a fused FS-T2WI + DCE one (the card reads both). Each member reads its own series as it does alone; the fused "
                     "probability is the sigmoid of their mean logit (equal weights, nothing fitted). The card pins "
                     "each member's weights by SHA-256 and holds out-of-fold metrics from the members' runs (which "
                     "need the same cohort and --seed, so that every fold's threshold is chosen on that fold's "

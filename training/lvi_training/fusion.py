@@ -1,7 +1,8 @@
-"""Build a late-fusion model card from exported single-sequence models and their runs.
+"""Build a late-fusion model card from exported models and their runs.
 
 The members are two or more models: an FS-T2WI and a DCE network (the card reads both series),
-or several networks on one sequence (an ensemble of architectures on that series).
+several networks on one sequence (an ensemble of architectures on that series), or networks that
+include a fused FS-T2WI + DCE one (the card reads both series).
 
 The card's metrics are out-of-fold like its members': each case's fused score is the mean
 logit of the members' held-out predictions (``evaluate.late_fusion``), and each fold's
@@ -33,7 +34,8 @@ def _member(card_path, run_dir):
     """(card, run config) of one member, checked to be the model that run exported."""
     card = weights.load_card(card_path)
     if late_fusion.is_late_fusion(card):
-        raise WeightsError(str(card_path), "is a late-fusion model; members must be single-sequence models")
+        raise WeightsError(str(card_path), "is a late-fusion model; a member must be a model of its own (fuse "
+                                           "its members directly)")
     weights.load_model(card)  # its weights file: present, checksum and tensors as the card says
     config_path = Path(run_dir) / "config.json"
     if not config_path.is_file():
@@ -113,7 +115,7 @@ def out_of_fold_metrics(run_dirs, seed=0):
 def best_possible(configs):
     """The phantom's bound for the input the members read together, or None off the phantom."""
     reads = late_fusion.fused_sequence(c["sequence"] for c in configs)
-    dce = next((c for c in configs if c["sequence"] == "dce"), configs[0])
+    dce = next((c for c in configs if sequences.reads_dce(c["sequence"])), configs[0])
     return bounds.for_run(dict(dce, sequence=reads))
 
 
@@ -121,7 +123,7 @@ def _dce_input(configs, sources):
     """Refuse DCE members that read different DCE inputs: the fused card reads one DCE series."""
     seen = {}
     for config, source in zip(configs, sources):
-        if config["sequence"] == "dce":
+        if sequences.reads_dce(config["sequence"]):
             seen.setdefault(bounds.dce_input(config), source)
     if len(seen) > 1:
         raise InputError(", ".join(str(s) for s in seen.values()), "the DCE members read different DCE inputs "
@@ -136,23 +138,18 @@ def build_card(members, model_id, command):
         raise InputError(", ".join(str(c) for c, _ in members) or None,
                          "late fusion needs two or more members (--member CARD RUN, given {})".format(len(members)))
     loaded = [_member(card_path, run_dir) + (run_dir,) for card_path, run_dir in members]
-    for (card_path, _), (card, _, _) in zip(members, loaded):
-        if card["sequence"] not in sequences.SEQUENCES:
-            raise InputError(str(card_path), "reads {} together; late-fusion members read one sequence each "
-                             "(an FS-T2WI or a DCE model)".format(sequences.LABELS.get(card["sequence"],
-                                                                                        card["sequence"])))
     digests = [card["weights_sha256"] for card, _, _ in loaded]
     for (card_path, _), digest in zip(members, digests):
         if digests.count(digest) > 1:
             raise InputError(str(card_path), "is given twice (the same weights); each member must be another model")
-    # Input-channel order between sequences; sort is stable, so the given order within one.
-    loaded.sort(key=lambda member: sequences.SEQUENCES.index(member[0]["sequence"]))
+    # FS-T2WI, DCE, then fused members; sort is stable, so the given order within one.
+    loaded.sort(key=lambda member: sequences.ALL.index(member[0]["sequence"]))
     cards, configs, run_dirs = (list(column) for column in zip(*loaded))
     _dce_input(configs, [c["_card_path"] for c in cards])
     reads = late_fusion.fused_sequence(card["sequence"] for card in cards)
     seed = int(configs[0].get("seed", 0))
     summary, labels, fused = out_of_fold_metrics(run_dirs, seed)
-    dce_phase = next((int(card.get("dce_phase", 2)) for card in cards if card["sequence"] == "dce"), 2)
+    dce_phase = next((int(card.get("dce_phase", 2)) for card in cards if sequences.reads_dce(card["sequence"])), 2)
     demo = any(card.get("demo") for card in cards)
     member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
                        "model_id": card["model_id"], "architecture": card["architecture"],
@@ -182,7 +179,7 @@ def build_card(members, model_id, command):
 
 
 def _input_words(cards, reads):
-    if reads == sequences.FUSED and len(cards) == 2:
+    if reads == sequences.FUSED and [card["sequence"] for card in cards] == list(sequences.SEQUENCES):
         return "two MRI sequences ({}, each read by its own model)".format(
             " and ".join(sequences.LABELS[n] for n in sequences.SEQUENCES))
     if reads == sequences.FUSED:
