@@ -46,6 +46,20 @@ def _fuse(members, out, *extra):
     return lvi(args)
 
 
+def _holds_the_fused_oof_auc(card, runs):
+    _, labels, fused = evaluate.late_fusion(runs)
+    assert card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    return labels, fused
+
+
+def _first_case(cohort):
+    """{sequence: image}, {sequence: mask} of the cohort's first case."""
+    row = next(csv.DictReader(open(cohort / "cohort.csv")))
+    read = {kind: {s: sitk.ReadImage(str(cohort / row[s + kind])) for s in ("t2", "dce")}
+            for kind in ("_image", "_mask")}
+    return read["_image"], read["_mask"]
+
+
 @pytest.fixture(scope="module")
 def fused_card(members):
     stem = members["t2"][0].parent / "fused"
@@ -54,9 +68,7 @@ def fused_card(members):
 
 
 def test_the_card_holds_the_out_of_fold_metrics_of_the_mean_logit(members, fused_card):
-    runs = [members["t2"][1], members["dce"][1]]
-    _, labels, fused = evaluate.late_fusion(runs)
-    assert fused_card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    labels, fused = _holds_the_fused_oof_auc(fused_card, [members["t2"][1], members["dce"][1]])
     assert fused_card["metrics"]["n"] == len(labels)
     assert [m["sequence"] for m in fused_card["members"]] == ["t2", "dce"]
     assert fused_card["threshold_method"] == "youden_on_out_of_fold_predictions"
@@ -81,9 +93,7 @@ def test_each_fold_threshold_is_chosen_on_that_folds_training_cases_only(members
 
 
 def test_predictor_averages_the_members_logits_on_their_own_series(blob_cohort, members, fused_card):
-    row = next(csv.DictReader(open(blob_cohort / "cohort.csv")))
-    images = {s: sitk.ReadImage(str(blob_cohort / row[s + "_image"])) for s in ("t2", "dce")}
-    masks = {s: sitk.ReadImage(str(blob_cohort / row[s + "_mask"])) for s in ("t2", "dce")}
+    images, masks = _first_case(blob_cohort)
     predictor = inference.Predictor(fused_card, device="cpu")
     prediction = predictor.predict_case(images, masks, heatmap=True)
     alone = {s: inference.Predictor(str(members[s][0]), device="cpu").predict(images[s], masks[s]).probability
@@ -187,12 +197,11 @@ def test_models_of_one_sequence_fuse_into_an_ensemble_that_reads_that_series(blo
     assert lvi(args + ["--out", str(folder / "dce-ensemble")]) == 0
     card = weights.load_card(folder / "dce-ensemble.json")
     assert card["sequence"] == "dce" and [m["model_id"] for m in card["members"]] == ["m-dce", "m-dce-resnet"]
-    _, labels, fused = evaluate.late_fusion([members["dce"][1], run])
-    assert card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    _holds_the_fused_oof_auc(card, [members["dce"][1], run])
     assert "the DCE series (read by 2 models" in card["intended_use"]
 
-    row = next(csv.DictReader(open(blob_cohort / "cohort.csv")))
-    image, mask = (sitk.ReadImage(str(blob_cohort / row["dce" + k])) for k in ("_image", "_mask"))
+    images, masks = _first_case(blob_cohort)
+    image, mask = images["dce"], masks["dce"]
     prediction = inference.Predictor(card, device="cpu").predict(image, mask, heatmap=True)
     alone = [inference.Predictor(str(c), device="cpu").predict(image, mask).probability for _, (c, _) in pair]
     assert prediction.probability == pytest.approx(late_fusion.combine(alone), abs=1e-12)
@@ -214,13 +223,10 @@ def test_a_fused_network_joins_a_late_fusion_that_reads_both_series(blob_cohort,
     assert lvi(args) == 0
     card = weights.load_card(folder / "dce-and-both.json")
     assert card["sequence"] == "t2+dce" and [m["sequence"] for m in card["members"]] == ["dce", "t2+dce"]
-    _, labels, fused = evaluate.late_fusion([members["dce"][1], run])
-    assert card["metrics"]["auc"] == pytest.approx(metrics.delong_ci(labels, fused)[0], abs=1e-12)
+    _holds_the_fused_oof_auc(card, [members["dce"][1], run])
     assert "read by 2 models" in card["intended_use"]
 
-    row = next(csv.DictReader(open(blob_cohort / "cohort.csv")))
-    images = {s: sitk.ReadImage(str(blob_cohort / row[s + "_image"])) for s in ("t2", "dce")}
-    masks = {s: sitk.ReadImage(str(blob_cohort / row[s + "_mask"])) for s in ("t2", "dce")}
+    images, masks = _first_case(blob_cohort)
     prediction = inference.Predictor(card, device="cpu").predict_case(images, masks, heatmap=True)
     alone = [inference.Predictor(str(members["dce"][0]), device="cpu").predict(images["dce"], masks["dce"]).probability,
              inference.Predictor(str(folder / "both.json"), device="cpu").predict_case(images, masks).probability]
