@@ -8,11 +8,11 @@ def register(subparsers):
         "fuse", help="write a late-fusion model card (exported models, their logits averaged)",
         description="Combine two or more exported models into one late-fusion model: an FS-T2WI and a DCE model "
                     "(the card reads both series), several models of one sequence (an ensemble of architectures "
-                    "on that series), or models that include a fused FS-T2WI + DCE one (the card reads both). Each member reads its own series as it does alone; the fused "
-                    "probability is the sigmoid of their mean logit (equal weights, nothing fitted). The card pins "
-                    "each member's weights by SHA-256 and holds out-of-fold metrics from the members' runs (which "
-                    "need the same cohort and --seed, so that every fold's threshold is chosen on that fold's "
-                    "training cases).")
+                    "on that series), or models that include a fused FS-T2WI + DCE one (the card reads both). "
+                    "Each member reads its own series as it does alone; the fused probability is the sigmoid of "
+                    "their mean logit (equal weights, nothing fitted). The card pins each member's weights by "
+                    "SHA-256 and holds out-of-fold metrics from the members' runs (which need the same cohort and "
+                    "--seed, so that every fold's threshold is chosen on that fold's training cases).")
     p.add_argument("--member", nargs=2, action="append", required=True, metavar=("CARD", "RUN"),
                    help="an exported model card and the `lvi train` run it was exported from (give two or more)")
     p.add_argument("--out", required=True, help="output stem in the members' folder, e.g. "
