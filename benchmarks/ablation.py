@@ -148,8 +148,9 @@ def markdown(rows, radiomics, bound, args):
              "|---|---|---|---|---|---|---|---|"]
     for r in rows + ([radiomics] if radiomics else []):
         paired = r.get("paired_vs_small_data")
-        diff = "—" if not paired else "{:+.3f} ({:+.3f} to {:+.3f}), p = {:.3f}".format(
-            paired["diff"], paired["diff_ci"][0], paired["diff_ci"][1], paired["p"])
+        diff = "—" if not paired else "{:+.3f} ({:+.3f} to {:+.3f}), {}".format(
+            paired["diff"], paired["diff_ci"][0], paired["diff_ci"][1],
+            "p < 0.001" if paired["p"] < 0.001 else "p = {:.3f}".format(paired["p"]))
         lines.append("| {step} | {change} | {scope} | {auc:.3f} ({lo:.3f}-{hi:.3f}) | {diff} | {accuracy:.2f} | "
                      "{sensitivity:.2f} | {specificity:.2f} |".format(lo=r["auc_ci_delong"][0], hi=r["auc_ci_delong"][1],
                                                                        diff=diff, **r))
