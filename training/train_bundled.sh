@@ -66,8 +66,8 @@ for combo in "$@"; do
 done
 while [ "$running" -gt 0 ]; do wait -n; running=$((running - 1)); done
 # Late fusion of the FS-T2WI ResNet10 3D with the DCE VanillaCNN and ResNet10 2D (same cohort and seed, so
-# the same folds; chosen among the ensembles measured for the previous bundle, benchmarks/RESULTS.md): no training, the card's
-# out-of-fold metrics come from the runs' held-out predictions.
+# the same folds; chosen among the ensembles measured for the previous bundle, benchmarks/RESULTS.md):
+# no training, the card's out-of-fold metrics come from the runs' held-out predictions.
 lvi fuse --member "$models_dir/t2-resnet10_3d.json" "$work/runs/t2-resnet10_3d" \
   --member "$models_dir/dce-vanilla_cnn_2d.json" "$work/runs/dce-vanilla_cnn_2d" \
   --member "$models_dir/dce-resnet10_2d.json" "$work/runs/dce-resnet10_2d" \

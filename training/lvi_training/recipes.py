@@ -26,7 +26,7 @@ side task (the network's last features also predict the VOI's z-extent and irreg
 of which alone scores about as well as the networks on the phantom; weight 1, the head is not
 exported), after training the last layer refitted on the training fold's cases (their slice
 features pooled as the case score pools slices, an L2 logistic regression: ``head_refit``; it
-lifted every 2D network it was measured on and left the 3D one unchanged), and the five fold
+lifted every 2D network it was measured on and left the 3D ones nearly unchanged), and the five fold
 models averaged at prediction time with left-right flips (nnU-Net's way). Measured and
 left out: intensities relative to the breast background (the same out-of-fold AUC as the
 z-score, 0.692 both), so the z-score inside a 64 mm crop with a 5 mm margin stays; quarter-turn
