@@ -7,7 +7,7 @@ Four classes, as in Slicer's scripted-module template:
 - LVIPredictorTest: the self-test run by ``Slicer --testing``.
 
 The computation is LVIPredictorLib's (shared with the training tools); MRML nodes are
-converted to SimpleITK images in exactly one place, LVIPredictorLib.slicer_adapter.
+converted to SimpleITK images in exactly one place, LVIPredictorSlicerLib.mrml_adapter.
 torch is imported only when a prediction runs, so the module loads (and can offer
 to install torch) in a Slicer without it.
 """
@@ -35,7 +35,9 @@ from slicer.ScriptedLoadableModule import (
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
 
 import LVIPredictorLib
-from LVIPredictorLib import cohort_export, sequences, slicer_adapter
+from LVIPredictorLib.outputs import cohort_export
+from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorSlicerLib import mrml_adapter
 from LVIPredictorLib.errors import InputError, LVIError
 
 MODULE_DIR = Path(__file__).resolve().parent
@@ -653,7 +655,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         card = self._card(model)
         names = sequences.channels(card["sequence"])
         if len(names) > 1:
-            raise InputError(slicer_adapter.nodeSource(volumeNode),
+            raise InputError(mrml_adapter.nodeSource(volumeNode),
                              "model {} reads FS-T2WI and DCE together; call predictCase({{'t2': t2Volume, "
                              "'dce': dceVolume}}, ...) with both series.".format(card["model_id"]))
         return self._run({names[0]: volumeNode}, segmentationNode, segmentId, [card], device, heatmap,
@@ -682,7 +684,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             cards = [entry["card_path"] for entry in self.bundledModels(architecture=architecture)
                      if set(sequences.channels(entry["sequence"])) <= set(volumeNodes)]
             if not cards:
-                raise InputError(slicer_adapter.nodeSource(next(iter(volumeNodes.values()))),
+                raise InputError(mrml_adapter.nodeSource(next(iter(volumeNodes.values()))),
                                  "no bundled model{} reads {}; choose a model card file.".format(
                                      " with architecture " + architecture if architecture else "",
                                      " or ".join(sequences.LABELS[n] for n in volumeNodes)))
@@ -707,7 +709,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         sequence = sequence or self.sequenceOf(volumeNode)
         models = [entry["card_path"] for entry in self.bundledModels(sequence, architecture)]
         if not models:
-            raise InputError(slicer_adapter.nodeSource(volumeNode),
+            raise InputError(mrml_adapter.nodeSource(volumeNode),
                              "no bundled {} model{} is installed; choose a model card file.".format(
                                  SEQUENCE_NAMES.get(sequence, sequence),
                                  " with architecture " + architecture if architecture else ""))
@@ -730,11 +732,11 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             # A whole dynamic series: each model gets its own phase below, read once per phase; every
             # acquisition shares one grid, so the default phase's read also places the mask.
             phaseImage = self._dcePhase(volumeNode, DEFAULT_DCE_PHASE, phaseCache)[0] if name == "dce" else None
-            images[name] = None if phaseImage is not None else slicer_adapter.imageFromVolume(volumeNode)
-            masks[name] = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode,
+            images[name] = None if phaseImage is not None else mrml_adapter.imageFromVolume(volumeNode)
+            masks[name] = mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode,
                                                          phaseImage if phaseImage is not None else images[name])
-            resampled[name] = slicer_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
-        segmentName = slicer_adapter.segmentSource(segmentationNode, segmentId)
+            resampled[name] = mrml_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode)
+        segmentName = mrml_adapter.segmentSource(segmentationNode, segmentId)
         predictions = []
         for index, model in enumerate(models):
             share = 0.1 + 0.9 * index / len(models)
@@ -750,7 +752,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                     modelImages["dce"] = phaseImage
             prediction = predictor.predict_case(
                 modelImages, masks, heatmap=heatmap,
-                image_sources={n: slicer_adapter.nodeSource(volumeNodes[n]) for n in used},
+                image_sources={n: mrml_adapter.nodeSource(volumeNodes[n]) for n in used},
                 mask_sources={n: segmentName for n in used},
                 series_descriptions={n: _seriesDescription(volumeNodes[n]) for n in used})
             if phaseNote:
@@ -772,12 +774,12 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         """(image, warning) of the DCE phase a model reads when ``volumeNode`` shows one
         acquisition of a whole dynamic series (the DICOM browser loads DCE that way); (None,
         None) for an ordinary volume, which is taken as the phase the user chose."""
-        dynamic = slicer_adapter.dynamicSeries(volumeNode)
+        dynamic = mrml_adapter.dynamicSeries(volumeNode)
         if dynamic is None:
             return None, None
         seriesName, shown, count = dynamic
         if phase not in cache:
-            cache[phase] = slicer_adapter.imageFromDynamicItem(volumeNode, phase)
+            cache[phase] = mrml_adapter.imageFromDynamicItem(volumeNode, phase)
         note = None
         if shown is None:
             note = ("'{}' holds the whole dynamic series '{}' ({} acquisitions); the model reads phase {} (1 = "
@@ -801,10 +803,10 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         # for exactly one of the two is an unambiguous answer.
         text = _seriesDescription(volumeNode) or ""
         other = {"t2": "dce", "dce": "t2"}
-        looksLike = [other[sequence] for sequence in SEQUENCE_NAMES if inference.sequence_warning(text, sequence)]
+        looksLike = [other[sequence] for sequence in SEQUENCE_NAMES if sequences.description_warning(text, sequence)]
         if len(looksLike) == 1:
             return looksLike[0]
-        raise InputError(slicer_adapter.nodeSource(volumeNode),
+        raise InputError(mrml_adapter.nodeSource(volumeNode),
                          "cannot tell whether this series is FS-T2WI or DCE; pass sequence='t2' or 'dce'.")
 
     # --- results ------------------------------------------------------------------
@@ -861,7 +863,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         series is read at ``dcePhase``. Nothing is overwritten unless ``overwrite``. Returns
         {"sr": path, "seg": {sequence: path}}.
         """
-        from LVIPredictorLib import dicom_results, io
+        from LVIPredictorLib.dicom import sr_seg
+        from LVIPredictorLib.inputs import readers
 
         volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
         used = sorted({n for p in predictions for n in sequences.channels(p.sequence)})
@@ -869,29 +872,29 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         if missing:
             raise InputError(str(reportPath), "the predictions read {}; pass its volume node in volumeNodes".format(
                 " and ".join(missing)))
-        segPaths = dicom_results.segmentation_paths(segmentationPath, used) if segmentationPath else {}
+        segPaths = sr_seg.segmentation_paths(segmentationPath, used) if segmentationPath else {}
         for path in [reportPath] + list(segPaths.values()):
-            dicom_results.refuse_existing(path, overwrite)
+            sr_seg.refuse_existing(path, overwrite)
         sources = {}
         for name in used:
             volumeNode = volumeNodes[name]
             given = (sourceFiles or {}).get(name)
             if given is not None and not isinstance(given, (list, tuple)):
-                image, info = io.read_image_with_info(given, dce_phase=dcePhase, sequence=name)
+                image, info = readers.read_image_with_info(given, dce_phase=dcePhase, sequence=name)
             else:
                 files = list(given) if given is not None else _dicomFiles(volumeNode)
-                image, info = io.read_dicom_files_with_info(files, source=slicer_adapter.nodeSource(volumeNode),
+                image, info = readers.read_dicom_files_with_info(files, source=mrml_adapter.nodeSource(volumeNode),
                                                             dce_phase=dcePhase, sequence=name)
-            shown = slicer_adapter.imageFromVolume(volumeNode)
-            if not io.same_geometry(shown, image, tol=1e-3):
-                raise InputError(slicer_adapter.nodeSource(volumeNode),
+            shown = mrml_adapter.imageFromVolume(volumeNode)
+            if not readers.same_geometry(shown, image, tol=1e-3):
+                raise InputError(mrml_adapter.nodeSource(volumeNode),
                                  "does not lie on the grid of the DICOM series {} ({}); the report must reference the "
                                  "images the prediction was made on".format(info.series_uid, info.source))
-            mask = slicer_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, shown)
-            sources[name] = dicom_results.dicom_source(name, image, mask, info)
-        segmentations = {name: dicom_results.write_segmentation(sources[name], path, overwrite=overwrite)
+            mask = mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, shown)
+            sources[name] = sr_seg.dicom_source(name, image, mask, info)
+        segmentations = {name: sr_seg.write_segmentation(sources[name], path, overwrite=overwrite)
                          for name, path in segPaths.items()}
-        dicom_results.write_report(predictions, sources, reportPath, segmentations=segmentations, overwrite=overwrite)
+        sr_seg.write_report(predictions, sources, reportPath, segmentations=segmentations, overwrite=overwrite)
         logging.info("LVIPredictor: DICOM SR %s%s", reportPath,
                      "".join(", SEG {}".format(path) for path in segPaths.values()))
         return {"sr": str(reportPath), "seg": segPaths}
@@ -903,9 +906,9 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         name = "{} LVI heat-map ({})".format(volumeNode.GetName(), prediction.model_id)
         heatmapNode = slicer.mrmlScene.GetFirstNodeByName(name)
         if heatmapNode is None:
-            heatmapNode = slicer_adapter.addVolumeFromImage(prediction.heatmap, name)
+            heatmapNode = mrml_adapter.addVolumeFromImage(prediction.heatmap, name)
         else:
-            slicer_adapter.updateVolumeFromImage(heatmapNode, prediction.heatmap)
+            mrml_adapter.updateVolumeFromImage(heatmapNode, prediction.heatmap)
         display = heatmapNode.GetDisplayNode()
         colorNode = slicer.mrmlScene.GetNodeByID("vtkMRMLColorTableNodeRainbow")
         if colorNode is not None:
@@ -925,16 +928,17 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         ``label`` is given), so a mask with labels 1 and 2 becomes one VOI — not the two
         segments Slicer's own loader would make. Returns the new segment's ID.
         """
-        from LVIPredictorLib import io, preprocessing
+        from LVIPredictorLib import preprocessing
+        from LVIPredictorLib.inputs import readers
 
-        reference = slicer_adapter.imageFromVolume(referenceVolumeNode)
-        mask = io.read_mask(path, reference=reference)
+        reference = mrml_adapter.imageFromVolume(referenceVolumeNode)
+        mask = readers.read_mask(path, reference=reference)
         binary, warnings = preprocessing.binary_voi(_asArray(mask), label, source=str(path))
         for warning in warnings:
             logging.warning("LVIPredictor: %s: %s", path, warning)
         binaryImage = _imageLike(binary, mask)
         name = Path(str(path)).name.split(".")[0] + ("" if label is None else " label {}".format(label))
-        return slicer_adapter.importMaskIntoSegmentation(binaryImage, segmentationNode, referenceVolumeNode, name)
+        return mrml_adapter.importMaskIntoSegmentation(binaryImage, segmentationNode, referenceVolumeNode, name)
 
     def exportCaseToCohort(self, cohortDir, caseId, patientId, lvi, segmentationNode, segmentId,
                            t2Volume=None, dceVolume=None, dceSegmentId=None, clinical=None,
@@ -954,8 +958,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             if note:
                 logging.warning("LVIPredictor export of case %s: %s", caseId, note)
             if image is None:
-                image = slicer_adapter.imageFromVolume(volume)
-            series[sequence] = (image, slicer_adapter.maskFromSegment(segmentationNode, voi, volume, image))
+                image = mrml_adapter.imageFromVolume(volume)
+            series[sequence] = (image, mrml_adapter.maskFromSegment(segmentationNode, voi, volume, image))
         if not series:
             raise InputError(str(cohortDir), "select the FS-T2WI and/or DCE series to export.")
         return cohort_export.exportCase(cohortDir, caseId, patientId, lvi, series, clinical=clinical)
@@ -980,7 +984,7 @@ def _dicomFiles(volumeNode) -> List[str]:
     uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
     database = getattr(slicer, "dicomDatabase", None)
     if not uids or database is None:
-        raise InputError(slicer_adapter.nodeSource(volumeNode),
+        raise InputError(mrml_adapter.nodeSource(volumeNode),
                          "was not loaded from the DICOM database, so its DICOM images are unknown; load the series "
                          "through the DICOM module, or give the files with sourceFiles={'t2'/'dce': folder}.")
     seriesUid = database.instanceValue(uids[0], "0020,000E")

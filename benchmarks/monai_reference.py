@@ -38,7 +38,7 @@ from monai.transforms import (  # noqa: E402
     Spacingd,
 )
 
-from LVIPredictorLib import models  # noqa: E402
+from LVIPredictorLib import models
 
 KEYS = ("image", "label")
 

@@ -27,14 +27,14 @@ def case(headless_slicer, tmp_path):
     """A series loaded by Slicer from NIfTI and a VOI segment stored on another (rotated, finer) grid."""
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     image, mask = _series(), _maskOnRotatedFinerGrid()
     sitk.WriteImage(image, str(tmp_path / "t2.nii.gz"))
     volume = slicer.util.loadVolume(str(tmp_path / "t2.nii.gz"), {"singleFile": True})
-    drawnOn = slicer_adapter.addVolumeFromImage(mask, "drawing grid")
+    drawnOn = mrml_adapter.addVolumeFromImage(mask, "drawing grid")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = slicer_adapter.importMaskIntoSegmentation(mask, segmentation, drawnOn, "tumour")
+    segmentId = mrml_adapter.importMaskIntoSegmentation(mask, segmentation, drawnOn, "tumour")
     return {"image": sitk.ReadImage(str(tmp_path / "t2.nii.gz")), "mask": mask, "volume": volume,
             "segmentation": segmentation, "segmentId": segmentId}
 
@@ -134,10 +134,10 @@ def _importTwoLabelMask(module_file, tmp_path, **options):
     (segmentation, segment ID, volume, the mask written)."""
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     image = _series()
-    volume = slicer_adapter.addVolumeFromImage(image, "t2")
+    volume = mrml_adapter.addVolumeFromImage(image, "t2")
     twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
     sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
@@ -176,16 +176,17 @@ def test_sample_case_predicts_like_the_core_from_its_files(module_file, bundled_
     """The self-test's path on the shipped sample case: Slicer loading + mask import = core on the files."""
     import slicer
 
-    from LVIPredictorLib import inference, io
+    from LVIPredictorLib import inference
+    from LVIPredictorLib.inputs import readers
 
     volume, maskPath = module_file._sampleCase("t2")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
     logic = module_file.LVIPredictorLogic()
     segmentId = logic.importMask(maskPath, segmentation, volume)
     viaSlicer = logic.predict(volume, segmentation, segmentId, "t2_resnet3d", device="cpu")
-    image = io.read_image(str(maskPath.parent / module_file.SAMPLE_CASE_FILES["t2"][0]))
+    image = readers.read_image(str(maskPath.parent / module_file.SAMPLE_CASE_FILES["t2"][0]))
     direct = inference.Predictor(str(bundled_models / "t2_resnet3d.json"), device="cpu").predict(
-        image, io.read_mask(maskPath, reference=image))
+        image, readers.read_mask(maskPath, reference=image))
     assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-4)
     assert not any("resampled" in warning for warning in viaSlicer.warnings)
 

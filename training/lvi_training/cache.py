@@ -26,7 +26,7 @@ import numpy as np
 
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.preprocessing import Channel, prepare_input, spec_from_dict
-from LVIPredictorLib.sequences import channels, grid_reference, reads_dce
+from LVIPredictorLib.vocabulary.sequences import channels, grid_reference, reads_dce
 
 from . import sources
 from .atomic import atomic_write
@@ -61,7 +61,10 @@ class _Job:
 
 def code_fingerprint():
     """Hash of the core's reading + preprocessing source: a code change invalidates the cache."""
-    from LVIPredictorLib import io, preprocessing, radiomics, sequences
+    from LVIPredictorLib import preprocessing
+    from LVIPredictorLib.inputs import readers
+    from LVIPredictorLib.preprocessing import radiomics
+    from LVIPredictorLib.vocabulary import sequences
 
     digest = hashlib.sha256()
     for module in (preprocessing, radiomics, io, sequences):

@@ -3,6 +3,8 @@ one model card in full, with its weights verified."""
 
 import platform
 
+from LVIPredictorLib.vocabulary import sequences
+
 
 def register(subparsers):
     p = subparsers.add_parser("info", help="print library versions, the compute device and the bundled models; "
@@ -55,7 +57,7 @@ MARKDOWN_HEADER = ("| sequence | model | recipe, epochs | OOF AUC (95 % CI, DeLo
 
 def markdown_row(card):
     """One bundled card as a row of the README's table; every figure is read from the card."""
-    from LVIPredictorLib import sequences
+    from LVIPredictorLib.vocabulary import sequences
 
     m, training = card["metrics"], card.get("training") or {}
     recipe = (training.get("recipe") or {}).get("name", "-")
@@ -120,7 +122,8 @@ def _bound_line(bound):
 
 
 def show_card(model):
-    from LVIPredictorLib import models, sequences, weights
+    from LVIPredictorLib import models, weights
+    from LVIPredictorLib.vocabulary import sequences
 
     card = weights.load_card(weights.resolve_card(model))
     if card["architecture"] == "late_fusion":
@@ -130,7 +133,7 @@ def show_card(model):
     training = card.get("training") or {}
     reads = sequences.LABELS[card["sequence"]]
     if sequences.reads_dce(card["sequence"]):
-        reads += " (DCE phase {}, 1 = pre-contrast)".format(card.get("dce_phase", 2))
+        reads += " (DCE phase {}, 1 = pre-contrast)".format(sequences.card_phase(card))
     lines = [
         ("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
         ("card", card["_card_path"]),
@@ -173,7 +176,8 @@ def _print_lines(lines, card):
 
 
 def _show_late_fusion(card, members):
-    from LVIPredictorLib import sequences, weights
+    from LVIPredictorLib import weights
+    from LVIPredictorLib.vocabulary import sequences
 
     for member in members:
         weights.load_model(member)  # verifies each member's weights file against its SHA-256

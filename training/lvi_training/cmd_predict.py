@@ -5,7 +5,9 @@ import sys
 import time
 from pathlib import Path
 
-from LVIPredictorLib import inference, io, sequences, weights
+from LVIPredictorLib import inference, weights
+from LVIPredictorLib.inputs import readers
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.errors import LVIError
 
 from . import atomic
@@ -37,7 +39,7 @@ def register(subparsers):
     which.add_argument("--all", action="store_true",
                        help="every bundled model whose sequences were given (default)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    p.add_argument("--dce-phase", type=int, default=2,
+    p.add_argument("--dce-phase", type=int, default=sequences.DEFAULT_DCE_PHASE,
                    help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
                         "post-contrast (the study's '2nd phase'; default)")
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
@@ -108,7 +110,7 @@ def _bundled_cards(args, given):
 
 def _phase_warning(card, read_phase):
     """A warning when the DCE phase read from a dynamic series is not the one the model was trained on."""
-    trained_phase = int(card.get("dce_phase", 2))
+    trained_phase = sequences.card_phase(card)
     if sequences.reads_dce(card["sequence"]) and read_phase is not None and read_phase != trained_phase:
         return "DCE phase {} was read (--dce-phase) but model {} was trained on phase {}".format(
             read_phase, card["model_id"], trained_phase)
@@ -140,9 +142,9 @@ def run(args):
     t0 = time.perf_counter()
     images, masks, infos = {}, {}, {}
     for name, (image_path, mask_path) in inputs.items():
-        images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
+        images[name], infos[name] = readers.read_image_with_info(image_path, dce_phase=args.dce_phase,
                                                             series_uid=args.series_uid, sequence=name)
-        masks[name] = io.read_mask(mask_path, reference=images[name])
+        masks[name] = readers.read_mask(mask_path, reference=images[name])
         print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
         for line in infos[name].selection:
             print("  " + line)
@@ -179,7 +181,7 @@ def run(args):
     # The overview shows DCE when it was given (the grid fused models crop on), else the one series.
     shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in inputs else next(iter(inputs))
     image, mask = images[shown], masks[shown]
-    mask_on_grid = mask if io.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
+    mask_on_grid = mask if readers.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
     series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary(),
                   "series_selection": infos[n].selection} for n, p in inputs.items()}
     json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, dict(
@@ -196,7 +198,7 @@ def run(args):
 def _dicom_outputs(args, inputs):
     """{"sr": path or None, "seg": {sequence: path}} for --dicom-sr / --dicom-seg; existing files are refused
     before anything is read (unless --overwrite)."""
-    from LVIPredictorLib.dicom_results import refuse_existing, segmentation_paths
+    from LVIPredictorLib.dicom.sr_seg import refuse_existing, segmentation_paths
 
     seg = segmentation_paths(args.dicom_seg, list(inputs)) if args.dicom_seg else {}
     outputs = {"sr": args.dicom_sr, "seg": seg}
@@ -208,7 +210,7 @@ def _dicom_outputs(args, inputs):
 
 def _dicom_sources(outputs, images, masks, infos, cards):
     """The DICOM series behind each input, checked before any model runs (the images must be DICOM)."""
-    from LVIPredictorLib.dicom_results import dicom_source
+    from LVIPredictorLib.dicom.sr_seg import dicom_source
 
     if outputs["sr"] is None and not outputs["seg"]:
         return {}
@@ -217,7 +219,7 @@ def _dicom_sources(outputs, images, masks, infos, cards):
 
 
 def _write_dicom_results(outputs, sources, predictions, args):
-    from LVIPredictorLib.dicom_results import write_report, write_segmentation
+    from LVIPredictorLib.dicom.sr_seg import write_report, write_segmentation
 
     written, segmentations = [], {}
     for name, path in outputs["seg"].items():

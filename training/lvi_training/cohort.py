@@ -4,7 +4,7 @@ Format (DESIGN §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask
 dce_image, dce_mask`` plus optional clinical columns; paths relative to the CSV; an
 empty cell means that sequence is missing for the case. An image cell may name a folder
 holding a whole DICOM study: each sequence's column then reads the series of that sequence
-(LVIPredictorLib.series_selection), so both cells may name the same folder. An optional ``cohort.json``
+(LVIPredictorLib.dicom.selection), so both cells may name the same folder. An optional ``cohort.json``
 next to the CSV (written by the phantom generator) describes how the cohort was made.
 
 Validation collects EVERY problem before reporting, because a researcher fixing an
@@ -20,8 +20,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import same_geometry
-from LVIPredictorLib.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
+from LVIPredictorLib.inputs.readers import same_geometry
+from LVIPredictorLib.vocabulary.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
 
 from . import sources
 

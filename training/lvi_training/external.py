@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from LVIPredictorLib import inference, io, sequences, weights
+from LVIPredictorLib import inference, weights
+from LVIPredictorLib.inputs import readers
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.errors import InputError
 
 from . import atomic, metrics
@@ -39,7 +41,7 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     if len(set(labels)) < 2:
         raise InputError(str(cohort.csv_path), "{} case(s) have {} image+mask, but an AUC needs LVI+ and LVI- "
                                                "cases among them".format(len(cases), sequences.LABELS[sequence]))
-    phase = int(dce_phase or card.get("dce_phase", 2))
+    phase = int(dce_phase or sequences.card_phase(card))
     predictor = inference.Predictor(card, device=device)
     rows, errors = [], []
     for index, case in enumerate(cases):
@@ -91,8 +93,8 @@ def predict_cohort_case(predictor, case, dce_phase, read=None):
     names = predictor.sequences
     for name in names:
         if name not in read:
-            image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase, sequence=name)
-            read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
+            image, info = readers.read_image_with_info(case.images[name], dce_phase=dce_phase, sequence=name)
+            read[name] = (image, readers.read_mask(case.masks[name], reference=image), info)
     return predictor.predict_case({n: read[n][0] for n in names}, {n: read[n][1] for n in names},
                                   image_sources={n: str(case.images[n]) for n in names},
                                   mask_sources={n: str(case.masks[n]) for n in names},

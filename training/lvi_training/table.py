@@ -13,9 +13,10 @@ import csv
 import io
 from pathlib import Path
 
-from LVIPredictorLib.models import CLASSIFIERS, MODEL_NAMES
-from LVIPredictorLib.sequences import FUSED
-from LVIPredictorLib.sequences import LABELS as SEQUENCE_LABEL
+
+from LVIPredictorLib.vocabulary.sequences import FUSED
+from LVIPredictorLib.vocabulary.sequences import LABELS as SEQUENCE_LABEL
+from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic
 
@@ -51,7 +52,7 @@ def model_label(model):
 def combinations(fusion=False):
     """(sequence, model) rows: the paper's three networks and the radiomics baseline beside them."""
     order = SEQUENCE_ORDER + ((FUSED,) if fusion else ())
-    return [(seq, model) for seq in order for model in CLASSIFIERS]
+    return [(seq, model) for seq in order for model in architectures.names()]
 
 
 def run_folder(out_dir, sequence, model):
@@ -64,7 +65,7 @@ def table_rows(results, best_possible=None):
     phantom's bound for that model's input (bounds.for_run) or None}."""
     rows = []
     best_possible = best_possible or {}
-    late = [(FUSED, late_fusion_model(model)) for model in MODEL_NAMES]
+    late = [(FUSED, late_fusion_model(model)) for model in architectures.STUDY_NETWORKS]
     for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)) + late:
         if (seq, model) not in results:
             continue
