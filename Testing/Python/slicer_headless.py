@@ -237,6 +237,12 @@ def module_file():
     return importModuleFile()
 
 
+@pytest.fixture(scope="session")
+def sample_data(module_file):
+    """LVIPredictorSlicerLib.sample_data (importable once the module file's stand-ins are in place)."""
+    return importlib.import_module("LVIPredictorSlicerLib.sample_data")
+
+
 # ---------------------------------------------------------------------------
 # Model cards: freshly initialised networks saved like real weights, so the Logic runs
 # the whole path (card, checksum, preprocessing spec, threshold) without bundled weights.

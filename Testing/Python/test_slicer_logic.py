@@ -5,7 +5,7 @@ import pytest
 import SimpleITK as sitk
 
 from slicer_headless import (bundled_models, dynamic_series, headless_slicer, models_dir, module_file,  # noqa: F401
-                             multi_volume)
+                             multi_volume, sample_data)
 from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
 
 CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
@@ -172,19 +172,19 @@ def test_unknown_model_is_an_error_listing_the_bundled_ones(module_file, bundled
         module_file.LVIPredictorLogic().predict(case["volume"], case["segmentation"], case["segmentId"], "nope")
 
 
-def test_sample_case_predicts_like_the_core_from_its_files(module_file, bundled_models, headless_slicer):
+def test_sample_case_predicts_like_the_core_from_its_files(module_file, sample_data, bundled_models, headless_slicer):
     """The self-test's path on the shipped sample case: Slicer loading + mask import = core on the files."""
     import slicer
 
     from LVIPredictorLib import inference
     from LVIPredictorLib.inputs import readers
 
-    volume, maskPath = module_file._sampleCase("t2")
+    volume, maskPath = sample_data.sampleCase("t2")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
     logic = module_file.LVIPredictorLogic()
     segmentId = logic.importMask(maskPath, segmentation, volume)
     viaSlicer = logic.predict(volume, segmentation, segmentId, "t2_resnet3d", device="cpu")
-    image = readers.read_image(str(maskPath.parent / module_file.SAMPLE_CASE_FILES["t2"][0]))
+    image = readers.read_image(str(maskPath.parent / sample_data.SAMPLE_CASE_FILES["t2"][0]))
     direct = inference.Predictor(str(bundled_models / "t2_resnet3d.json"), device="cpu").predict(
         image, readers.read_mask(maskPath, reference=image))
     assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-4)

@@ -61,14 +61,13 @@ class _Job:
 
 def code_fingerprint():
     """Hash of the core's reading + preprocessing source: a code change invalidates the cache."""
-    from LVIPredictorLib import preprocessing
-    from LVIPredictorLib.inputs import readers
-    from LVIPredictorLib.preprocessing import radiomics
-    from LVIPredictorLib.vocabulary import sequences
+    import LVIPredictorLib
 
+    root = Path(LVIPredictorLib.__file__).parent
+    files = sorted(p for package in ("dicom", "inputs", "preprocessing") for p in (root / package).glob("*.py"))
     digest = hashlib.sha256()
-    for module in (preprocessing, radiomics, io, sequences):
-        digest.update(Path(module.__file__).read_bytes())
+    for path in files + [root / "vocabulary" / "sequences.py"]:
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

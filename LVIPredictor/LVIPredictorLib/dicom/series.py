@@ -27,7 +27,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from LVIPredictorLib.dicom import enhanced_mr
-from LVIPredictorLib.dicom import selection
+from LVIPredictorLib.dicom import selection as series_selection
 from LVIPredictorLib.dicom.headers import (SeriesAttributes, SliceHeader, looks_like_dicom, read_header,
                                            read_series_attributes)
 from LVIPredictorLib.dicom.pixels import itk_reason, read_pixels
@@ -234,26 +234,26 @@ def read_scan(scan: DicomScan, dce_phase: int, series_uid: Optional[str], requir
         chosen = [s for s in scan.series if s.uid == str(series_uid)]
         if not chosen:
             raise InputError(folder, "holds no series with uid {}; it holds:\n{}".format(
-                series_uid, selection.listing(scan.series)))
+                series_uid, series_selection.listing(scan.series)))
         return read_series(folder, chosen[0], dce_phase, require_3d, notes)
     if len(scan.series) == 1:
         only = scan.series[0]
-        warning = selection.sequence_warning(only, sequence) if sequence in ("t2", "dce") else None
+        warning = series_selection.sequence_warning(only, sequence) if sequence in ("t2", "dce") else None
         return read_series(folder, only, dce_phase, require_3d, notes + ([warning] if warning else []))
-    if sequence not in ("t2", "dce") and selection.series_are_phases(scan.series):
+    if sequence not in ("t2", "dce") and series_selection.series_are_phases(scan.series):
         return _read_phase_series(folder, scan.series, dce_phase, require_3d, notes)
     if sequence not in ("t2", "dce"):
         raise InputError(folder, "holds {} image series; say which sequence you want (--sequence t2 or dce) or {}:"
-                                 "\n{}".format(len(scan.series), selection.CHOOSE_WITH,
-                                               selection.listing(scan.series)))
-    selection = selection.choose(scan.series, sequence, folder)
-    if selection.warning:
-        notes.append(selection.warning)
-    if len(selection.series) > 1:
-        image, info = _read_phase_series(folder, selection.series, dce_phase, require_3d, notes)
+                                 "\n{}".format(len(scan.series), series_selection.CHOOSE_WITH,
+                                               series_selection.listing(scan.series)))
+    chosen = series_selection.choose(scan.series, sequence, folder)
+    if chosen.warning:
+        notes.append(chosen.warning)
+    if len(chosen.series) > 1:
+        image, info = _read_phase_series(folder, chosen.series, dce_phase, require_3d, notes)
     else:
-        image, info = read_series(folder, selection.series[0], dce_phase, require_3d, notes)
-    info.selection = [selection.reason] + ["not taken: " + other for other in selection.others]
+        image, info = read_series(folder, chosen.series[0], dce_phase, require_3d, notes)
+    info.selection = [chosen.reason] + ["not taken: " + other for other in chosen.others]
     return image, info
 
 

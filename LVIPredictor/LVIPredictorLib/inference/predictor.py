@@ -41,11 +41,13 @@ class Prediction:
     heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
     # A late-fusion model: what each member said on its own (model id -> probability).
     member_probabilities: Dict[str, float] = field(default_factory=dict)
+    # The DCE phase the model read (1 = pre-contrast), when it reads DCE and the phase is known.
+    dce_phase: Optional[int] = None
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
                                            "sequence", "weights_sha256", "device", "warnings", "timings",
-                                           "slice_probabilities", "demo")}
+                                           "slice_probabilities", "demo", "dce_phase")}
         d["warnings"] = list(self.warnings)
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
