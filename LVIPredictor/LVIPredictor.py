@@ -1,19 +1,12 @@
 """LVI Predictor: predict lymphovascular invasion of breast cancer from MRI in 3D Slicer.
 
-Four classes, as in Slicer's scripted-module template:
-- LVIPredictor: module metadata.
-- LVIPredictorWidget: GUI wiring only (the state lives in a parameter node).
-- LVIPredictorLogic: all the work, callable from the Python console or headless; it delegates
-  to the case-level service of LVIPredictorLib that ``lvi predict`` uses too.
-- LVIPredictorTest: the self-test run by ``Slicer --testing``.
-
-Slicer-only helpers live in LVIPredictorSlicerLib: MRML nodes are converted to SimpleITK images
-in exactly one place (mrml_adapter), the dependency installer, the sample data, the scene and
-table helpers. torch is imported only when a prediction runs, so the module loads (and can
-offer to install torch) in a Slicer without it.
+As in Slicer's scripted-module template: LVIPredictor (metadata), a parameter node, the Widget
+(GUI wiring only), the Logic (callable headless; it delegates to LVIPredictorLib.service, the
+case-level service ``lvi predict`` uses too) and the self-test (LVIPredictorSlicerLib.self_test).
+Slicer-only helpers live in LVIPredictorSlicerLib. torch is imported only when a prediction runs,
+so the module loads (and can offer to install torch) in a Slicer without it.
 """
 
-import logging
 import os
 from typing import Annotated, Callable, List, Optional
 
@@ -27,7 +20,6 @@ from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
-    ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
@@ -39,7 +31,9 @@ from LVIPredictorSlicerLib import case_inputs, dicom_report, mrml_adapter, scene
 # DependencyError is what ensure() raises: part of the module's API for scripts.
 from LVIPredictorSlicerLib.dependencies import DependencyError, DependencyInstaller  # noqa: F401
 from LVIPredictorSlicerLib.resources import resourcesDir
-from LVIPredictorSlicerLib.sample_data import registerSampleData, sampleCase
+from LVIPredictorSlicerLib.sample_data import registerSampleData
+# The self-test (Slicer --testing, "Reload and Test") finds it here by the module's name + "Test".
+from LVIPredictorSlicerLib.self_test import LVIPredictorTest  # noqa: F401
 
 # Names shown in the architecture selector -> registry names (None = every model), from the vocabulary.
 ARCHITECTURES = dict(kinds.display_choices())
@@ -261,16 +255,7 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
                 self._setRunning(False)
 
     def _showResults(self, predictions, volumes) -> None:
-        lines = []
-        for prediction in predictions:
-            lines.append(_("{sequence} · {model}: probability {probability:.2f} → {label} (threshold {threshold:.2f}) "
-                           "on {device}").format(
-                sequence=sequences.LABELS.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
-                probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
-                threshold=prediction.threshold, device=prediction.device))
-            lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
-                         for member, p in prediction.member_probabilities.items())
-            lines.extend("    ⚠ " + warning for warning in prediction.warnings)
+        lines = scene.resultLines(predictions)
         self.ui.resultsLabel.text = "\n".join(lines) or _("No model matches the selected series.")
         self._heatmaps = {}
         for prediction in predictions:
@@ -533,88 +518,3 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         """
         return case_inputs.exportCase(cohortDir, caseId, patientId, lvi, segmentationNode, segmentId, t2Volume,
                                       dceVolume, dceSegmentId, clinical, dcePhase)
-
-
-
-#
-# LVIPredictorTest
-#
-
-
-class LVIPredictorTest(ScriptedLoadableModuleTest):
-    """Self-test for a real Slicer (``Slicer --testing``) on the shipped sample case.
-
-    Where the Python packages the module installs on first use (torch, safetensors) are absent,
-    as on a build machine, each test is skipped with a message saying so: --testing never
-    installs anything.
-    """
-
-    def setUp(self):
-        slicer.mrmlScene.Clear()
-
-    def runTest(self):
-        reason = self._skipReason()
-        if reason:
-            # "Reload and Test" calls runTest outside unittest's runner, where a SkipTest would show as an error.
-            logging.warning(reason)
-            self.delayDisplay(reason)
-            return
-        self.setUp()
-        self.test_PredictSampleCaseWithEveryBundledModel()
-        self.setUp()
-        self.test_PredictSampleCaseWithBothSeries()
-
-    @staticmethod
-    def _skipReason() -> Optional[str]:
-        missing = DependencyInstaller(headless=True).missing()
-        if not missing:
-            return None
-        return ("LVI Predictor self-test skipped: Python packages not installed: {}. The panel installs them on "
-                "the first Predict LVI, after asking; a --testing run never installs.".format(", ".join(missing)))
-
-    def _requirePackages(self):
-        reason = self._skipReason()
-        if reason:
-            self.skipTest(reason)
-
-    def test_PredictSampleCaseWithEveryBundledModel(self):
-        self._requirePackages()
-        self.delayDisplay(_("Loading the sample case"))
-        volume, maskPath = sampleCase("t2")
-        logic = LVIPredictorLogic()
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-        segmentId = logic.importMask(maskPath, segmentation, volume)
-
-        self.delayDisplay(_("Predicting"))
-        predictions = logic.predictAll(volume, segmentation, segmentId, sequence="t2", heatmap=True)
-        self.assertTrue(predictions, "no bundled FS-T2WI model")
-        for prediction in predictions:
-            self.assertTrue(0.0 <= prediction.probability <= 1.0)
-            self.assertEqual(prediction.label, int(prediction.probability >= prediction.threshold))
-        table = logic.addResultsToTable(predictions, volumeNode=volume)
-        self.assertEqual(table.GetNumberOfRows(), len(predictions))
-        # The radiomics baseline reads features of the whole VOI and has no heat-map.
-        withHeatmap = [p for p in predictions if p.heatmap is not None]
-        self.assertTrue(withHeatmap, "no bundled FS-T2WI network gave a heat-map")
-        heatmap = logic.showHeatmap(withHeatmap[0], volume)
-        self.assertEqual(slicer.util.arrayFromVolume(heatmap).shape, slicer.util.arrayFromVolume(volume).shape)
-        self.delayDisplay(_("Test passed"))
-
-    def test_PredictSampleCaseWithBothSeries(self):
-        """Both series and one segment: every bundled model runs, the fused ones on both."""
-        self._requirePackages()
-        self.delayDisplay(_("Loading both series of the sample case"))
-        t2Volume, maskPath = sampleCase("t2")
-        dceVolume, _dceMask = sampleCase("dce")
-        logic = LVIPredictorLogic()
-        segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-        segmentId = logic.importMask(maskPath, segmentation, t2Volume)
-        volumes = {"t2": t2Volume, "dce": dceVolume}
-        predictions = logic.predictCase(volumes, segmentation, segmentId)
-        self.assertEqual(sorted(p.model_id for p in predictions),
-                         sorted(entry["model_id"] for entry in logic.bundledModels()))
-        for prediction in predictions:
-            self.assertTrue(0.0 <= prediction.probability <= 1.0)
-        table = logic.addResultsToTable(predictions, volumeNode=dceVolume, volumeNodes=volumes)
-        self.assertEqual(table.GetNumberOfRows(), len(predictions))
-        self.delayDisplay(_("Test passed"))

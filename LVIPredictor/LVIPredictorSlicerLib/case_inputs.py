@@ -29,8 +29,9 @@ def seriesInputs(volumeNodes, segmentationNode, segmentId):
         if mrml_adapter.segmentWasResampled(segmentationNode, segmentId, volumeNode):
             notes.append("the VOI was drawn on another grid and was resampled (nearest neighbour) onto the grid of "
                          "'{}'".format(volumeNode.GetName()))
+        mask = mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, image)
         inputs[name] = SeriesInput(
-            sequence=name, image=image, mask=mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, image),
+            sequence=name, image=image, mask=mask,
             image_source=mrml_adapter.nodeSource(volumeNode), mask_source=segmentName,
             description=seriesDescription(volumeNode), read_phase=readPhase, notes=notes)
     return inputs

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import slicer
 import vtk
+from slicer.i18n import tr as _
 
 import LVIPredictorLib
 from LVIPredictorLib.errors import InputError
@@ -130,3 +131,18 @@ def showHeatmap(prediction, volumeNode):
     fileBeside(heatmapNode, volumeNode)
     slicer.util.setSliceViewerLayers(background=volumeNode, foreground=heatmapNode, foregroundOpacity=0.4)
     return heatmapNode
+
+
+def resultLines(predictions):
+    """What the panel shows for each prediction: one line, its late-fusion members, its warnings."""
+    lines = []
+    for prediction in predictions:
+        lines.append(_("{sequence} · {model}: probability {probability:.2f} → {label} (threshold {threshold:.2f}) "
+                       "on {device}").format(
+            sequence=sequences.LABELS.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
+            probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
+            threshold=prediction.threshold, device=prediction.device))
+        lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
+                     for member, p in prediction.member_probabilities.items())
+        lines.extend("    ⚠ " + warning for warning in prediction.warnings)
+    return lines

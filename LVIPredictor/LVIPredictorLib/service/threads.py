@@ -25,31 +25,48 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def _cpu_times():
-    """(busy, total) jiffies over all CPUs from /proc/stat, or None off Linux."""
+def _allowed_cpus():
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def _cpu_times(cpus):
+    """{cpu: (busy, total) jiffies} for ``cpus`` from /proc/stat; None off Linux."""
+    times = {}
     try:
         with open("/proc/stat") as f:
-            fields = [float(v) for v in f.readline().split()[1:]]
+            for line in f:
+                name, _, rest = line.partition(" ")
+                if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+                    continue
+                fields = [float(v) for v in rest.split()]
+                idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+                total = sum(fields[:8])  # guest time is already counted in user time
+                times[int(name[3:])] = (total - idle, total)
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already counted in user time
-    return total - idle, total
+    return times or None
 
 
 def idle_cores(sample_seconds=_SAMPLE_SECONDS):
-    """Roughly how many of this process's cores are idle now: sampled from /proc/stat over
-    ``sample_seconds``, else from the 1-minute load average, else all of them."""
+    """Roughly how many of the cores this process may use are idle now: sampled from /proc/stat over
+    ``sample_seconds`` (only the CPUs in its affinity set), else from the 1-minute load average,
+    else all of them."""
     n = cpu_count()
-    first = _cpu_times()
+    cpus = _allowed_cpus()
+    first = _cpu_times(set(cpus)) if cpus else None
     if first is not None:
         time.sleep(sample_seconds)
-        second = _cpu_times()
-        total = second[1] - first[1]
-        if total > 0:
-            machine = os.cpu_count() or n
-            busy_cores = (second[0] - first[0]) / total * machine
-            return max(0.0, min(float(n), machine - busy_cores))
+        second = _cpu_times(set(first)) or {}
+        idle = 0.0
+        for cpu, (busy, total) in first.items():
+            if cpu in second and second[cpu][1] > total:
+                idle += 1.0 - (second[cpu][0] - busy) / (second[cpu][1] - total)
+            else:
+                idle += 1.0  # no tick counted in the sample: nothing ran there
+        return max(0.0, min(float(n), idle))
     try:
         return max(0.0, n - os.getloadavg()[0])
     except (AttributeError, OSError):
