@@ -11,7 +11,7 @@ def register(subparsers):
                    help="bundled model id or model card JSON: print the card (what the model reads, how it was "
                         "trained, its metrics and threshold) and verify its weights")
     p.add_argument("--markdown", action="store_true",
-                   help="the bundled models as the README's Markdown table (metrics and bounds from their cards)")
+                   help="the bundled models as docs/results.md's Markdown table (metrics and bounds from their cards)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +54,7 @@ MARKDOWN_HEADER = ("| sequence | model | recipe, epochs | OOF AUC (95 % CI, DeLo
 
 
 def markdown_row(card):
-    """One bundled card as a row of the README's table; every figure is read from the card."""
+    """One bundled card as a row of docs/results.md's table; every figure is read from the card."""
     from LVIPredictorLib import sequences
 
     m, training = card["metrics"], card.get("training") or {}
