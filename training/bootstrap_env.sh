@@ -15,6 +15,7 @@ venv="${LVI_VENV:-$repo/.venv}"
 extras="${LVI_EXTRAS:-test}"
 python="${PYTHON:-python3}"
 torch_spec="${LVI_TORCH_SPEC:-torch==2.13.0}"
+# An empty array is expanded as ${a[@]+"${a[@]}"}: bash before 4.4 (macOS) calls "${a[@]}" unbound under set -u.
 torch_index=()
 case "${LVI_TORCH_INDEX:-}" in
   "") ;;
@@ -52,9 +53,10 @@ if [ ! -f "$stamp" ]; then
   fi
   step "1/3 upgrading pip" "$venv/bin/python" -m pip install --upgrade pip
   step "2/3 installing $torch_spec ($torch_note)" \
-    "$venv/bin/python" -m pip install "${torch_index[@]}" "$torch_spec"
+    "$venv/bin/python" -m pip install ${torch_index[@]+"${torch_index[@]}"} "$torch_spec"
   step "3/3 installing LVIPredictor and its dependencies (.[${extras}])" \
     "$venv/bin/python" -m pip install -e "$repo[$extras]"
+  unset -f step
   rm -f "$venv"/.lvi-installed-*
   touch "$stamp"
   echo "[lvi] installed; later runs reuse $venv" >&2
