@@ -35,7 +35,7 @@ if [ ! -f "$stamp" ]; then
   # the first run downloads several hundred MB and would otherwise sit silent for minutes.
   log="$venv/lvi-install.log"
   : >"$log"
-  echo "[lvi] first run: installing into $venv (pip's output: $log)" >&2
+  echo "[lvi] installing into $venv (first run, or the dependencies changed; pip's output: $log)" >&2
   step() {
     local what="$1"; shift
     echo "[lvi] $what" >&2
