@@ -13,7 +13,7 @@ def register(subparsers):
                    help="bundled model id or model card JSON: print the card (what the model reads, how it was "
                         "trained, its metrics and threshold) and verify its weights")
     p.add_argument("--markdown", action="store_true",
-                   help="the bundled models as the README's Markdown table (metrics and bounds from their cards)")
+                   help="the bundled models as docs/results.md's Markdown table (metrics and bounds from their cards)")
     p.set_defaults(func=run)
 
 
@@ -56,8 +56,7 @@ MARKDOWN_HEADER = ("| sequence | model | recipe, epochs | OOF AUC (95 % CI, DeLo
 
 
 def markdown_row(card):
-    """One bundled card as a row of the README's table; every figure is read from the card."""
-    from LVIPredictorLib.vocabulary import sequences
+    """One bundled card as a row of docs/results.md's table; every figure is read from the card."""
 
     m, training = card["metrics"], card.get("training") or {}
     recipe = (training.get("recipe") or {}).get("name", "-")
@@ -123,7 +122,6 @@ def _bound_line(bound):
 
 def show_card(model):
     from LVIPredictorLib import models, weights
-    from LVIPredictorLib.vocabulary import sequences
 
     card = weights.load_card(weights.resolve_card(model))
     if card["architecture"] == "late_fusion":
@@ -177,7 +175,6 @@ def _print_lines(lines, card):
 
 def _show_late_fusion(card, members):
     from LVIPredictorLib import weights
-    from LVIPredictorLib.vocabulary import sequences
 
     for member in members:
         weights.load_model(member)  # verifies each member's weights file against its SHA-256

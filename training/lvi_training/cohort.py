@@ -1,6 +1,6 @@
 """A training cohort: ``cohort.csv`` read, checked row by row, summarised.
 
-Format (DESIGN §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
+Format (docs/design.md §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
 dce_image, dce_mask`` plus optional clinical columns; paths relative to the CSV; an
 empty cell means that sequence is missing for the case. An image cell may name a folder
 holding a whole DICOM study: each sequence's column then reads the series of that sequence
@@ -104,7 +104,7 @@ def load_cohort(path):
     path = Path(path)
     csv_path = path / "cohort.csv" if path.is_dir() else path
     if not csv_path.is_file():
-        raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (DESIGN §4)")
+        raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (docs/design.md §4)")
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]

@@ -1,4 +1,4 @@
-"""Export a run's model as safetensors + model card (DESIGN §4), loadable by Predictor and Slicer.
+"""Export a run's model as safetensors + model card (docs/design.md §4), loadable by Predictor and Slicer.
 
 Which weights: the paper split exports its single model (trained on the 90 %); cv5
 exports ``final/`` — the model trained the same way on ALL cases after the CV — whose

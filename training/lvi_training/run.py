@@ -13,7 +13,7 @@ Re-running the same command on an incomplete run resumes it (finished folds are 
 an unfinished fold continues from its checkpoint). A run folder that holds a different
 configuration is never touched unless ``--overwrite`` is given.
 
-Thresholds (DESIGN §6: chosen on training data, frozen):
+Thresholds (docs/design.md §6: chosen on training data, frozen):
 - per fold: Youden's J on that fold's TRAINING-case predictions, frozen before the
   held-out fold is scored; the pooled out-of-fold accuracy/sensitivity/specificity use
   each case's own fold threshold.

@@ -1,4 +1,4 @@
-"""Write phantom cases and whole cohorts to disk (the cohort format of DESIGN section 4).
+"""Write phantom cases and whole cohorts to disk (the cohort format of docs/design.md §4).
 
 Case folder::
 
