@@ -35,7 +35,7 @@ def run(args):
     for seq, model in table.combinations(fusion=args.fusion):
         if model == architectures.RADIOMICS_BASELINE and not args.radiomics:
             continue
-        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.MODEL_LABEL[model]), flush=True)
+        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.model_label(model)), flush=True)
         folder = table.run_folder(args.out, seq, model)
         req = request_from_args(args, model, seq, str(folder))
         if model == architectures.RADIOMICS_BASELINE:  # the recipe's network options do not apply to it

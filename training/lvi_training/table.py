@@ -13,16 +13,13 @@ import csv
 import io
 from pathlib import Path
 
-
+from LVIPredictorLib.vocabulary import architectures
 from LVIPredictorLib.vocabulary.sequences import FUSED
 from LVIPredictorLib.vocabulary.sequences import LABELS as SEQUENCE_LABEL
-from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic
 
 SEQUENCE_ORDER = ("dce", "t2")
-MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10",
-               "radiomics_lr": "Radiomics + LR (baseline)"}
 
 # (accuracy, sensitivity, specificity, AUC) on the paper's validation set (n = 46).
 PAPER_TABLE1 = {
@@ -45,8 +42,8 @@ def late_fusion_model(model):
 
 def model_label(model):
     if model.startswith(LATE_FUSION):
-        return "{}, late fusion of the FS-T2WI and DCE runs".format(MODEL_LABEL[model[len(LATE_FUSION):]])
-    return MODEL_LABEL[model]
+        return "{}, late fusion of the FS-T2WI and DCE runs".format(model_label(model[len(LATE_FUSION):]))
+    return architectures.get(model).label
 
 
 def combinations(fusion=False):

@@ -17,7 +17,7 @@ its members by how deeply they are nested.
 
 Why it exists: on the phantom cohort, the fused network (both sequences as channels of one
 CNN) overfitted its image pathway, and averaging single-sequence networks beat it
-(``benchmarks/RESULTS.md``).
+(``docs/results.md``).
 """
 
 import hashlib
