@@ -3,7 +3,7 @@ one model card in full, with its weights verified."""
 
 import platform
 
-from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 
 
 def register(subparsers):
@@ -60,9 +60,9 @@ def markdown_row(card):
 
     m, training = card["metrics"], card.get("training") or {}
     recipe = (training.get("recipe") or {}).get("name", "-")
-    if card["architecture"] == "radiomics_lr":
+    if architectures.is_radiomics(card["architecture"]):
         how = "radiomics + LR"
-    elif card["architecture"] == "late_fusion":
+    elif kinds.is_late_fusion(card):
         how = "mean logit of " + " + ".join("{} {}".format(sequences.LABELS[m["sequence"]], m["architecture"])
                                             for m in card["members"])
     else:
@@ -94,7 +94,7 @@ def _ci(metrics, name):
 
 def _architecture_line(card, n_parameters):
     config = card["architecture_config"]
-    if card["architecture"] == "radiomics_lr":
+    if architectures.is_radiomics(card["architecture"]):
         return "radiomics_lr (logistic regression on {} standardised features, {} parameters)".format(
             len(config["feature_names"]), n_parameters)
     ensemble = card.get("ensemble")
@@ -124,7 +124,7 @@ def show_card(model):
     from LVIPredictorLib import models, weights
 
     card = weights.load_card(weights.resolve_card(model))
-    if card["architecture"] == "late_fusion":
+    if kinds.is_late_fusion(card):
         return _show_late_fusion(card, weights.member_cards(card))
     network, _ = weights.load_model(card)  # verifies the SHA-256 and every tensor's shape
     spec = card["preprocessing"]

@@ -23,9 +23,11 @@ def register(subparsers):
                     "on the largest tumour slice); with --dicom-sr / --dicom-seg also a DICOM SR and SEG for PACS.")
     p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
     p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
-    p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
-    p.add_argument("--dce", nargs=2, metavar=("IMAGE", "MASK"),
-                   help="DCE image (file, or dynamic DICOM series: see --dce-phase) and its VOI")
+    for sequence in sequences.REGISTRY.values():  # --t2, --dce: one option per registered sequence
+        p.add_argument("--" + sequence.name, nargs=2, metavar=("IMAGE", "MASK"),
+                       help="{} image ({}) and its VOI".format(sequence.label, "file, or dynamic DICOM series: see "
+                                                               "--dce-phase" if sequence.dynamic else
+                                                               "file or DICOM folder"))
     p.add_argument("--cohort", help="a cohort folder (cohort.csv; the lvi column may be empty): predict every case "
                                     "with every chosen model whose series the case has; writes predictions.csv")
     p.add_argument("--sequence", choices=sequences.ALL,
@@ -61,7 +63,7 @@ def register(subparsers):
 def _inputs(args, cards):
     """{sequence: (image path, mask path)} from --image/--mask or --t2/--dce."""
     single = args.image is not None or args.mask is not None
-    if single and (args.t2 or args.dce):
+    if single and any(getattr(args, name) for name in sequences.SEQUENCES):
         raise LVIError(None, "give either --image/--mask or --t2/--dce, not both")
     if not single:
         inputs = {name: tuple(getattr(args, name)) for name in sequences.SEQUENCES if getattr(args, name)}
@@ -110,7 +112,7 @@ def _chosen(service, args, given, cards):
 
 def run(args):
     if args.cohort:
-        if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
+        if any(getattr(args, name) is not None for name in ("image", "mask") + sequences.SEQUENCES):
             raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
         if args.dicom_sr or args.dicom_seg:
             raise LVIError(args.cohort, "--dicom-sr and --dicom-seg write one case's DICOM report; they do not go "

@@ -121,13 +121,14 @@ class CaseService(object):
                 step("Loading model {}/{}".format(index + 1, len(cards)), share)
                 predictor = self.predictor(card)
                 step("Predicting with {}".format(predictor.model_id), share + 0.3 / max(1, len(cards)))
-                predictions.append(self._predict_one(predictor, inputs, heatmap))
+                predictions.append(self._predict_one(predictor, card, inputs, heatmap))
         step("Done", 1.0)
         result = CaseResult(predictions, inputs)
         result.cpu_threads = used
         return result
 
-    def _predict_one(self, predictor, inputs, heatmap):
+    def _predict_one(self, predictor, card, inputs, heatmap):
+        # ``card`` decides the phase: a card dict may differ from the cached predictor's (same weights).
         used = predictor.sequences
         missing = [sequences.LABELS[n] for n in used if n not in inputs]
         if missing:
@@ -135,7 +136,7 @@ class CaseService(object):
                 predictor.model_id, " and ".join(missing)))
         images, notes = {}, []
         for name in used:
-            images[name], note = _image_for(inputs[name], predictor.card)
+            images[name], note = _image_for(inputs[name], card)
             if note:
                 notes.append(note)
         prediction = predictor.predict_case(
@@ -145,7 +146,7 @@ class CaseService(object):
             series_descriptions={n: inputs[n].description for n in used})
         input_notes = [w for n in used for w in inputs[n].notes]
         prediction.warnings[:0] = [w for w in notes + input_notes if w not in prediction.warnings]
-        prediction.dce_phase = _phase_read(inputs, predictor.card)
+        prediction.dce_phase = _phase_read(inputs, card)
         logger.info("LVIPredictor: %s on %s (weights %s) on %s: probability %.3f, label %d; %s",
                     predictor.model_id, " + ".join(inputs[n].image_source for n in used),
                     prediction.weights_sha256[:12], prediction.device, prediction.probability, prediction.label,
