@@ -350,3 +350,31 @@ def test_self_test_skips_with_a_message_where_a_package_is_missing(module_file, 
     # As "Reload and Test" runs it: no exception, nothing loaded.
     module_file.LVIPredictorTest("runTest").runTest()
     assert headless_slicer.scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 0
+
+
+def test_the_module_loads_in_a_slicer_without_torch(tmp_path):
+    """torch and safetensors are installed on the first Predict: loading the module must not need them."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    script = textwrap.dedent("""
+        import sys
+
+        class Blocker:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "safetensors"):
+                    raise ImportError("blocked for this test: " + name)
+
+        sys.meta_path.insert(0, Blocker())
+        sys.path.insert(0, {here!r})
+        import slicer_headless
+        module = slicer_headless.importModuleFile()
+        assert "torch" not in sys.modules, "the module imported torch"
+        print("loaded", module.LVIPredictorLogic.__name__)
+    """).format(here=str(here))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded LVIPredictorLogic" in done.stdout

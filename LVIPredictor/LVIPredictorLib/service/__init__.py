@@ -1,6 +1,19 @@
-"""One case, every chosen model: the service the Slicer module and ``lvi predict`` share."""
+"""One case, every chosen model: the service the Slicer module and ``lvi predict`` share.
 
-from LVIPredictorLib.service.case import CaseResult, CaseService, PredictionCancelled, predict_case
-from LVIPredictorLib.service.inputs import SeriesInput, series_from_files
+The names below are loaded on first use, so that importing ``service.inputs`` or
+``service.record`` (as the Slicer module does when it loads) does not import torch, which the
+module installs only on the first Predict.
+"""
 
-__all__ = ["CaseResult", "CaseService", "PredictionCancelled", "SeriesInput", "predict_case", "series_from_files"]
+import importlib
+
+_LAZY = {"CaseResult": "case", "CaseService": "case", "predict_case": "case", "SeriesInput": "inputs",
+         "series_from_files": "inputs"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module("LVIPredictorLib.service." + _LAZY[name]), name)
+    raise AttributeError("module {!r} has no attribute {!r}".format(__name__, name))
