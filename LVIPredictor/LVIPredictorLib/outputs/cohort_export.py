@@ -13,7 +13,6 @@ Pure Python + SimpleITK: used by the Slicer module and usable by training tools.
 
 import csv
 import io
-import os
 import re
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
@@ -23,10 +22,10 @@ import SimpleITK as sitk
 
 from LVIPredictorLib.atomic_files import write_bytes_atomic
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.vocabulary.sequences import SEQUENCES
+from LVIPredictorLib.vocabulary.sequences import COHORT_COLUMNS, SEQUENCES, cohort_columns
 
 COHORT_CSV = "cohort.csv"
-REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask")
+REQUIRED_COLUMNS = COHORT_COLUMNS
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 # Case IDs become file names; keep them portable across operating systems.
@@ -134,8 +133,8 @@ def exportCase(cohortDir, caseId, patientId, lvi,
     label = _checkLabel(lvi, str(csvPath))
     unknownSequences = [name for name in series if name not in SEQUENCES]
     if unknownSequences or not series:
-        raise InputError(str(csvPath), "a case needs a 't2' and/or 'dce' series, got {}.".format(
-            ", ".join(series) or "none"))
+        raise InputError(str(csvPath), "a case needs a series of {}, got {}.".format(
+            " and/or ".join("'{}'".format(s) for s in SEQUENCES), ", ".join(series) or "none"))
     if caseId in existingCaseIds(csvPath):
         raise InputError(str(csvPath), "already has a case '{}'; choose another case ID.".format(caseId))
     header = readHeader(csvPath)
@@ -156,13 +155,11 @@ def exportCase(cohortDir, caseId, patientId, lvi,
 
     row = {"case_id": caseId, "patient_id": patientId, "lvi": label}
     for sequence in SEQUENCES:
-        row[sequence + "_image"] = ""
-        row[sequence + "_mask"] = ""
+        row.update(dict.fromkeys(cohort_columns(sequence), ""))
     for sequence, (image, mask, imagePath, maskPath) in planned.items():
         _writeNew(image, cohortDir / imagePath)
         _writeNew(mask, cohortDir / maskPath)
-        row[sequence + "_image"] = imagePath.as_posix()
-        row[sequence + "_mask"] = maskPath.as_posix()
+        row.update(zip(cohort_columns(sequence), (imagePath.as_posix(), maskPath.as_posix())))
     row.update(clinical or {})
     appendRow(csvPath, row)
     return {key: str(value) for key, value in row.items()}

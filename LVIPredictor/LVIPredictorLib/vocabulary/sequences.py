@@ -114,3 +114,13 @@ def guess_from_description(series_description):
     text = (series_description or "").lower()
     hits = [s.name for s in REGISTRY.values() if any(w in text for w in s.description_hints)]
     return hits[0] if len(hits) == 1 else None
+
+
+def cohort_columns(sequence):
+    # type: (str) -> Tuple[str, str]
+    """The cohort.csv columns of one sequence's image and VOI mask, e.g. ("t2_image", "t2_mask")."""
+    return sequence + "_image", sequence + "_mask"
+
+
+# cohort.csv (docs/design.md §4): the case, the label, then an image and a mask column per sequence.
+COHORT_COLUMNS = ("case_id", "patient_id", "lvi") + tuple(c for s in SEQUENCES for c in cohort_columns(s))
