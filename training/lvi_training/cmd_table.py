@@ -8,7 +8,9 @@ from LVIPredictorLib.sequences import FUSED
 
 from . import atomic, bounds, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
-from .run import CNN_ONLY_OPTIONS, train_run
+from .progress import notice
+from .request import CNN_ONLY_OPTIONS
+from .run import train_run
 
 
 def register(subparsers):
@@ -31,11 +33,12 @@ def register(subparsers):
 
 def run(args):
     results, best_possible = {}, {}
-    for seq, model in table.combinations(fusion=args.fusion):
-        if model == RADIOMICS and not args.radiomics:
-            continue
-        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.MODEL_LABEL[model]), flush=True)
+    rows = [(seq, model) for seq, model in table.combinations(fusion=args.fusion)
+            if args.radiomics or model != RADIOMICS]
+    for number, (seq, model) in enumerate(rows, start=1):
         folder = table.run_folder(args.out, seq, model)
+        notice("== {}/{}: {} {} in {} ==".format(number, len(rows), table.SEQUENCE_LABEL[seq],
+                                                 table.MODEL_LABEL[model], folder), quiet=args.quiet)
         req = request_from_args(args, model, seq, str(folder))
         if model == RADIOMICS:  # the recipe's network options do not apply to it
             req = replace(req, recipe=recipes.DEFAULT_RECIPE, epochs=None,
