@@ -39,7 +39,7 @@ def register(subparsers):
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--dce-phase", type=int, default=2,
                    help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
-                        "post-contrast (the study's '2nd phase'; default)")
+                        "post-contrast, the study's '2nd phase' (default %(default)s)")
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
                                         "without it, a folder holding a whole study gives the series that fits "
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")

@@ -53,7 +53,7 @@ def add_training_options(p):
     p.add_argument("--device", default="auto",
                    help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="global batch size (default, in every recipe: {})".format(_batch_sizes()))
+                   help="global batch size (default: {}, in every recipe)".format(_batch_sizes()))
     p.add_argument("--pos-weight", choices=engine.POS_WEIGHTS, default="none",
                    help="class weighting of the loss (default none: the Youden threshold handles imbalance "
                         "and probabilities stay calibrated)")

@@ -45,6 +45,8 @@ def has_epochs(history):
 def plot_learning_curves(histories, path, title, kept_epochs=None):
     """``histories``: {fold tag: history}; ``kept_epochs``: {fold tag: epoch whose weights it kept}."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     kept_epochs = kept_epochs or {}
     fig, (loss_ax, auc_ax) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=110)
     colours = plt.get_cmap("tab10")
@@ -71,10 +73,13 @@ def plot_learning_curves(histories, path, title, kept_epochs=None):
         ax.set_xlabel("epoch")
         ax.set_title("{}: {}".format(what, words), fontsize=9)
         ax.grid(alpha=0.3)
-    auc_ax.legend(loc="lower right", fontsize=8, ncol=2, title="fold (o: epoch kept)" if validated else "fold",
-                  title_fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # One legend beside the plots, where it hides no curve.
+    handles, labels = loss_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, title="fold\n(o: epoch kept)" if validated else "fold",
+               title_fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     fig.savefig(str(path))
     plt.close(fig)
 
