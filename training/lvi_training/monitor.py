@@ -82,6 +82,10 @@ class RunMonitor:
         if time.monotonic() - self._drawn >= REDRAW_SECONDS:
             self.draw()
 
+    def note(self, status):
+        """What the run does between epochs (refitting a head, scoring a fold)."""
+        self.progress.describe(status=status)
+
     def fold_done(self, tag, history, kept_epoch):
         """A fold's final history (also the radiomics baseline's single fit)."""
         self.histories[tag] = list(history)

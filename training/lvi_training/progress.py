@@ -61,7 +61,6 @@ class Progress:
     def skip(self, n):
         self.done += n
         self._skipped += n
-        self._draw()
 
     def advance(self, n=1, status=None):
         self.done += n

@@ -283,6 +283,9 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, plan, monitor):
         model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag,
                                            plan.digest, val_cases=val_cases, monitor=monitor)
     if ctx.is_main:
+        monitor.note("{}: {}scoring its cases".format(
+            tag, "refitting the last layer, " if plan.recipe.head_refit and settings.model != models.RADIOMICS
+            else ""))
         refit = None
         if plan.recipe.head_refit and settings.model != models.RADIOMICS:
             refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device,
