@@ -70,9 +70,15 @@ RUN = ["--model", "vanilla_cnn_2d", "--sequence", "dce", "--split", "paper", "--
        "--image-dropout", "0.5"] + FAST_2D
 
 
-def test_a_run_trained_again_from_its_config_json_is_the_same_run_bit_for_bit(blob_cohort, tmp_path):
-    first, second = tmp_path / "first", tmp_path / "second"
-    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(first)] + RUN) == 0
+@pytest.fixture(scope="module")
+def first_run(blob_cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("config") / "first"
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(out)] + RUN) == 0
+    return out
+
+
+def test_a_run_trained_again_from_its_config_json_is_the_same_run_bit_for_bit(first_run, tmp_path):
+    first, second = first_run, tmp_path / "second"
     config = json.loads((first / "config.json").read_text())
     assert config["options"]["image_dropout"] == 0.5 and config["options"]["mask_channel"] is True
     assert "out" not in config["options"]
@@ -91,3 +97,14 @@ def test_a_run_trained_again_from_its_config_json_is_the_same_run_bit_for_bit(bl
     for part in ("model", "averaged_model", "refit_head"):
         assert weights[0][part].keys() == weights[1][part].keys()
         assert all(torch.equal(weights[0][part][k], weights[1][part][k]) for k in weights[0][part])
+
+
+def test_a_run_made_before_runs_recorded_their_options_gains_them_when_its_command_is_repeated(blob_cohort,
+                                                                                             first_run):
+    config_path = first_run / "config.json"
+    config = json.loads(config_path.read_text())
+    options = config.pop("options")
+    config_path.write_text(json.dumps(config))  # as an older version wrote it: same identity, no options
+    assert lvi(["train", "--cohort", str(blob_cohort), "--out", str(first_run)] + RUN) == 0
+    assert json.loads(config_path.read_text())["options"] == options
+    assert "fold_0 already complete, kept" in (first_run / "train.log").read_text()

@@ -71,7 +71,11 @@ def add_training_options(p):
                    help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
                         "machine busy with other work 1 can be several times faster than 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder with another configuration")
-    g = p.add_argument_group("recipe options (default: the recipe's value)")
+    _add_recipe_options(p.add_argument_group("recipe options (default: the recipe's value)"))
+
+
+def _add_recipe_options(g):
+    """The per-option overrides of the recipe (RECIPE_OPTIONS); None keeps the recipe's value."""
     g.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
                    help="give the VOI to the network as an extra input channel")
     g.add_argument("--mask-encoding", choices=MASK_ENCODINGS, default=None,
