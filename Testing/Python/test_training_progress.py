@@ -74,7 +74,7 @@ def test_train_on_a_terminal_shows_cache_building_folds_epochs_loss_and_time_lef
     code, screen = run_in_terminal("train", "--cohort", blob_cohort, "--out", out, "--cache-dir", tmp_path / "cache",
                                    *QUICK)
     assert code == 0, screen[-3000:]
-    assert "every epoch is logged to {}".format(out / "train.log") in screen
+    assert "new run {}; its log: {}".format(out, out / "train.log") in screen
     assert "preprocessing 30/30 cases" in screen
     assert "fold_0 (1/1) 1/2 epochs" in screen and "left" in screen
     assert "epoch 2/2 loss" in screen and "train-AUC" in screen
@@ -89,7 +89,7 @@ def test_train_in_a_pipe_says_where_the_log_is_and_draws_no_progress(blob_cohort
     out = tmp_path / "run"
     result = run_lvi("train", "--cohort", blob_cohort, "--out", out, *QUICK)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == "new run {}; every epoch is logged to {}".format(out, out / "train.log")
+    assert result.stderr.strip() == "new run {}; its log: {}".format(out, out / "train.log")
     assert "\r" not in result.stderr + result.stdout
     assert "fold_0 epoch 2/2" in (out / "train.log").read_text()
 

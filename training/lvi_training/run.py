@@ -201,8 +201,8 @@ def _open_run(req, plan, run_dir, ctx, mode):
     else:
         log.info("resuming run %s", run_dir)
         record_resume_command(req, run_dir, plan.recipe, plan.batch_size)
-    notice("{} run {}; every epoch is logged to {}".format("new" if mode == "new" else "resuming", run_dir,
-                                                           run_dir / "train.log"), quiet=not req.progress)
+    notice("{} run {}; its log: {}".format("new" if mode == "new" else "resuming", run_dir, run_dir / "train.log"),
+           quiet=not req.progress)
     left_out = len(plan.cohort.cases) - len(plan.cohort.with_sequence(req.sequence))
     if left_out:
         log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(plan.cohort.cases),
