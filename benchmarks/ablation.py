@@ -34,7 +34,8 @@ from LVIPredictorLib.errors import InputError
 from lvi_training import atomic, bounds, external, metrics as stats  # noqa: E402
 from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 from lvi_training.export import export_run  # noqa: E402
-from lvi_training.run import RunRequest, train_run  # noqa: E402
+from lvi_training.request import RunRequest  # noqa: E402
+from lvi_training.run import train_run  # noqa: E402
 
 # (row, what differs from the small-data recipe, RunRequest overrides on top of --recipe small-data).
 ROWS = (  # in the order they are worth their CPU time: a partial run measures the first ones

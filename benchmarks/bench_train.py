@@ -5,7 +5,7 @@
 
 Per model at the paper's batch size and default input size (64x64 2D, 32x64x64 3D) it runs
 the same pieces ``lvi train`` runs each step — index the resident input tensor with the
-sampler's indices, augment (flips, shifts, intensity; lvi_training.engine.augment), then
+sampler's indices, augment (flips, shifts, intensity; lvi_training.augmentation.augment), then
 forward + BCE loss + backward + Adam + StepLR — and times the data part (index + augment)
 separately from the compute part. Prints samples/s and the data share of step time; the
 data share is what "the loader must never be the bottleneck" is about: there is no
@@ -37,7 +37,7 @@ import torch
 
 from LVIPredictorLib.models import build_model
 from LVIPredictorLib.vocabulary import architectures
-from lvi_training import engine
+from lvi_training import augmentation
 from lvi_training.steps import optimisation_step
 
 
@@ -88,12 +88,12 @@ def bench_model(name, steps, device, n_samples=None):
     n_samples = n_samples or batch * 4
     cpu_inputs, cpu_labels = synthetic_crops(name, n_samples)
     inputs, labels = cpu_inputs.to(device), cpu_labels.to(device)  # the warm cache, resident
-    params = engine.augmentation_parameters(n_samples, 0)
+    params = augmentation.augmentation_parameters(n_samples, 0)
     g = torch.Generator().manual_seed(1)
 
     def next_batch():
         idx = torch.randperm(n_samples, generator=g)[:batch]
-        return engine.augment(inputs[idx.to(device)], params, idx), labels[idx.to(device)]
+        return augmentation.augment(inputs[idx.to(device)], params, idx), labels[idx.to(device)]
 
     row = {"model": name, "batch_size": batch, "input": list(architectures.get(name).input_size), "steps": steps,
            "samples": n_samples}
@@ -109,7 +109,7 @@ def monai_loader(name, n_samples, workers):
     inputs, labels = synthetic_crops(name, n_samples)
     items = [{"image": inputs[i].numpy(), "label": float(labels[i])} for i in range(n_samples)]
     size = architectures.get(name).input_size
-    m = engine.MAX_SHIFT_VOXELS
+    m = augmentation.MAX_SHIFT_VOXELS
     three_d = len(size) == 3
     flip_axes = (2, 0) if three_d else (1,)  # spatial axes of (Z, Y, X) / (Y, X): x, and z in 3D, like ours
     transform = mt.Compose(
@@ -117,8 +117,8 @@ def monai_loader(name, n_samples, workers):
          mt.BorderPadd(keys="image", spatial_border=(0, m, m) if three_d else (m, m), mode="edge")]
         + [mt.RandFlipd(keys="image", prob=0.5, spatial_axis=axis) for axis in flip_axes]
         + [mt.RandSpatialCropd(keys="image", roi_size=size, random_center=True, random_size=False),
-           mt.RandScaleIntensityd(keys="image", factors=engine.INTENSITY_SCALE, prob=1.0),
-           mt.RandShiftIntensityd(keys="image", offsets=engine.INTENSITY_OFFSET, prob=1.0)])
+           mt.RandScaleIntensityd(keys="image", factors=augmentation.INTENSITY_SCALE, prob=1.0),
+           mt.RandShiftIntensityd(keys="image", offsets=augmentation.INTENSITY_OFFSET, prob=1.0)])
     transform.set_random_state(seed=0)
     dataset = CacheDataset(items, transform=transform, cache_rate=1.0, progress=False)
     return DataLoader(dataset, batch_size=architectures.get(name).paper_batch_size, shuffle=True, drop_last=True,

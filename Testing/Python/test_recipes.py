@@ -10,11 +10,12 @@ import torch
 
 from LVIPredictorLib import preprocessing
 from LVIPredictorLib.inference import Predictor
-from lvi_training import checkpoints, engine, logistic_fit
+from lvi_training import augmentation, checkpoints, engine, logistic_fit
 from lvi_training.cli import main as lvi
 from lvi_training.export import load_run_model
 from lvi_training.recipes import PAPER, SMALL_DATA, get_recipe
-from lvi_training.run import RunRequest, canonical_command, resolve_recipe
+from lvi_training.request import RunRequest, resolve_recipe
+from lvi_training.run_record import canonical_command
 from synthetic_images import make_grid, mr_image, sphere_mask
 from training_helpers import FAST_2D, REPO
 
@@ -43,7 +44,7 @@ def test_options_override_one_part_of_a_recipe_and_the_command_says_so():
 def test_an_option_added_later_stays_out_of_the_identity_at_its_default_so_older_runs_resume():
     from types import SimpleNamespace
 
-    from lvi_training.run import LATER_OPTION_DEFAULTS, _identity
+    from lvi_training.run_record import LATER_OPTION_DEFAULTS, _identity
 
     cohort = SimpleNamespace(csv_path=SAMPLE / "t2_mask.nii.gz")  # any file: its digest is all that is read
     spec = preprocessing.default_spec("vanilla_cnn_2d")
@@ -104,8 +105,8 @@ def test_the_voi_thickness_channel_gives_every_2d_slice_the_tumours_extent_along
 
 def test_image_dropout_blanks_the_image_channels_and_keeps_the_voi_channel():
     x = torch.rand(64, 2, 8, 8) + 1.0
-    params = engine.augmentation_parameters(64, seed=5, strength="paper", image_dropout=0.5)
-    out = engine.augment(x, params, torch.arange(64), image_channels=1)
+    params = augmentation.augmentation_parameters(64, seed=5, strength="paper", image_dropout=0.5)
+    out = augmentation.augment(x, params, torch.arange(64), image_channels=1)
     blanked = params["blank_image"][:, 0]
     assert 10 < int(blanked.sum()) < 54
     assert torch.all(out[blanked, 0] == 0) and torch.all(out[~blanked, 0] != 0)
@@ -115,13 +116,13 @@ def test_image_dropout_blanks_the_image_channels_and_keeps_the_voi_channel():
 
 def test_per_channel_image_dropout_blanks_each_sequence_on_its_own_draw():
     x = torch.rand(400, 3, 8, 8) + 1.0
-    joint = engine.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2)["blank_image"]
+    joint = augmentation.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2)["blank_image"]
     assert torch.equal(joint[:, 0], joint[:, 1])
-    params = engine.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2, per_channel=True)
+    params = augmentation.augmentation_parameters(400, seed=5, image_dropout=0.5, image_channels=2, per_channel=True)
     blanked = params["blank_image"]
     only_one = blanked[:, 0] != blanked[:, 1]
     assert 150 < int(only_one.sum()) < 250  # about half the samples show exactly one sequence
-    out = engine.augment(x, params, torch.arange(400), image_channels=2)
+    out = augmentation.augment(x, params, torch.arange(400), image_channels=2)
     for c in (0, 1):
         assert torch.all(out[blanked[:, c], c] == 0) and torch.all(out[~blanked[:, c], c] != 0)
     assert torch.all(out[:, 2] >= 1.0)
@@ -130,8 +131,8 @@ def test_per_channel_image_dropout_blanks_each_sequence_on_its_own_draw():
 def test_rotations_move_the_voi_channel_with_the_image_and_keep_it_binary():
     x = torch.zeros(4, 2, 16, 16)
     x[:, :, 6:10, 2:14] = 1.0
-    params = engine.augmentation_parameters(4, seed=1, strength="strong")
-    out = engine.augment(x, params, torch.arange(4), image_channels=1)
+    params = augmentation.augmentation_parameters(4, seed=1, strength="strong")
+    out = augmentation.augment(x, params, torch.arange(4), image_channels=1)
     assert set(torch.unique(out[:, 1]).tolist()) <= {0.0, 1.0}
     assert not torch.equal(out[:, 1], x[:, 1])
 

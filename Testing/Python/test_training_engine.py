@@ -6,19 +6,19 @@ import SimpleITK as sitk
 import torch
 import torch.nn.functional as F
 
-from lvi_training import engine
+from lvi_training import augmentation, engine
 
 
 def test_augmentation_draws_depend_only_on_seed_and_sample():
-    a = engine.augmentation_parameters(50, seed=7)
-    b = engine.augmentation_parameters(50, seed=7)
-    c = engine.augmentation_parameters(50, seed=8)
+    a = augmentation.augmentation_parameters(50, seed=7)
+    b = augmentation.augmentation_parameters(50, seed=7)
+    c = augmentation.augmentation_parameters(50, seed=8)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
     x = torch.randn(50, 1, 32, 32)
     idx = torch.tensor([3, 17, 42])
-    together = engine.augment(x[idx], a, idx)
-    one_by_one = torch.cat([engine.augment(x[i:i + 1], a, idx[k:k + 1]) for k, i in enumerate(idx.tolist())])
+    together = augmentation.augment(x[idx], a, idx)
+    one_by_one = torch.cat([augmentation.augment(x[i:i + 1], a, idx[k:k + 1]) for k, i in enumerate(idx.tolist())])
     assert torch.equal(together, one_by_one)  # a sample looks the same whatever batch it is in
 
 
@@ -26,18 +26,18 @@ def test_augmentation_draws_depend_only_on_seed_and_sample():
 def test_shift_moves_each_sample_by_its_own_offset_with_replicated_edges(shape):
     x = torch.randn(*shape)
     shifts = torch.tensor([[(-1) ** i * (i % 5), (i * 3) % 9 - 4] for i in range(shape[0])])
-    m = engine.MAX_SHIFT_VOXELS
+    m = augmentation.MAX_SHIFT_VOXELS
     padded = F.pad(x, (m, m, m, m) + ((0, 0) if x.dim() == 5 else ()), mode="replicate")
     height, width = shape[-2:]
     expected = torch.stack([padded[i, ..., m + dy:m + dy + height, m + dx:m + dx + width]
                             for i, (dy, dx) in enumerate(shifts.tolist())])
-    assert torch.equal(engine._shift(x, shifts), expected)
+    assert torch.equal(augmentation._shift(x, shifts), expected)
 
 
 def test_augmentation_keeps_shape_and_stays_small():
     x = torch.randn(8, 1, 32, 32, 32)
     idx = torch.arange(8)
-    y = engine.augment(x, engine.augmentation_parameters(8, seed=1), idx)
+    y = augmentation.augment(x, augmentation.augmentation_parameters(8, seed=1), idx)
     assert y.shape == x.shape
     assert torch.allclose(y.std(), x.std(), rtol=0.2)
 
@@ -85,7 +85,7 @@ def _trained(data, slice_loss, tmp_path, voi_shape_aux=0.0):
                                     architecture_config=dict(TINY_ARCH), slice_loss=slice_loss,
                                     voi_shape_aux=voi_shape_aux)
     model, _ = engine.train_fold(settings, data, list(range(len(data.labels))), DistContext(),
-                                 tmp_path / "{}.pt".format(slice_loss), "fold_0", "test", progress=False)
+                                 tmp_path / "{}.pt".format(slice_loss), "fold_0", "test")
     return model.state_dict()
 
 

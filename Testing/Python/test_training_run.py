@@ -279,7 +279,9 @@ def test_table_trains_every_combination_with_the_radiomics_baseline_beside_the_p
     out = tmp_path / "table"
     assert lvi(["table", "--cohort", str(blob_cohort), "--out", str(out), "--recipe", "paper", "--split", "paper",
                 "--epochs", "1", "--n-slices", "2", "--fusion"] + FAST_3D) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "== 1/12: DCE 2D VanillaCNN in {} ==".format(out / "dce_vanilla_cnn_2d") in captured.err
     rows = json.loads((out / "table1.json").read_text())["rows"]
     networks = ("2D VanillaCNN", "2D ResNet10", "3D ResNet10", "Radiomics + LR (baseline)")
     assert [(r["sequence"], r["model"]) for r in rows] == [

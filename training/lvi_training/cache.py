@@ -100,11 +100,12 @@ class PreparedCache:
             path.unlink()
             return None
 
-    def prepare(self, cases, sequence, spec, dce_phase=2, workers=DEFAULT_WORKERS):
+    def prepare(self, cases, sequence, spec, dce_phase=2, workers=DEFAULT_WORKERS, progress=None):
         """Cached inputs for ``cases`` (cohort rows with this sequence), building misses.
 
         Returns (list of CachedCase in the order of ``cases``, number of entries built).
         All preprocessing errors are collected and raised together as one InputError.
+        ``progress(n)``, when given, makes the progress.Progress that counts the n misses built.
         """
         spec_dict = spec.to_dict()
         code = code_fingerprint()
@@ -119,7 +120,7 @@ class PreparedCache:
             if self.load(key) is None:
                 jobs.append(_Job(case.case_id, sequence, images, masks, spec_dict,
                                  dce_phase if reads_dce(sequence) else None, str(self.path_of(key))))
-        errors = _run_jobs(jobs, workers)
+        errors = _run_jobs(jobs, workers, progress(len(jobs)) if progress is not None and jobs else None)
         if errors:
             raise InputError(None, "preprocessing failed for {} case(s):\n  {}".format(len(errors), "\n  ".join(errors)))
         prepared = []
@@ -131,17 +132,29 @@ class PreparedCache:
         return prepared, len(jobs)
 
 
-def _run_jobs(jobs, workers):
+def _run_jobs(jobs, workers, progress=None):
     if not jobs:
         return []
     if workers <= 1 or len(jobs) == 1:
-        results = [_build(job) for job in jobs]
+        results = _counted(map(_build, jobs), progress)
     else:
         # spawn, not fork: the parent may already hold torch/OpenMP threads, which fork breaks.
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
                                  initializer=_worker_init) as pool:
-            results = list(pool.map(_build, jobs))
+            results = _counted(pool.map(_build, jobs), progress)
     return [r for r in results if r]
+
+
+def _counted(results, progress):
+    """The results as they arrive, each counted on ``progress`` when there is one."""
+    kept = []
+    for result in results:
+        kept.append(result)
+        if progress is not None:
+            progress.advance()
+    if progress is not None:
+        progress.close()
+    return kept
 
 
 def _worker_init():

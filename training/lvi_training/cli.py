@@ -35,17 +35,26 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    parser.commands = subparsers.choices  # {name: sub-parser}, for --config (config_file.expand_argv)
     return parser
 
 
 def main(argv=None):
+    from LVIPredictorLib.errors import LVIError
+
+    from .config_file import expand_argv
+
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = expand_argv(parser.commands, argv)
+    except LVIError as error:
+        print("lvi {}: error: {}".format(argv[0], error), file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from LVIPredictorLib.errors import LVIError
-
     try:
         return int(args.func(args) or 0)
     except LVIError as error:

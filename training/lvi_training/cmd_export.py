@@ -6,8 +6,10 @@ from .export import export_run
 def register(subparsers):
     p = subparsers.add_parser(
         "export", help="write a run's model as STEM.safetensors + STEM.json (model card)",
-        description="Export the model of a finished run: the paper split's model, or for cv5 the model trained on "
-                    "all cases after CV (threshold: Youden on the out-of-fold predictions). The card holds the "
+        description="Export the model of a finished run: the paper split's single model (threshold: Youden's J on "
+                    "its training predictions); for cv5, the five fold models averaged when the run's recipe has a "
+                    "fold ensemble (the small-data default), else the model trained on all cases after CV "
+                    "(threshold either way: Youden's J on the out-of-fold predictions). The card holds the "
                     "architecture, preprocessing spec, threshold, held-out metrics with CIs, training command, "
                     "seed, cohort recipe and library versions.")
     p.add_argument("run", help="run folder written by `lvi train`")

@@ -18,7 +18,8 @@ def register(subparsers):
     p.add_argument("--size", choices=("small", "full"), default="small",
                    help="small: reduced field of view around the tumour (fast); full: clinical matrix")
     p.add_argument("--outputs", default="dicom,nifti",
-                   help="comma-separated: dicom, nifti or both (default both; the CSV points at NIfTI when written)")
+                   help="comma-separated: dicom, nifti or both (default %(default)s; the CSV points at NIfTI when "
+                        "written)")
     p.add_argument("--signal", type=float, default=1.0,
                    help="scales every LVI effect size (1 = literature level, best AUC ~0.82; 3 = easy, ~0.997)")
     p.add_argument("--null", action="store_true", help="labels independent of the images (best AUC 0.5)")

@@ -9,7 +9,9 @@ from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic, bounds, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
-from .run import CNN_ONLY_OPTIONS, train_run
+from .progress import notice
+from .request import CNN_ONLY_OPTIONS
+from .run import train_run
 
 
 def register(subparsers):
@@ -32,11 +34,12 @@ def register(subparsers):
 
 def run(args):
     results, best_possible = {}, {}
-    for seq, model in table.combinations(fusion=args.fusion):
-        if model == architectures.RADIOMICS_BASELINE and not args.radiomics:
-            continue
-        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.model_label(model)), flush=True)
+    rows = [(seq, model) for seq, model in table.combinations(fusion=args.fusion)
+            if args.radiomics or model != architectures.RADIOMICS_BASELINE]
+    for number, (seq, model) in enumerate(rows, start=1):
         folder = table.run_folder(args.out, seq, model)
+        notice("== {}/{}: {} {} in {} ==".format(number, len(rows), table.SEQUENCE_LABEL[seq],
+                                                 table.model_label(model), folder), quiet=args.quiet)
         req = request_from_args(args, model, seq, str(folder))
         if model == architectures.RADIOMICS_BASELINE:  # the recipe's network options do not apply to it
             req = replace(req, recipe=recipes.DEFAULT_RECIPE, epochs=None,

@@ -10,24 +10,52 @@ from LVIPredictorLib.vocabulary import architectures, sequences
 from . import cache, engine, recipes, splits
 from .recipes import AUGMENTATIONS
 from .evaluate import headline
-from .run import RECIPE_OPTIONS, RunRequest, train_run
+from .request import RECIPE_OPTIONS, RunRequest
+from .run import train_run
+
+
+
+def _recipe_epochs():
+    """'small-data 40, paper 100': every recipe's epochs, the default recipe first."""
+    names = sorted(recipes.RECIPES, key=lambda name: name != recipes.DEFAULT_RECIPE)
+    return ", ".join("{} {}".format(name, recipes.RECIPES[name].epochs) for name in names)
+
+
+def _batch_sizes():
+    by_size = {}
+    for model in architectures.networks():
+        size = architectures.get(model).paper_batch_size
+        by_size.setdefault(size, []).append(model)
+    return ", ".join("{} for {}".format(size, " and ".join(models)) for size, models in by_size.items())
 
 
 def add_training_options(p):
     """Options shared by ``train`` and ``table``."""
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file setting any of these options by name (epochs = 40, crop_size = [32, 32, 1], "
+                        "mask_channel = true, ...), or a run's config.json, which repeats that run; options given "
+                        "on the command line win")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line and no status lines, only the result and errors (the progress line is "
+                        "shown on a terminal only in any case)")
     p.add_argument("--cohort", required=True, help="cohort folder with cohort.csv")
     p.add_argument("--split", choices=splits.SPLITS, default="cv5",
                    help="cv5 (default): stratified 5-fold CV by patient, out-of-fold metrics for every patient; "
                         "paper: the study's random stratified 9:1 holdout by patient")
     p.add_argument("--recipe", choices=sorted(recipes.RECIPES), default=recipes.DEFAULT_RECIPE,
-                   help="training recipe (default %(default)s): paper = the study's (Adam, 100 epochs, last epoch "
+                   help="training recipe (default %(default)s): paper = the study's (Adam, {paper_epochs} epochs, last epoch "
                         "kept); small-data = VOI channel as a distance map, 15 cross-sections (2D), quarter width, "
                         "weight decay, epoch chosen on an inner validation split, rotations, image dropout, fold "
-                        "ensemble + flips. The options below override single parts of it")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's; paper: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling, augmentation")
-    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (paper: 64 for 2D, 8 for 3D)")
+                        "ensemble + flips. The options below override single parts of it".format(
+                       paper_epochs=recipes.PAPER.epochs))
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: the recipe's: {})".format(_recipe_epochs()))
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for splits, initialisation, shuffling, augmentation (default %(default)s)")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="global batch size (default: {}, in every recipe)".format(_batch_sizes()))
     p.add_argument("--pos-weight", choices=engine.POS_WEIGHTS, default="none",
                    help="class weighting of the loss (default none: the Youden threshold handles imbalance "
                         "and probabilities stay calibrated)")
@@ -40,12 +68,16 @@ def add_training_options(p):
     p.add_argument("--dce-phase", type=int, default=sequences.DEFAULT_DCE_PHASE,
                    help="phase of a dynamic DICOM series to read (1 = pre-contrast; default 2 = first post-contrast)")
     p.add_argument("--cache-dir", default=None, help="preprocessed-input cache (default COHORT/.lvi_cache)")
-    p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache")
+    p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache (default %(default)s)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
                         "machine busy with other work 1 can be several times faster than 2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder with another configuration")
-    g = p.add_argument_group("recipe options (default: the recipe's value)")
+    _add_recipe_options(p.add_argument_group("recipe options (default: the recipe's value)"))
+
+
+def _add_recipe_options(g):
+    """The per-option overrides of the recipe (RECIPE_OPTIONS); None keeps the recipe's value."""
     g.add_argument("--mask-channel", action=argparse.BooleanOptionalAction, default=None,
                    help="give the VOI to the network as an extra input channel")
     g.add_argument("--mask-encoding", choices=MASK_ENCODINGS, default=None,
@@ -86,9 +118,16 @@ def add_training_options(p):
 def register(subparsers):
     p = subparsers.add_parser(
         "train", help="train one model on one sequence (or both fused); writes a run folder",
-        description="Train one of the study's models on a cohort. Defaults are the paper's (Adam, lr 1e-3, x0.9 "
-                    "every 10% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
-                    "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
+        description=("Train one of the study's models on a cohort into a run folder. The default recipe is {default} "
+                     "({sd.epochs} epochs, AdamW with weight decay {sd.weight_decay}, the epoch chosen on an inner "
+                     "validation split, the five fold models averaged for export); --recipe paper is the study's "
+                     "(Adam, {paper.epochs} epochs, the last epoch kept, a model trained on all cases exported). "
+                     "Both: lr 1e-3 x0.9 every 10% of the batches, batch {batches}. A progress line shows on a "
+                     "terminal; every epoch goes to RUN/train.log, RUN/fold_K/history.csv, RUN/learning_curves.png "
+                     "and, with the optional tensorboard package, RUN/tensorboard. Re-running the same command on "
+                     "an unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) "
+                     "train ...").format(default=recipes.DEFAULT_RECIPE, sd=recipes.get_recipe(recipes.DEFAULT_RECIPE),
+                                         paper=recipes.PAPER, batches=_batch_sizes()))
     add_training_options(p)
     p.add_argument("--model", required=True, choices=architectures.names(),
                    help="one of the study's three networks, or radiomics_lr: the radiomics + logistic-regression "
@@ -98,7 +137,9 @@ def register(subparsers):
                         "both fused as two input channels on the DCE crop grid (cases need both series)")
     p.add_argument("--out", required=True, help="run folder to create (or resume)")
     p.add_argument("--no-final-model", dest="final_model", action="store_false",
-                   help="cv5: skip the model trained on all cases after CV (the one `lvi export` writes)")
+                   help="cv5 without a fold ensemble (--recipe paper, or --no-ensemble): skip the model trained on "
+                        "all cases after CV, the one `lvi export` writes then; with the fold ensemble (the "
+                        "small-data default) no such model is trained and export averages the fold models")
     p.set_defaults(func=run)
 
 
@@ -108,7 +149,7 @@ def request_from_args(args, model, sequence, out):
                       overwrite=args.overwrite, final_model=getattr(args, "final_model", True),
                       pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
                       n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
-                      workers=args.workers, threads=args.threads, recipe=args.recipe,
+                      workers=args.workers, threads=args.threads, recipe=args.recipe, progress=not args.quiet,
                       **{k: getattr(args, k) for k in RECIPE_OPTIONS})
 
 

@@ -5,6 +5,7 @@ from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.vocabulary.sequences import ALL
 
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
+from .progress import Progress
 
 
 def register(subparsers):
@@ -19,6 +20,8 @@ def register(subparsers):
                    help="require this sequence in every row (repeatable; t2+dce = both); default: each row "
                         "needs at least one")
     p.add_argument("--quick", action="store_true", help="check the CSV and that files exist; do not open images")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line while the images are read (it is shown on a terminal only in any case)")
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,8 @@ def run(args):
     except LVIError as exc:
         print("error: {}".format(exc))
         return 1
-    report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick)
+    with Progress(len(cohort.cases), "reading images", "case", quiet=args.quiet or args.quick) as progress:
+        report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick, progress=progress)
     print("cohort {} ({} rows)".format(cohort.csv_path, len(cohort.cases)))
     print(format_prevalence(prevalence_table(cohort)))
     for w in report.warnings:

@@ -145,7 +145,7 @@ def _label(cell):
     return {"0": 0, "1": 1}.get(cell.strip())
 
 
-def validate_cohort(cohort, sequences=None, read_images=True, labels=True):
+def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progress=None):
     """Check every row; return a report with ALL problems (errors) and warnings.
 
     ``sequences``: the sequences a model will need (rows lacking one are errors); None
@@ -153,6 +153,7 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True):
     ``read_images``: also open every image and mask (unreadable files, empty masks,
     geometry); False for the quick structural checks only.
     ``labels``: False when the cohort is only predicted on, so its LVI cells may be empty.
+    ``progress``: a progress.Progress counting the cases whose images were read.
     """
     problems, warnings = [], []
     _check_structure(cohort, sequences, problems, labels)
@@ -162,6 +163,8 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True):
             pairs = {seq: _check_pair(case, seq, problems, warnings) for seq in SEQUENCES if case.has(seq)}
             if all(pairs.get(seq) for seq in SEQUENCES):
                 _check_fusable(case, pairs, fused_required, problems, warnings)
+            if progress is not None:
+                progress.advance()
     return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)
 
 

@@ -11,14 +11,7 @@ Choices the paper leaves open, and ours:
   training data, which already absorbs the 1:2 imbalance; re-weighting the loss would
   only shift the probabilities away from the observed prevalence and spoil calibration.
   ``pos_weight="balanced"`` (n_neg / n_pos of the training fold) is available.
-- Augmentation (on the cached tensors, so it costs microseconds): left-right flip
-  (breasts are mirror images), for 3D also a cranio-caudal flip, in-plane shifts of up to
-  4 voxels (replicate padding) and an intensity scale of x[0.9, 1.1] plus an offset of
-  [-0.1, 0.1] (z-score units) — small, label-preserving changes. No anterior-posterior
-  flip: it would put the chest wall on the wrong side. ``strong`` (the small-data recipe)
-  adds an in-plane rotation by any angle — the LVI signs are around the tumour and have no
-  orientation — and doubles the intensity ranges. Intensity changes never touch the VOI
-  channel; rotations move it with the image (nearest neighbour, so it stays 0/1).
+- Augmentation: ``augmentation.py`` (flips, shifts, intensity; ``strong`` adds rotations).
 - Model selection (``val_cases``): the epoch whose weights are kept is the one with the
   lowest loss on an inner validation split of the TRAINING fold; the held-out fold is never
   looked at. Without it the last epoch is kept (the paper).
@@ -59,21 +52,18 @@ from typing import List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from LVIPredictorLib.models import Ensemble, build_model
 from LVIPredictorLib.preprocessing import aggregate_slice_scores
 
 from . import checkpoints, metrics
+from .augmentation import augment, augmentation_parameters
 from .head_refit import last_linear
 from .steps import autocast, optimisation_step
 
 log = logging.getLogger("lvi_training")
 
-MAX_SHIFT_VOXELS = 4
-INTENSITY_SCALE = 0.1
-INTENSITY_OFFSET = 0.1
 POS_WEIGHTS = ("none", "balanced")
 SLICE_LOSSES = ("uniform", "area")
 
@@ -144,94 +134,6 @@ def derive_seed(*parts):
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def augmentation_parameters(n_samples, seed, strength="paper", image_dropout=0.0, image_channels=1,
-                            per_channel=False):
-    """Per-sample augmentation draws for one epoch (indexed by sample, so world-size independent).
-
-    ``blank_image`` is (n_samples, image_channels): one draw per sample shared by every image
-    channel, or with ``per_channel`` one draw per channel, so a fused model also sees each
-    sequence without the other and cannot lean on one of them alone.
-    """
-    g = torch.Generator().manual_seed(seed)
-    draws = torch.rand(n_samples, image_channels if per_channel else 1,
-                       generator=torch.Generator().manual_seed(seed ^ 0x5EED))
-    blank = (draws < image_dropout).expand(n_samples, image_channels)
-    wider = 2.0 if strength == "strong" else 1.0
-    params = {"flip_x": torch.rand(n_samples, generator=g) < 0.5,
-              "flip_z": torch.rand(n_samples, generator=g) < 0.5,
-              "shift": torch.randint(-MAX_SHIFT_VOXELS, MAX_SHIFT_VOXELS + 1, (n_samples, 2), generator=g),
-              "scale": 1.0 + (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_SCALE * wider,
-              "offset": (torch.rand(n_samples, generator=g) * 2 - 1) * INTENSITY_OFFSET * wider}
-    if image_dropout > 0:
-        params["blank_image"] = blank
-    if strength == "strong":
-        params["angle"] = torch.rand(n_samples, generator=g) * (2 * math.pi)
-    elif strength != "paper":
-        raise ValueError("unknown augmentation {!r}".format(strength))
-    return params
-
-
-def augment(x, params, idx, image_channels=None):
-    """Apply the draws of samples ``idx`` to the batch ``x`` (N, C, [Z,] Y, X).
-
-    Channels from ``image_channels`` on (the VOI channel) get the geometric changes only.
-    """
-    idx = idx.to(params["shift"].device)
-    view = (-1,) + (1,) * (x.dim() - 1)
-    flip_x = params["flip_x"][idx].to(x.device).reshape(view)
-    x = torch.where(flip_x, x.flip(-1), x)
-    if x.dim() == 5:
-        flip_z = params["flip_z"][idx].to(x.device).reshape(view)
-        x = torch.where(flip_z, x.flip(2), x)
-    if "angle" in params:
-        x = _rotate_in_plane(x, params["angle"][idx].to(x.device), image_channels)
-    x = _shift(x, params["shift"][idx].to(x.device))
-    scale = params["scale"][idx].to(x.device).reshape(view)
-    offset = params["offset"][idx].to(x.device).reshape(view)
-    if image_channels is None or image_channels >= x.shape[1]:
-        return x * scale + offset
-    images = x[:, :image_channels] * scale + offset
-    if "blank_image" in params:
-        # Modality dropout: some samples show only the VOI, so the network must learn what the outline
-        # says instead of memorising cases by their image; 0 is the background level of either normalisation.
-        keep = (~params["blank_image"][idx].to(x.device)).to(x.dtype)
-        images = images * keep.reshape(keep.shape + (1,) * (x.dim() - 2))
-    return torch.cat([images, x[:, image_channels:]], dim=1)
-
-
-def _rotate_in_plane(x, angles, image_channels):
-    """Rotate each sample about the crop centre in the axial plane (3D: every slice alike).
-
-    Images bilinear, the VOI channel nearest neighbour; outside the crop, border values.
-    """
-    cos, sin = torch.cos(angles), torch.sin(angles)
-    zeros = torch.zeros_like(cos)
-    if x.dim() == 4:
-        theta = torch.stack([torch.stack([cos, -sin, zeros], 1), torch.stack([sin, cos, zeros], 1)], 1)
-    else:  # grid_sample's 3D coordinates are (x, y, z): rotate x and y, keep z
-        ones = torch.ones_like(cos)
-        theta = torch.stack([torch.stack([cos, -sin, zeros, zeros], 1), torch.stack([sin, cos, zeros, zeros], 1),
-                             torch.stack([zeros, zeros, ones, zeros], 1)], 1)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    split = x.shape[1] if image_channels is None else min(image_channels, x.shape[1])
-    parts = [F.grid_sample(x[:, :split], grid, mode="bilinear", padding_mode="border", align_corners=False)]
-    if split < x.shape[1]:
-        parts.append(F.grid_sample(x[:, split:], grid, mode="nearest", padding_mode="border", align_corners=False))
-    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
-
-
-def _shift(x, shifts):
-    """Shift each sample in-plane by its own (dy, dx), replicating edge voxels (one gather, no loop)."""
-    m = MAX_SHIFT_VOXELS
-    pad = (m, m, m, m) + ((0, 0) if x.dim() == 5 else ())
-    padded = F.pad(x, pad, mode="replicate").movedim((-2, -1), (1, 2))  # (N, Y+2m, X+2m, C[, Z])
-    n, height, width = x.shape[0], x.shape[-2], x.shape[-1]
-    rows = (m + shifts[:, 0])[:, None] + torch.arange(height, device=x.device)[None, :]
-    cols = (m + shifts[:, 1])[:, None] + torch.arange(width, device=x.device)[None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    return padded[batch, rows[:, :, None], cols[:, None, :]].movedim((1, 2), (-2, -1)).contiguous()
-
-
 def make_model(settings, device):
     torch.manual_seed(derive_seed(settings.seed, "init"))
     return build_model(settings.model, **settings.architecture_config).to(device)
@@ -262,27 +164,80 @@ class _Indices(torch.utils.data.Dataset):
         return i
 
 
-def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, identity, progress=True,
-               val_cases=None):
+@dataclass
+class _FoldTraining:
+    """One fold's model and everything its loop carries from epoch to epoch."""
+
+    model: torch.nn.Module
+    samples: torch.Tensor          # the training samples (indices into data.inputs)
+    inputs: torch.Tensor           # every sample, on the device
+    labels: torch.Tensor           # every sample's label, on the device
+    sampler: DistributedSampler
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    criterion: torch.nn.Module
+    sample_weights: Optional[torch.Tensor]
+    side: Optional["_VoiShapeTask"]
+    averaged: Optional["WeightAverage"]
+    wrapped: Optional[torch.nn.Module] = None  # the model as the loop calls it (DDP under torchrun)
+
+    @property
+    def kept(self):
+        """The weights an epoch would return: the moving average when there is one."""
+        return self.model if self.averaged is None else self.averaged.model
+
+
+def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, identity, val_cases=None,
+               monitor=None):
     """Train one model on ``train_cases``; resumes from ``checkpoint_path`` when it exists.
 
     With ``val_cases`` (an inner validation split of the training fold, not trained on) the
     weights of the epoch with the lowest validation loss are returned, else the last epoch's.
+    ``monitor`` (rank 0; see monitor.RunMonitor) hears of the resumed history and of each epoch.
     Returns (model (unwrapped, eval mode), history list). Every rank calls this; rank 0 writes.
     """
+    fold = _set_up_fold(settings, data, train_cases, ctx, fold_tag)
+    history, best = _resume(fold, checkpoint_path, identity, ctx, fold_tag, settings.epochs)
+    if monitor is not None and ctx.is_main:
+        monitor.fold_started(fold_tag, history)
+    fold.wrapped = fold.model
+    if ctx.distributed:
+        fold.wrapped = torch.nn.parallel.DistributedDataParallel(
+            fold.model, device_ids=[torch.cuda.current_device()] if ctx.device.startswith("cuda") else None)
+    for epoch in range(len(history), settings.epochs):
+        t0 = time.perf_counter()
+        entry = _train_epoch(fold, settings, data, ctx, fold_tag, epoch)
+        if val_cases is not None and len(val_cases):
+            # Every rank scores the same cases, so every rank keeps the same best epoch.
+            entry.update(_validation(fold.kept, data, val_cases, ctx.device))
+            if best is None or entry["val_loss"] < best["val_loss"]:
+                best = {"epoch": epoch + 1, "val_loss": entry["val_loss"],
+                        "model": {k: v.detach().clone().cpu() for k, v in fold.kept.state_dict().items()}}
+        entry["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(entry)
+        if ctx.is_main:
+            _save_checkpoint(fold, identity, history, best, checkpoint_path)
+            _log_epoch(fold_tag, entry, settings.epochs)
+            if monitor is not None:
+                monitor.epoch_done(fold_tag, entry, history)
+    ctx.barrier()
+    return _kept_model(fold, best, ctx, fold_tag), history
+
+
+def _set_up_fold(settings, data, train_cases, ctx, fold_tag):
+    """Model, batches, optimiser, schedule and loss of one fold (the order of the seeded draws is
+    part of the run's identity: changing it changes every trained weight)."""
     device = ctx.device
     model = sync_batchnorm(make_model(settings, device), ctx)
     samples = data.samples_of(train_cases)
     labels = torch.from_numpy(data.labels[data.sample_case.numpy()]).float()
-    inputs = data.inputs.to(device)
-    labels_dev = labels.to(device)
     per_rank_batch = max(1, min(settings.batch_size, len(samples)) // ctx.world_size)
     sampler = DistributedSampler(_Indices(len(samples)), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=derive_seed(settings.seed, fold_tag, "shuffle") % (1 << 31), drop_last=False)
     loader = DataLoader(_Indices(len(samples)), batch_size=per_rank_batch, sampler=sampler, num_workers=0,
                         drop_last=False)
-    total_batches = settings.epochs * len(loader)
-    step_size = max(1, int(round(settings.lr_decay_every_fraction * total_batches)))
+    step_size = max(1, int(round(settings.lr_decay_every_fraction * settings.epochs * len(loader))))
     side = (_VoiShapeTask(model, data, train_cases, settings, device, ctx.world_size) if settings.voi_shape_aux
             else None)
     trained = list(model.parameters()) + (list(side.head.parameters()) if side is not None else [])
@@ -296,101 +251,103 @@ def train_fold(settings, data, train_cases, ctx, checkpoint_path, fold_tag, iden
     weighted = settings.slice_loss == "area"
     criterion = torch.nn.BCEWithLogitsLoss(pos_weight=_pos_weight(settings.pos_weight, labels[samples], device),
                                            reduction="none" if weighted else "mean")
-    sample_weights = data.area_weights().to(device) if weighted else None
-
-    start_epoch, history, best = 0, [], None
     averaged = WeightAverage(model, settings.ema_decay) if settings.ema_decay else None
     if side is not None:
         side.attach()  # after the average's copy of the model, which must not carry the hook
-    if checkpoint_path.exists():
-        state = checkpoints.load_torch(checkpoint_path)
-        if state.get("identity") != identity:
-            raise RuntimeError("{} belongs to another configuration; remove it or use --overwrite".format(checkpoint_path))
-        model.load_state_dict(state["model"])
-        if side is not None:
-            side.head.load_state_dict(state["side_head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        checkpoints.set_rng_state(state["rng"])
-        start_epoch, history, best = int(state["epoch"]), list(state["history"]), state.get("best")
-        if averaged is not None:
-            averaged.model.load_state_dict(state["averaged_model"])
-        if ctx.is_main:
-            log.info("%s: resuming after epoch %d/%d from %s", fold_tag, start_epoch, settings.epochs, checkpoint_path)
+    return _FoldTraining(model=model, samples=samples, inputs=data.inputs.to(device), labels=labels.to(device),
+                         sampler=sampler, loader=loader, optimizer=optimizer, scheduler=scheduler,
+                         criterion=criterion, sample_weights=data.area_weights().to(device) if weighted else None,
+                         side=side, averaged=averaged)
 
-    wrapped = model
+
+def _resume(fold, checkpoint_path, identity, ctx, fold_tag, epochs):
+    """(history, best) restored from the fold's checkpoint, or ([], None) for a fresh start."""
+    if not checkpoint_path.exists():
+        return [], None
+    state = checkpoints.load_torch(checkpoint_path)
+    if state.get("identity") != identity:
+        raise RuntimeError("{} belongs to another configuration; remove it or use --overwrite".format(checkpoint_path))
+    fold.model.load_state_dict(state["model"])
+    if fold.side is not None:
+        fold.side.head.load_state_dict(state["side_head"])
+    fold.optimizer.load_state_dict(state["optimizer"])
+    fold.scheduler.load_state_dict(state["scheduler"])
+    checkpoints.set_rng_state(state["rng"])
+    if fold.averaged is not None:
+        fold.averaged.model.load_state_dict(state["averaged_model"])
+    history = list(state["history"])
+    if len(history) != int(state["epoch"]):
+        raise RuntimeError("{} holds {} epochs of history for epoch {}; remove it or use --overwrite".format(
+            checkpoint_path, len(history), state["epoch"]))
+    if ctx.is_main:
+        log.info("%s: resuming after epoch %d/%d from %s", fold_tag, len(history), epochs, checkpoint_path)
+    return history, state.get("best")
+
+
+def _train_epoch(fold, settings, data, ctx, fold_tag, epoch):
+    """One pass over the fold's training samples; returns the epoch's history entry so far."""
+    device = ctx.device
+    torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
+    fold.sampler.set_epoch(epoch)
+    params = {k: v.to(device) for k, v in augmentation_parameters(
+        len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation,
+        settings.image_dropout, settings.image_channels or 1, settings.dropout_per_channel).items()}
+    fold.wrapped.train()
+    loss_sum = torch.zeros(2, dtype=torch.float64)
+    seen_logits, seen_labels = [], []
+    for positions in fold.loader:
+        idx = fold.samples[positions]
+        x = fold.inputs[idx.to(device)]
+        if settings.augment:
+            x = augment(x, params, idx, settings.image_channels)
+        y = fold.labels[idx.to(device)]
+        weight = fold.sample_weights[idx.to(device)] if fold.sample_weights is not None else None
+        side_loss = fold.side.loss_for(data.sample_case[idx]) if fold.side is not None else None
+        logits, loss = optimisation_step(fold.wrapped, fold.criterion, fold.optimizer, fold.scheduler, x, y, device,
+                                         weight, side_loss)
+        if fold.averaged is not None:
+            fold.averaged.update(fold.model)
+        loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
+        seen_logits.append(logits.detach().float().cpu())
+        seen_labels.append(y.cpu())
     if ctx.distributed:
-        wrapped = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[torch.cuda.current_device()] if device.startswith("cuda") else None)
+        torch.distributed.all_reduce(loss_sum)
+    return {"epoch": epoch + 1, "loss": float(loss_sum[0] / loss_sum[1]),
+            "train_auc": _safe_auc(torch.cat(seen_labels).numpy(), torch.cat(seen_logits).numpy()),
+            "lr": float(fold.scheduler.get_last_lr()[0])}
 
-    bar = _epoch_bar(settings.epochs, start_epoch, fold_tag, progress and ctx.is_main)
-    for epoch in range(start_epoch, settings.epochs):
-        t0 = time.perf_counter()
-        torch.manual_seed(derive_seed(settings.seed, fold_tag, epoch, "torch", ctx.rank))  # dropout
-        sampler.set_epoch(epoch)
-        params = {k: v.to(device) for k, v in augmentation_parameters(
-            len(data.inputs), derive_seed(settings.seed, fold_tag, epoch, "augment"), settings.augmentation,
-            settings.image_dropout, settings.image_channels or 1, settings.dropout_per_channel).items()}
-        wrapped.train()
-        loss_sum = torch.zeros(2, dtype=torch.float64)
-        seen_logits, seen_labels = [], []
-        for positions in loader:
-            idx = samples[positions]
-            x = inputs[idx.to(device)]
-            if settings.augment:
-                x = augment(x, params, idx, settings.image_channels)
-            y = labels_dev[idx.to(device)]
-            weight = sample_weights[idx.to(device)] if weighted else None
-            side_loss = side.loss_for(data.sample_case[idx]) if side is not None else None
-            logits, loss = optimisation_step(wrapped, criterion, optimizer, scheduler, x, y, device, weight, side_loss)
-            if averaged is not None:
-                averaged.update(model)
-            loss_sum += torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64)
-            seen_logits.append(logits.detach().float().cpu())
-            seen_labels.append(y.cpu())
-        if ctx.distributed:
-            torch.distributed.all_reduce(loss_sum)
-        entry = {"epoch": epoch + 1, "loss": float(loss_sum[0] / loss_sum[1]),
-                 "train_auc": _safe_auc(torch.cat(seen_labels).numpy(), torch.cat(seen_logits).numpy()),
-                 "lr": float(scheduler.get_last_lr()[0])}
-        kept = model if averaged is None else averaged.model  # the weights this epoch would return
-        if val_cases is not None and len(val_cases):
-            # Every rank scores the same cases, so every rank keeps the same best epoch.
-            entry.update(_validation(kept, data, val_cases, device))
-            if best is None or entry["val_loss"] < best["val_loss"]:
-                best = {"epoch": epoch + 1, "val_loss": entry["val_loss"],
-                        "model": {k: v.detach().clone().cpu() for k, v in kept.state_dict().items()}}
-        entry["seconds"] = round(time.perf_counter() - t0, 3)
-        history.append(entry)
-        if ctx.is_main:
-            state = {"format": 1, "identity": identity, "epoch": epoch + 1, "model": model.state_dict(),
-                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "rng": checkpoints.rng_state(), "history": history, "best": best}
-            if averaged is not None:
-                state["averaged_model"] = averaged.model.state_dict()
-            if side is not None:
-                state["side_head"] = side.head.state_dict()
-            checkpoints.save_torch(state, checkpoint_path)
-            log.info("%s epoch %d/%d loss %.4f train-AUC %.3f%s lr %.2e (%.1fs)", fold_tag, epoch + 1,
-                     settings.epochs, entry["loss"], entry["train_auc"],
-                     " val-loss {:.4f} val-AUC {:.3f}".format(entry["val_loss"], entry["val_auc"])
-                     if "val_loss" in entry else "", entry["lr"], entry["seconds"])
-            if bar is not None:
-                bar.set_postfix(loss="{:.3f}".format(entry["loss"]), auc="{:.3f}".format(entry["train_auc"]))
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    ctx.barrier()
+
+def _save_checkpoint(fold, identity, history, best, checkpoint_path):
+    state = {"format": 1, "identity": identity, "epoch": len(history), "model": fold.model.state_dict(),
+             "optimizer": fold.optimizer.state_dict(), "scheduler": fold.scheduler.state_dict(),
+             "rng": checkpoints.rng_state(), "history": history, "best": best}
+    if fold.averaged is not None:
+        state["averaged_model"] = fold.averaged.model.state_dict()
+    if fold.side is not None:
+        state["side_head"] = fold.side.head.state_dict()
+    checkpoints.save_torch(state, checkpoint_path)
+
+
+def _log_epoch(fold_tag, entry, epochs):
+    log.info("%s epoch %d/%d loss %.4f train-AUC %.3f%s lr %.2e (%.1fs)", fold_tag, entry["epoch"], epochs,
+             entry["loss"], entry["train_auc"],
+             " val-loss {:.4f} val-AUC {:.3f}".format(entry["val_loss"], entry["val_auc"])
+             if "val_loss" in entry else "", entry["lr"], entry["seconds"])
+
+
+def _kept_model(fold, best, ctx, fold_tag):
+    """The fold's model in eval mode with the weights it keeps: the best validation epoch's, else
+    the moving average's, else the last epoch's."""
+    model = fold.model
     if best is not None:
         model.load_state_dict(best["model"])
         if ctx.is_main:
             log.info("%s: kept epoch %d (lowest validation loss %.4f)", fold_tag, best["epoch"], best["val_loss"])
-    elif averaged is not None:
-        model.load_state_dict(averaged.model.state_dict())
-    if side is not None:
-        side.remove()
-    model.eval()
-    return model, history
+    elif fold.averaged is not None:
+        model.load_state_dict(fold.averaged.model.state_dict())
+    if fold.side is not None:
+        fold.side.remove()
+    return model.eval()
 
 
 class _VoiShapeTask:
@@ -482,15 +439,6 @@ def _validation(model, data, val_cases, device):
     p = np.clip(probs, 1e-7, 1 - 1e-7)
     loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     return {"val_loss": loss, "val_auc": _safe_auc(y.astype(int), probs)}
-
-
-def _epoch_bar(epochs, start, desc, enabled):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    # disable=None: a bar on a terminal, nothing in pipes/CI logs (the log file has every epoch).
-    return tqdm(total=epochs, initial=start, desc=desc, unit="epoch", disable=None, leave=True)
 
 
 def _pos_weight(rule, train_labels, device):

@@ -20,7 +20,7 @@ from LVIPredictorLib.vocabulary import sequences
 from . import atomic, metrics
 from .cohort import load_cohort, validate_cohort
 from .evaluate import write_results
-from .run import file_sha256
+from .run_record import file_sha256
 
 OUTPUTS = ("metrics.json", "predictions.csv", "roc.png", "calibration.png")
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -16,7 +16,7 @@ def roc_plot(labels, probabilities, path, title, auc_text=None, threshold=None):
     """ROC curve with the chance diagonal, and the operating point at ``threshold`` if given."""
     from sklearn.metrics import roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fpr, tpr, _ = roc_curve(labels, probabilities)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     ax.plot(fpr, tpr, lw=2, label=auc_text or "ROC")
@@ -32,7 +32,7 @@ def roc_plot(labels, probabilities, path, title, auc_text=None, threshold=None):
 
 def calibration_plot(labels, probabilities, path, title, bins=5, slope_text=None):
     """Observed LVI+ rate per quantile bin of predicted probability, against the diagonal."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = np.asarray(labels, dtype=float)
     probabilities = np.asarray(probabilities, dtype=float)
     order = np.argsort(probabilities, kind="stable")

@@ -1,19 +1,23 @@
 """A training run: one folder holding everything needed to trust, repeat and resume it.
 
     RUN/
-      config.json        full configuration, library versions, git commit, command
-      train.log          every epoch of every fold
+      config.json        full configuration, library versions, git commit, command, and the options
+                         that reproduce the run (``lvi train --config RUN/config.json --out OTHER``)
+      train.log          every epoch of every fold (the console says where it is)
       splits.json        the patient-level folds actually used
       fold_K/checkpoint.pt   last complete epoch (atomic), resumable
+      fold_K/history.csv     one row per epoch (loss, AUCs, learning rate, seconds), written as it trains
       fold_K/result.json     frozen training-Youden threshold + train and held-out predictions
-      final/...          (cv5 only) the model trained on ALL cases, the one that is exported
+      final/...          (cv5 without a fold ensemble) the model trained on ALL cases, the one exported
+      learning_curves.png    loss and AUC per epoch of every fold
+      tensorboard/fold_K/    TensorBoard events (when the optional tensorboard package is installed)
       predictions.csv, metrics.json, roc.png, calibration.png   (written by evaluate)
 
 Re-running the same command on an incomplete run resumes it (finished folds are kept,
 an unfinished fold continues from its checkpoint). A run folder that holds a different
 configuration is never touched unless ``--overwrite`` is given.
 
-Thresholds (docs/design.md §6: chosen on training data, frozen):
+Thresholds (DESIGN §6: chosen on training data, frozen):
 - per fold: Youden's J on that fold's TRAINING-case predictions, frozen before the
   held-out fold is scored; the pooled out-of-fold accuracy/sensitivity/specificity use
   each case's own fold threshold.
@@ -24,251 +28,31 @@ Thresholds (docs/design.md §6: chosen on training data, frozen):
   honest. The paper split exports its single model with its training-Youden threshold.
 """
 
-import hashlib
-import json
 import logging
 import os
-import platform
 import shutil
-import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import List, Optional
 
-import numpy as np
 import torch
 
 from LVIPredictorLib import models
-from LVIPredictorLib.preprocessing import radiomics
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
-from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
-from LVIPredictorLib.preprocessing.radiomics import RadiomicsSpec
-from LVIPredictorLib.vocabulary.sequences import channels, reads_dce
-from LVIPredictorLib.vocabulary import architectures, sequences
+from LVIPredictorLib.vocabulary.sequences import channels
 
-from . import (cache, atomic, checkpoints, distributed, engine, evaluate, head_refit, logistic_fit, metrics, radiomics_fit,
-               recipes, splits, voi_shape)
-from .cohort import load_cohort, validate_cohort
+from . import (atomic, cache, checkpoints, distributed, engine, evaluate, head_refit, metrics, radiomics_fit, recipes,
+               splits, voi_shape)
+from .cohort import Cohort, load_cohort, validate_cohort
+from .monitor import RunMonitor
+from .progress import Progress, notice
+from .request import architecture_config, build_spec, resolve_recipe
+from .run_record import _identity, identity_digest, record_resume_command, run_config
+from LVIPredictorLib.vocabulary import architectures
 
 log = logging.getLogger("lvi_training")
 
 FINAL_FOLD = "final"
-
-
-@dataclass
-class RunRequest:
-    cohort: str
-    model: str
-    sequence: str
-    out: str
-    split: str = "cv5"
-    epochs: Optional[int] = None               # None: the recipe's
-    seed: int = 0
-    device: str = "auto"
-    batch_size: Optional[int] = None
-    overwrite: bool = False
-    final_model: bool = True
-    pos_weight: str = "none"
-    augment: bool = True
-    crop_size: Optional[List[int]] = None      # (x, y, z) voxels, overrides the model's default spec
-    spacing: Optional[List[float]] = None      # (x, y, z) mm; for 2D z is ignored (native slices)
-    n_slices: Optional[int] = None
-    dce_phase: int = sequences.DEFAULT_DCE_PHASE
-    cache_dir: Optional[str] = None
-    workers: int = cache.DEFAULT_WORKERS
-    threads: Optional[int] = None
-    progress: bool = True
-    recipe: str = recipes.DEFAULT_RECIPE
-    # Per-option overrides of the recipe (None: the recipe's value); see recipes.Recipe.
-    mask_channel: Optional[bool] = None
-    mask_encoding: Optional[str] = None
-    margin_mm: Optional[float] = None
-    normalization: Optional[str] = None
-    width: Optional[float] = None
-    weight_decay: Optional[float] = None
-    val_fraction: Optional[float] = None
-    augmentation: Optional[str] = None
-    image_dropout: Optional[float] = None
-    dropout_per_channel: Optional[bool] = None
-    ema_decay: Optional[float] = None
-    slice_loss: Optional[str] = None
-    voi_shape_aux: Optional[float] = None
-    head_refit: Optional[bool] = None
-    ensemble: Optional[bool] = None
-    tta: Optional[bool] = None
-
-
-RECIPE_OPTIONS = ("mask_channel", "mask_encoding", "margin_mm", "normalization", "width", "weight_decay",
-                  "val_fraction", "augmentation", "image_dropout", "dropout_per_channel", "ema_decay", "slice_loss",
-                  "voi_shape_aux", "head_refit", "ensemble", "tta")
-LATER_OPTION_DEFAULTS = {"slice_loss": "uniform", "voi_shape_aux": 0.0, "head_refit": False}
-# Options that shape a network's input or training, meaningless for the radiomics baseline.
-CNN_ONLY_OPTIONS = RECIPE_OPTIONS + ("crop_size", "spacing", "n_slices")
-
-
-def resolve_recipe(req):
-    """The recipe with this request's overrides, and its epochs unless the request sets them.
-
-    The radiomics baseline has no epochs or network: its "recipe" is fixed (radiomics_fit.py).
-    """
-    if req.model == architectures.RADIOMICS_BASELINE:
-        given = [k for k in CNN_ONLY_OPTIONS if getattr(req, k) is not None]
-        if given:
-            raise InputError(None, "{} apply to the CNNs only, not to {}".format(
-                ", ".join("--" + k.replace("_", "-") for k in given), architectures.RADIOMICS_BASELINE))
-        return recipes.RADIOMICS
-    recipe = recipes.get_recipe(req.recipe, **{k: getattr(req, k) for k in RECIPE_OPTIONS})
-    if req.epochs is not None:
-        recipe = recipe.with_overrides(epochs=int(req.epochs))
-    if recipe.ensemble and req.split != "cv5":
-        if req.ensemble:
-            raise InputError(None, "a fold ensemble needs --split cv5 (the paper split trains one model)")
-        # The recipe's default, not the user's choice: a single split has one model to export.
-        recipe = recipe.with_overrides(ensemble=False)
-    if not 0.0 <= recipe.val_fraction < 0.5:
-        raise InputError(None, "--val-fraction must be in [0, 0.5), got {}".format(recipe.val_fraction))
-    if not 0.0 <= recipe.ema_decay < 1.0:
-        raise InputError(None, "--ema-decay must be in [0, 1), got {}".format(recipe.ema_decay))
-    if recipe.voi_shape_aux < 0.0:
-        raise InputError(None, "--voi-shape-aux must be >= 0, got {}".format(recipe.voi_shape_aux))
-    return recipe
-
-
-def _recipe_flags(req):
-    """The options that differ from the named recipe, as CLI flags."""
-    base = recipes.get_recipe(req.recipe)
-    parts = []
-    for name in RECIPE_OPTIONS:
-        value = getattr(req, name)
-        if value is None or value == getattr(base, name):
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            parts.append(flag if value else "--no-" + name.replace("_", "-"))
-        else:
-            parts += [flag if name != "margin_mm" else "--margin", str(value)]
-    return parts
-
-
-def canonical_command(req):
-    """The `lvi train` command that reproduces this run, every result-deciding option explicit."""
-    parts = ["lvi", "train", "--cohort", str(req.cohort), "--model", req.model, "--sequence", req.sequence,
-             "--split", req.split]
-    if req.model != architectures.RADIOMICS_BASELINE:
-        parts += ["--epochs", str(resolve_recipe(req).epochs)]
-    parts += ["--seed", str(req.seed), "--device", req.device]
-    if req.model != architectures.RADIOMICS_BASELINE:  # explicit, so the command outlives a change of the default
-        parts += ["--recipe", req.recipe]
-    parts += _recipe_flags(req)
-    if req.batch_size:
-        parts += ["--batch-size", str(req.batch_size)]
-    if req.pos_weight != "none":
-        parts += ["--pos-weight", req.pos_weight]
-    if not req.augment:
-        parts.append("--no-augment")
-    for flag, values in (("--crop-size", req.crop_size), ("--spacing", req.spacing)):
-        if values:
-            parts += [flag] + [str(v) for v in values]
-    if req.n_slices:
-        parts += ["--n-slices", str(req.n_slices)]
-    if reads_dce(req.sequence):
-        parts += ["--dce-phase", str(req.dce_phase)]
-    if req.threads:
-        parts += ["--threads", str(req.threads)]
-    if req.split == "cv5" and not req.final_model:
-        parts.append("--no-final-model")
-    return " ".join(parts + ["--out", str(req.out)])
-
-
-def build_spec(req, recipe=None):
-    if req.model == architectures.RADIOMICS_BASELINE:
-        return RadiomicsSpec()
-    recipe = recipe or resolve_recipe(req)
-    spec = default_spec(req.model)
-    d = spec.to_dict()
-    d.update(margin_mm=float(recipe.margin_mm), mask_channel=bool(recipe.mask_channel),
-             mask_encoding=recipe.mask_encoding, normalization=recipe.normalization)
-    if req.crop_size:
-        d["crop_size"] = [int(v) for v in req.crop_size]
-    if req.spacing:
-        d["target_spacing"] = [float(v) for v in req.spacing]
-        if spec.dims == 2:
-            d["target_spacing"][2] = None
-    if spec.dims == 2 and (req.n_slices or recipe.slices):
-        d["n_slices"] = int(req.n_slices or recipe.slices)
-    return PreprocessSpec.from_dict(d)
-
-
-def architecture_config(model, spec, sequence, width=1.0):
-    """The model's configuration for this spec's input size, the sequence's channels and the recipe's
-    width; an unusable size is an InputError now, not later."""
-    if model == architectures.RADIOMICS_BASELINE:
-        return {"feature_names": radiomics.feature_names(spec, channels(sequence))}
-    config = models.scaled_config(model, width)
-    if "input_size" in config:
-        config["input_size"] = list(spec.model_input_size())
-    config["in_channels"] = spec.input_channels(len(channels(sequence)))
-    try:
-        models.build_model(model, **config)
-    except ValueError as exc:
-        raise InputError(None, "{} cannot take crop size {} (x, y, z voxels): {}".format(
-            model, list(spec.crop_size), exc))
-    return config
-
-
-def file_sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _identity(req, cohort, spec, arch, batch_size, recipe):
-    """What determines the result; a run folder resumes only when this matches exactly (the recipe's
-    resolved options, not its name, so a recipe whose defaults change later does not resume into
-    a different run)."""
-    identity = {"cohort_csv_sha256": file_sha256(cohort.csv_path), "model": req.model, "sequence": req.sequence,
-                "split": req.split, "epochs": recipe.epochs, "seed": req.seed, "batch_size": batch_size,
-                "lr": 1e-3, "lr_decay": 0.9, "lr_decay_every_fraction": 0.1, "pos_weight": req.pos_weight,
-                "augment": req.augment, "preprocessing": spec.to_dict(), "architecture_config": arch,
-                "dce_phase": req.dce_phase if reads_dce(req.sequence) else None}
-    # Not "ensemble": like --no-final-model it decides what is exported, not how the folds train, so a
-    # finished fold ensemble re-run with --no-ensemble only adds the final model.
-    identity["recipe"] = {k: v for k, v in recipe.to_dict().items() if k not in ("name", "epochs", "ensemble")}
-    # Options added later stay out at their default, so a run made before they existed still resumes.
-    for name, default in LATER_OPTION_DEFAULTS.items():
-        if identity["recipe"].get(name) == default:
-            del identity["recipe"][name]
-    return identity
-
-
-def identity_digest(identity):
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def library_versions():
-    import scipy
-    import SimpleITK
-    import sklearn
-
-    import LVIPredictorLib
-
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "SimpleITK": SimpleITK.Version_VersionString(), "scikit-learn": sklearn.__version__,
-            "scipy": scipy.__version__, "LVIPredictorLib": LVIPredictorLib.__version__}
-
-
-def git_commit():
-    """HEAD of the repository holding this code, with '+dirty' when files differ; None outside git."""
-    here = str(Path(__file__).resolve().parent)
-    try:
-        head = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def default_threads(world_size):
@@ -323,120 +107,158 @@ def _prepare_folder(run_dir, identity, overwrite):
     return "new"
 
 
+
+
+@dataclass
+class _Plan:
+    """What a request resolves to before anything is read or trained."""
+
+    cohort: Cohort
+    recipe: recipes.Recipe
+    spec: object          # PreprocessSpec, or RadiomicsSpec for the baseline
+    arch: dict
+    batch_size: int
+    identity: dict
+    digest: str
+
+
+def _plan(req):
+    cohort = load_cohort(req.cohort)
+    recipe = resolve_recipe(req)
+    spec = build_spec(req, recipe)
+    arch = architecture_config(req.model, spec, req.sequence, recipe.width)
+    batch_size = int(req.batch_size or (architectures.get(req.model).paper_batch_size or 64))
+    identity = _identity(req, cohort, spec, arch, batch_size, recipe)
+    return _Plan(cohort, recipe, spec, arch, batch_size, identity, identity_digest(identity))
+
+
 def train_run(req):
     """Train (or resume) a run; returns the metrics dict (rank 0) or None (other ranks)."""
     device = resolve_device(req.device)
     ctx = distributed.setup(device)
-    handlers = []
+    handlers, monitor = [], None
     try:
         torch.set_num_threads(int(req.threads or default_threads(ctx.world_size)))
         _configure_determinism(ctx.device)
         run_dir = Path(req.out)
-        cohort = load_cohort(req.cohort)
-        recipe = resolve_recipe(req)
-        spec = build_spec(req, recipe)
-        arch = architecture_config(req.model, spec, req.sequence, recipe.width)
-        batch_size = int(req.batch_size or (architectures.get(req.model).paper_batch_size or 64))
-        identity = _identity(req, cohort, spec, arch, batch_size, recipe)
-        digest = identity_digest(identity)
-
-        error, mode = None, None
+        plan = _plan(req)
+        mode = _check_before_training(req, plan, run_dir, ctx)
         if ctx.is_main:
-            try:
-                # Structure only: images are opened once, by the cache, which reports every failing case.
-                validate_cohort(cohort, read_images=False).raise_if_problems()
-                cases = cohort.with_sequence(req.sequence)
-                splits.check_class_sizes(req.split, [c.lvi for c in cases], [c.patient_id for c in cases],
-                                         str(cohort.csv_path))
-                mode = _prepare_folder(run_dir, identity, req.overwrite)
-            except LVIError as exc:
-                error = exc
-        message = ctx.broadcast(str(error) if error else None)  # every rank stops, not only rank 0
-        if error is not None:
-            raise error
-        if message:
-            raise InputError(None, message)
+            handlers = _open_run(req, plan, run_dir, ctx, mode)
+        cases = plan.cohort.with_sequence(req.sequence)
+        data = _load_inputs(req, plan, cases, ctx)
+        jobs = _fold_jobs(req, plan, cases, data.labels, run_dir, ctx)
         if ctx.is_main:
-            if mode == "new":  # config first: a folder with config.json is a run, resumable from any later kill
-                atomic.save_json(_config(req, cohort, spec, arch, batch_size, identity, ctx, recipe),
-                                 run_dir / "config.json")
-            handlers = _attach_log(run_dir)
-            if mode == "new":
-                log.info("new run %s: %s %s, recipe %s, split %s, %d epochs, seed %d, device %s x%d", run_dir,
-                         req.model, req.sequence, recipe.name, req.split, recipe.epochs, req.seed, ctx.device,
-                         ctx.world_size)
-            else:
-                log.info("resuming run %s", run_dir)
-                _record_resume_command(req, run_dir, recipe)
-            left_out = len(cohort.cases) - len(cohort.with_sequence(req.sequence))
-            if left_out:
-                log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(cohort.cases),
-                            req.sequence)
-
-        cases = cohort.with_sequence(req.sequence)
-        store = cache.PreparedCache(req.cache_dir or cohort.root / ".lvi_cache")
-        if ctx.is_main:
-            prepared, built = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=req.workers)
-            log.info("inputs: %d cases, %d preprocessed now, %d from the cache %s", len(cases), built,
-                     len(cases) - built, store.root)
-        ctx.barrier()
-        if not ctx.is_main:
-            prepared, _ = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=1)
-        labels = [c.lvi for c in cases]
-        data = engine.CaseTensors.from_cached(prepared, labels)
-        if recipe.voi_shape_aux:
-            data.aux_targets = voi_shape.auxiliary_targets(cases, req.sequence)
-        folds = splits.make_splits(req.split, labels, [c.patient_id for c in cases], req.seed, str(cohort.csv_path))
-        if ctx.is_main:
-            atomic.save_json({"split": req.split, "seed": req.seed, "case_ids": [c.case_id for c in cases],
-                                   "folds": [f.to_dict() for f in folds]}, run_dir / "splits.json")
-        settings = engine.TrainSettings(model=req.model, architecture_config=arch, epochs=recipe.epochs,
-                                        batch_size=batch_size, pos_weight=req.pos_weight, augment=req.augment,
-                                        seed=req.seed, weight_decay=recipe.weight_decay,
-                                        augmentation=recipe.augmentation, image_dropout=recipe.image_dropout,
-                                        dropout_per_channel=recipe.dropout_per_channel, ema_decay=recipe.ema_decay,
-                                        slice_loss=recipe.slice_loss, voi_shape_aux=recipe.voi_shape_aux,
-                                        image_channels=len(channels(req.sequence)))
-        jobs = [("fold_{}".format(f.index), f) for f in folds]
-        # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
-        # A fold ensemble is the exported model itself, so it needs no final fit.
-        if req.split == "cv5" and req.final_model and not recipe.ensemble:
-            jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
-        patients = [c.patient_id for c in cases]
+            monitor = RunMonitor(run_dir, [(tag, (run_dir / tag / "result.json").exists()) for tag, _ in jobs],
+                                 plan.recipe.epochs, _title(req, plan.recipe, run_dir), quiet=not req.progress)
+        settings = _settings(req, plan)
         for tag, fold in jobs:
-            _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, req.progress, recipe, patients)
+            _train_one(tag, fold, settings, data, cases, run_dir, ctx, plan, monitor)
         if ctx.is_main:
+            monitor.close()
             result = evaluate.evaluate_run(run_dir)
             log.info("done: %s", evaluate.headline(result))
             return result
         return None
     finally:
+        if monitor is not None:
+            monitor.close()
         for h in handlers:
             log.removeHandler(h)
             h.close()
         ctx.close()
 
 
-def _record_resume_command(req, run_dir, recipe):
-    """Keep config.json's command true when a resume changes what the run holds or how it ran.
+def _check_before_training(req, plan, run_dir, ctx):
+    """Rank 0 checks the cohort and the run folder ('new' or 'resume'); every rank stops on a problem."""
+    error, mode = None, None
+    if ctx.is_main:
+        try:
+            # Structure only: images are opened once, by the cache, which reports every failing case.
+            validate_cohort(plan.cohort, read_images=False).raise_if_problems()
+            cases = plan.cohort.with_sequence(req.sequence)
+            splits.check_class_sizes(req.split, [c.lvi for c in cases], [c.patient_id for c in cases],
+                                     str(plan.cohort.csv_path))
+            mode = _prepare_folder(run_dir, plan.identity, req.overwrite)
+        except LVIError as exc:
+            error = exc
+    message = ctx.broadcast(str(error) if error else None)  # every rank stops, not only rank 0
+    if error is not None:
+        raise error
+    if message:
+        raise InputError(None, message)
+    return mode
 
-    Options outside the identity may differ on a resume (e.g. dropping --no-final-model adds
-    the final model that `lvi export` writes; --no-ensemble; --threads): the command and recipe
-    cards quote are the latest, and every earlier command is kept in ``commands``.
-    """
-    config_path = run_dir / "config.json"
-    config = atomic.load_json(config_path)
-    command = canonical_command(req)
-    if config.get("command") == command:
-        return
-    config["commands"] = list(config.get("commands") or [config.get("command")]) + [command]
-    config["command"] = command
-    config["recipe"] = recipe.to_dict()
-    atomic.save_json(config, config_path)
-    log.info("command recorded for this resume: %s", command)
+
+def _open_run(req, plan, run_dir, ctx, mode):
+    """config.json (new runs), the log and its first lines; returns the log handlers to remove."""
+    if mode == "new":  # config first: a folder with config.json is a run, resumable from any later kill
+        atomic.save_json(run_config(req, plan.cohort, plan.spec, plan.arch, plan.batch_size, plan.identity, ctx,
+                                    plan.recipe), run_dir / "config.json")
+    handlers = _attach_log(run_dir)
+    if mode == "new":
+        log.info("new run %s: %s %s, recipe %s, split %s, %d epochs, seed %d, device %s x%d", run_dir, req.model,
+                 req.sequence, plan.recipe.name, req.split, plan.recipe.epochs, req.seed, ctx.device, ctx.world_size)
+    else:
+        log.info("resuming run %s", run_dir)
+        record_resume_command(req, run_dir, plan.recipe, plan.batch_size)
+    notice("{} run {}; its log: {}".format("new" if mode == "new" else "resuming", run_dir, run_dir / "train.log"),
+           quiet=not req.progress)
+    left_out = len(plan.cohort.cases) - len(plan.cohort.with_sequence(req.sequence))
+    if left_out:
+        log.warning("%d of %d cases have no %s image+mask and are left out", left_out, len(plan.cohort.cases),
+                    req.sequence)
+    return handlers
 
 
-def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress, recipe, patients):
+def _load_inputs(req, plan, cases, ctx):
+    """Every case's preprocessed inputs (rank 0 builds the cache misses, the others then read it)."""
+    store = cache.PreparedCache(req.cache_dir or plan.cohort.root / ".lvi_cache")
+    if ctx.is_main:
+        prepared, built = store.prepare(cases, req.sequence, plan.spec, dce_phase=req.dce_phase, workers=req.workers,
+                                        progress=lambda n: Progress(n, "preprocessing", "case", not req.progress))
+        log.info("inputs: %d cases, %d preprocessed now, %d from the cache %s", len(cases), built,
+                 len(cases) - built, store.root)
+    ctx.barrier()
+    if not ctx.is_main:
+        prepared, _ = store.prepare(cases, req.sequence, plan.spec, dce_phase=req.dce_phase, workers=1)
+    data = engine.CaseTensors.from_cached(prepared, [c.lvi for c in cases])
+    if plan.recipe.voi_shape_aux:
+        data.aux_targets = voi_shape.auxiliary_targets(cases, req.sequence)
+    return data
+
+
+def _fold_jobs(req, plan, cases, labels, run_dir, ctx):
+    """[(tag, fold)] to train: the split's folds (written to splits.json), then the final model if any."""
+    folds = splits.make_splits(req.split, labels, [c.patient_id for c in cases], req.seed,
+                               str(plan.cohort.csv_path))
+    if ctx.is_main:
+        atomic.save_json({"split": req.split, "seed": req.seed, "case_ids": [c.case_id for c in cases],
+                          "folds": [f.to_dict() for f in folds]}, run_dir / "splits.json")
+    jobs = [("fold_{}".format(f.index), f) for f in folds]
+    # Not part of the identity: re-running a finished CV without --no-final-model just adds it.
+    # A fold ensemble is the exported model itself, so it needs no final fit.
+    if req.split == "cv5" and req.final_model and not plan.recipe.ensemble:
+        jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
+    return jobs
+
+
+def _settings(req, plan):
+    recipe = plan.recipe
+    return engine.TrainSettings(model=req.model, architecture_config=plan.arch, epochs=recipe.epochs,
+                                batch_size=plan.batch_size, pos_weight=req.pos_weight, augment=req.augment,
+                                seed=req.seed, weight_decay=recipe.weight_decay, augmentation=recipe.augmentation,
+                                image_dropout=recipe.image_dropout, dropout_per_channel=recipe.dropout_per_channel,
+                                ema_decay=recipe.ema_decay, slice_loss=recipe.slice_loss,
+                                voi_shape_aux=recipe.voi_shape_aux, image_channels=len(channels(req.sequence)))
+
+
+def _title(req, recipe, run_dir):
+    return "{}: {} {}, recipe {}, split {}, seed {}".format(run_dir.name, req.model, req.sequence, recipe.name,
+                                                           req.split, req.seed)
+
+
+def _train_one(tag, fold, settings, data, cases, run_dir, ctx, plan, monitor):
     fold_dir = run_dir / tag
     result_path = fold_dir / "result.json"
     done = ctx.broadcast(result_path.exists() if ctx.is_main else None)
@@ -447,39 +269,50 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
     if ctx.is_main:
         fold_dir.mkdir(parents=True, exist_ok=True)
     ctx.barrier()
+    patients = [c.patient_id for c in cases]
     fit_cases, val_cases = fold.train, None
-    if recipe.val_fraction > 0:
-        fit_cases, val_cases = splits.inner_validation(fold.train, data.labels, patients, recipe.val_fraction,
+    if plan.recipe.val_fraction > 0:
+        fit_cases, val_cases = splits.inner_validation(fold.train, data.labels, patients, plan.recipe.val_fraction,
                                                        engine.derive_seed(settings.seed, tag, "inner-validation"))
     if settings.model == architectures.RADIOMICS_BASELINE:
         model, history = radiomics_fit.fit_fold(data, fold.train, patients,
                                                 settings.architecture_config["feature_names"], settings.seed)
         if ctx.is_main:
-            checkpoints.save_torch({"format": 1, "identity": digest, "epoch": 0, "model": model.state_dict(),
+            checkpoints.save_torch({"format": 1, "identity": plan.digest, "epoch": 0, "model": model.state_dict(),
                                     "history": history}, fold_dir / "checkpoint.pt")
     else:
-        model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag, digest,
-                                           progress=progress, val_cases=val_cases)
-    refit = None
-    if ctx.is_main and recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE:
-        refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device, fold_dir / "checkpoint.pt")
-        log.info("%s: last layer refitted on %d cases' pooled features (C %.3g, inner-CV log-loss %.4f)", tag,
-                 refit["cases"], refit["C"], refit["inner_cv_log_loss"])
+        model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag,
+                                           plan.digest, val_cases=val_cases, monitor=monitor)
     if ctx.is_main:
-        # The threshold is chosen on every training-fold case, the inner validation ones included.
-        train_p, train_slices = engine.score_fold_cases(model, data, fold.train, ctx.device, recipe.tta)
-        train_y = data.labels[fold.train]
-        threshold = metrics.youden_threshold(train_y, train_p)
-        test_p, test_slices = engine.score_fold_cases(model, data, fold.test, ctx.device, recipe.tta)
-        atomic.save_json({
-            "fold": tag, "threshold": threshold, "threshold_method": "youden_on_training_predictions",
-            "train_auc": metrics.auc(train_y, train_p), "epochs": settings.epochs,
-            "selected_epoch": engine.selected_epoch(history), "history": history,
-            "inner_validation": [cases[i].case_id for i in val_cases] if val_cases is not None else [],
-            "head_refit": refit,
-            "train": _rows(cases, fold.train, train_p, train_slices),
-            "test": _rows(cases, fold.test, test_p, test_slices)}, result_path)
+        monitor.note("{}: {}scoring its cases".format(
+            tag, "refitting the last layer, " if plan.recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE
+            else ""))
+        refit = None
+        if plan.recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE:
+            refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device,
+                                fold_dir / "checkpoint.pt")
+            log.info("%s: last layer refitted on %d cases' pooled features (C %.3g, inner-CV log-loss %.4f)", tag,
+                     refit["cases"], refit["C"], refit["inner_cv_log_loss"])
+        _write_fold_result(tag, fold, model, history, refit, val_cases, data, cases, ctx, plan.recipe, result_path)
+        monitor.fold_done(tag, history, engine.selected_epoch(history))
     ctx.barrier()
+
+
+def _write_fold_result(tag, fold, model, history, refit, val_cases, data, cases, ctx, recipe, result_path):
+    """Score the fold's training and held-out cases and freeze its threshold in result.json."""
+    # The threshold is chosen on every training-fold case, the inner validation ones included.
+    train_p, train_slices = engine.score_fold_cases(model, data, fold.train, ctx.device, recipe.tta)
+    train_y = data.labels[fold.train]
+    threshold = metrics.youden_threshold(train_y, train_p)
+    test_p, test_slices = engine.score_fold_cases(model, data, fold.test, ctx.device, recipe.tta)
+    atomic.save_json({
+        "fold": tag, "threshold": threshold, "threshold_method": "youden_on_training_predictions",
+        "train_auc": metrics.auc(train_y, train_p), "epochs": recipe.epochs,
+        "selected_epoch": engine.selected_epoch(history), "history": history,
+        "inner_validation": [cases[i].case_id for i in val_cases] if val_cases is not None else [],
+        "head_refit": refit,
+        "train": _rows(cases, fold.train, train_p, train_slices),
+        "test": _rows(cases, fold.test, test_p, test_slices)}, result_path)
 
 
 def _refit_head(model, data, fit_cases, patients, seed, device, checkpoint_path):
@@ -496,28 +329,3 @@ def _rows(cases, indices, probs, slice_probs):
     return [{"case_id": cases[i].case_id, "patient_id": cases[i].patient_id, "lvi": int(cases[i].lvi),
              "probability": float(p), "slice_probabilities": [float(s) for s in sp]}
             for i, p, sp in zip(indices, probs, slice_probs)]
-
-
-def _optimizer_words(req, recipe):
-    if req.model == architectures.RADIOMICS_BASELINE:
-        return {"name": "L2 logistic regression (scikit-learn lbfgs)",
-                "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training fold".format(
-                    [round(float(c), 4) for c in logistic_fit.C_GRID], logistic_fit.INNER_FOLDS)}
-    return {"name": "AdamW" if recipe.weight_decay else "Adam", "lr": 1e-3, "weight_decay": recipe.weight_decay,
-            "schedule": "StepLR per batch, x0.9 every 10% of the total number of batches"}
-
-
-def _config(req, cohort, spec, arch, batch_size, identity, ctx, recipe):
-    return {"identity": identity,
-            "command": canonical_command(req),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "cohort": {"path": str(Path(cohort.root).resolve()), "csv": str(Path(cohort.csv_path).resolve()),
-                       "n_cases": len(cohort.with_sequence(req.sequence)), "recipe": cohort.recipe},
-            "model": req.model, "sequence": req.sequence, "split": req.split, "epochs": recipe.epochs,
-            "seed": req.seed, "batch_size": batch_size, "dce_phase": req.dce_phase,
-            "preprocessing": spec.to_dict(), "architecture_config": arch, "recipe": recipe.to_dict(),
-            "optimizer": _optimizer_words(req, recipe),
-            "loss": "BCEWithLogitsLoss, pos_weight={}".format(req.pos_weight), "augment": req.augment,
-            "device": ctx.device, "world_size": ctx.world_size, "threads": torch.get_num_threads(),
-            "cache_dir": str(req.cache_dir or cohort.root / ".lvi_cache"),
-            "library_versions": library_versions(), "git_commit": git_commit()}
