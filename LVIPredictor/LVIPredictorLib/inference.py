@@ -6,6 +6,7 @@ never from defaults. 2D models score the patient from the k largest VOI cross-se
 Grad-CAM heat-map is returned on the input image's grid so viewers can overlay it.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -16,7 +17,7 @@ import torch
 
 from . import fast_inference, late_fusion, sequences
 from . import weights as weights_module
-from .errors import LVIError
+from .errors import InputError, LVIError, PredictionError
 from .models import RADIOMICS, Ensemble
 from .preprocessing import Channel, aggregate_slice_scores, prepare_input
 
@@ -84,6 +85,13 @@ class Prediction:
     heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
     # A late-fusion model: what each member said on its own (model id -> probability).
     member_probabilities: Dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        # No class from a number that is no probability: NaN >= threshold is False, i.e. a silent "LVI-".
+        if not all(math.isfinite(p) for p in [self.probability] + list(self.slice_probabilities)
+                   + list(self.member_probabilities.values())):
+            raise PredictionError(self.model_id, "gave a non-finite probability ({}); no class is given (are its "
+                                                 "weights or the input broken?)".format(self.probability))
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
@@ -166,6 +174,11 @@ class Predictor:
         t0 = time.perf_counter()
         prepared = prepare_input(channels, self.spec, names, grid_channel=reference)
         timings["preprocess"] = time.perf_counter() - t0
+        if prepared.voi_volume_mm3 < self.spec.min_voi_mm3:
+            raise InputError(channels[reference].mask_source, "the VOI is {:.0f} mm^3, below the {:.0f} mm^3 model {} "
+                                                              "needs: no class is given for so small a VOI".format(
+                                                                  prepared.voi_volume_mm3, self.spec.min_voi_mm3,
+                                                                  self.model_id))
 
         t0 = time.perf_counter()
         x = torch.from_numpy(prepared.inputs).to(self.device)

@@ -99,8 +99,11 @@ def _checked(image: sitk.Image, info: ImageInfo, source, require_3d: bool) -> Tu
     return image, info
 
 
-def read_mask(path, *, reference: Optional[sitk.Image] = None) -> sitk.Image:
+def read_mask(path, *, reference: Optional[sitk.Image] = None, label: Optional[int] = None) -> sitk.Image:
     """Read a label mask as uint8, keeping its label values (no binarisation here).
+
+    ``label``: keep only the voxels of that label (the others become background), for a mask
+    holding several structures of which one is the tumour; a mask without it is refused.
 
     With a ``reference`` image on the same grid up to ``same_geometry``'s tolerance, the
     reference's exact geometry is copied onto the mask: NIfTI stores its affine in float32, so an
@@ -131,6 +134,12 @@ def read_mask(path, *, reference: Optional[sitk.Image] = None) -> sitk.Image:
     if high == 0:
         raise InputError(path, "holds no labelled voxel (the mask is empty)")
     mask = sitk.Cast(mask, sitk.sitkUInt8)
+    if label is not None:
+        present = mask_labels(mask)
+        if label not in present:
+            raise InputError(path, "holds no voxel with label {} (labels present: {})".format(
+                label, ", ".join(map(str, present))))
+        mask = sitk.Mask(mask, sitk.Equal(mask, int(label)))
     if reference is not None and same_geometry(mask, reference):
         mask.CopyInformation(reference)
     return mask

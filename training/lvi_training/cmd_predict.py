@@ -43,6 +43,9 @@ def register(subparsers):
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
                                         "without it, a folder holding a whole study gives the series that fits "
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")
+    p.add_argument("--label", type=_label_value, metavar="N",
+                   help="use only the voxels of label N of each VOI mask (a mask holding several labelled "
+                        "structures); default: every non-zero voxel is tumour")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
     p.add_argument("--dicom-sr", metavar="OUT.dcm",
                    help="also write the prediction(s) as a DICOM Structured Report (TID 1500 measurement report: "
@@ -55,6 +58,14 @@ def register(subparsers):
                                                               "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
+
+
+def _label_value(text):
+    import argparse
+
+    if not text.isdigit() or not 1 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError("a VOI label is a whole number 1..255, got {!r}".format(text))
+    return int(text)
 
 
 def _inputs(args, cards):
@@ -142,7 +153,7 @@ def run(args):
     for name, (image_path, mask_path) in inputs.items():
         images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
                                                             series_uid=args.series_uid, sequence=name)
-        masks[name] = io.read_mask(mask_path, reference=images[name])
+        masks[name] = io.read_mask(mask_path, reference=images[name], label=args.label)
         print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
         for line in infos[name].selection:
             print("  " + line)
@@ -257,7 +268,7 @@ def _predict_cohort(args):
             if not case.has(predictor.card["sequence"]):
                 continue
             try:
-                prediction = predict_cohort_case(predictor, case, args.dce_phase, read)
+                prediction = predict_cohort_case(predictor, case, args.dce_phase, read, label=args.label)
             except LVIError as exc:
                 errors.append([case.case_id, predictor.model_id, str(exc)])
                 continue

@@ -81,18 +81,19 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     return out
 
 
-def predict_cohort_case(predictor, case, dce_phase, read=None):
+def predict_cohort_case(predictor, case, dce_phase, read=None, label=None):
     """One cohort case through ``predictor`` — the reading and prediction path of ``lvi predict``.
 
     ``read`` ({series: (image, mask, ImageInfo)}) keeps each series of the case read once when
-    several models score it; a dynamic DICOM series is read at ``dce_phase``.
+    several models score it; a dynamic DICOM series is read at ``dce_phase``; ``label`` keeps one label
+    of a multi-label mask (``lvi predict --label``).
     """
     read = {} if read is None else read
     names = predictor.sequences
     for name in names:
         if name not in read:
             image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase, sequence=name)
-            read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
+            read[name] = (image, io.read_mask(case.masks[name], reference=image, label=label), info)
     return predictor.predict_case({n: read[n][0] for n in names}, {n: read[n][1] for n in names},
                                   image_sources={n: str(case.images[n]) for n in names},
                                   mask_sources={n: str(case.masks[n]) for n in names},
