@@ -314,7 +314,8 @@ def _check_duplicates(group: List[SliceHeader], source: str) -> None:
     acquisitions apart) are a duplicated file, not a second phase: say so, rather than "missing phases"."""
     seen = {}  # type: Dict[object, SliceHeader]
     for header in group:
-        keys = [("uid", header.sop_instance_uid)] if header.sop_instance_uid else []
+        # The frames of one multi-frame file share its SOPInstanceUID: a frame is told by (uid, frame).
+        keys = [("uid", header.sop_instance_uid, header.frame)] if header.sop_instance_uid else []
         acquisition = _acquisition_key(header)
         if any(v is not None for v in acquisition[:-1]):  # no tag at all: _split_phases says so itself
             keys.append(("acquisition", acquisition))
