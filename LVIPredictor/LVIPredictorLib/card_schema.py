@@ -12,7 +12,7 @@ voxels, 5 ensemble members); :data:`MAX_PARAMETERS` bounds what the whole card m
 """
 
 import math
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import WeightsError
 
@@ -124,6 +124,17 @@ def check_file_name(value, field):
         if p.is_absolute() or p.anchor or len(p.parts) != 1 or p.name in (".", ".."):
             raise CardFieldError(field, "must name a file in the card's own folder, got {!r}".format(value))
     return value
+
+
+def file_beside(card_path, name, field):
+    """The file ``name`` (a checked bare name) in the folder of the card at ``card_path``; a symbolic link
+    there that leads out of the folder is refused: it could pair this card with another model's file."""
+    folder = Path(card_path).parent
+    path = folder / name
+    if path.is_symlink() and path.resolve().parent != folder.resolve():
+        raise WeightsError(str(card_path), "field {}: {} is a link leading out of the card's folder (to {})".format(
+            field, name, path.resolve()))
+    return path
 
 
 def check_architecture_config(architecture, config):

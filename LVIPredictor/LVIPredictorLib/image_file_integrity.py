@@ -157,7 +157,29 @@ def _zlib_length(path, data_path, offset):
     return total
 
 
-# ----------------------------------------------------------------------------- NRRD
+# ----------------------------------------------------------------------------- text headers (NRRD, MetaImage)
+
+def _voxel_count(path, sizes, header_words):
+    if not sizes or any(s < 1 for s in sizes):
+        raise InputError(path, "has a corrupt {}".format(header_words))
+    n = 1
+    for s in sizes:
+        n *= s
+    return n
+
+
+def _data_location(path, data_file, header_bytes):
+    """(file holding the voxels, where they begin): after the header (LOCAL), or a detached file beside it;
+    None for a list or pattern of files, which these checks leave to ITK."""
+    if data_file.upper() == "LOCAL":
+        return path, header_bytes
+    if data_file.split()[0].upper() == "LIST" or "%" in data_file:
+        return None
+    data_path = os.path.join(os.path.dirname(path), data_file)
+    if not os.path.isfile(data_path):
+        raise InputError(path, "names a data file {} that does not exist".format(data_file))
+    return data_path, 0
+
 
 _NRRD_TYPES = {
     1: ("signed char", "int8", "int8_t", "uchar", "unsigned char", "uint8", "uint8_t"),
@@ -199,20 +221,11 @@ def _check_nrrd(path):
         voxel_bytes = next(n for n, names in _NRRD_TYPES.items() if fields["type"].lower() in names)
     except (KeyError, ValueError, StopIteration):
         return
-    if not sizes or any(s < 1 for s in sizes):
-        raise InputError(path, "has a corrupt NRRD header (sizes {})".format(fields["sizes"]))
-    n = 1
-    for s in sizes:
-        n *= s
-    data_file = fields.get("data file") or fields.get("datafile")
-    if data_file:
-        if data_file.split()[0].upper() == "LIST" or "%" in data_file:
-            return
-        data_path, offset = os.path.join(os.path.dirname(path), data_file), 0
-        if not os.path.isfile(data_path):
-            raise InputError(path, "names a data file {} that does not exist".format(data_file))
-    else:
-        data_path, offset = path, header_bytes
+    n = _voxel_count(path, sizes, "NRRD header (sizes {})".format(fields["sizes"]))
+    location = _data_location(path, fields.get("data file") or fields.get("datafile") or "LOCAL", header_bytes)
+    if location is None:
+        return
+    data_path, offset = location
     encoding = fields.get("encoding", "raw").lower()
     what = "sizes {}".format(" ".join(map(str, sizes)))
     if encoding == "raw":
@@ -238,20 +251,11 @@ def _check_metaimage(path):
         voxel_bytes = _MET_TYPES[fields["elementtype"].upper()] * int(fields.get("elementnumberofchannels", "1"))
     except (KeyError, ValueError):
         return
-    if not sizes or any(s < 1 for s in sizes):
-        raise InputError(path, "has a corrupt MetaImage header (DimSize {})".format(fields["dimsize"]))
-    n = 1
-    for s in sizes:
-        n *= s
-    data_file = fields["elementdatafile"]
-    if data_file.upper() == "LOCAL":
-        data_path, offset = path, header_bytes
-    elif data_file.upper().startswith("LIST") or "%" in data_file:
+    n = _voxel_count(path, sizes, "MetaImage header (DimSize {})".format(fields["dimsize"]))
+    location = _data_location(path, fields["elementdatafile"], header_bytes)
+    if location is None:
         return
-    else:
-        data_path, offset = os.path.join(os.path.dirname(path), data_file), 0
-        if not os.path.isfile(data_path):
-            raise InputError(path, "names a data file {} that does not exist".format(data_file))
+    data_path, offset = location
     what = "DimSize {}".format(" ".join(map(str, sizes)))
     if fields.get("compresseddata", "false").lower() == "true":
         _check_declared(path, n, voxel_bytes, 0, what, zlib_from=offset, data_path=data_path)

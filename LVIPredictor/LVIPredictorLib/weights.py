@@ -199,12 +199,7 @@ def voi_label(card):
 
 def weights_path_of(card):
     """The weights file beside the card; one that leads out of the card's folder (a symbolic link) is refused."""
-    base = Path(card.get("_card_path", ".")).parent
-    path = base / card["weights_file"]
-    if path.is_symlink() and path.resolve().parent != base.resolve():
-        raise WeightsError(card.get("_card_path"), "field weights_file: {} is a link leading out of the card's folder "
-                                                   "(to {})".format(card["weights_file"], path.resolve()))
-    return path
+    return card_schema.file_beside(card.get("_card_path", "card.json"), card["weights_file"], "weights_file")
 
 
 def member_cards(card):

@@ -228,6 +228,18 @@ def card_non_finite_weights(inp, out):
     return _predict_with_card(inp, out, card_path)
 
 
+def info_non_finite_weights(inp, out):
+    """`lvi info` must not call such weights "verified"."""
+    argv = card_non_finite_weights(inp, out)
+    return ["info", argv[argv.index("--model") + 1]]
+
+
+def late_fusion_member_outside(inp, out):
+    def outside(card):
+        card["members"][0]["card"] = "../t2-vanilla_cnn_2d.json"
+    return _predict_with_card(inp, out, _card_copy(inp, name="t2+dce-late_fusion.json", edit=outside))
+
+
 def tiny_voi(inp, out):
     image, _ = _sample_t2(inp)
     reference = sitk.ReadImage(str(image))
@@ -356,6 +368,10 @@ ROWS = {
     "card with non-finite weights": Row(card_non_finite_weights, "refuse",
                                         (r"t2-radiomics_lr\.safetensors", "linear.weight", "NaN or infinite",
                                          r"t2-radiomics_lr\.json")),
+    "lvi info of a card with non-finite weights": Row(info_non_finite_weights, "refuse",
+                                                      ("linear.weight", "NaN or infinite")),
+    "late-fusion member card ../x": Row(late_fusion_member_outside, "refuse",
+                                        (r"t2\+dce-late_fusion\.json", r"members\[0\]\.card", "own folder")),
     "VOI of 3 voxels": Row(tiny_voi, "refuse", (r"tiny_mask\.nii\.gz", "below the 65 mm\\^3", "no class")),
     "two-label mask": Row(multi_label_mask, "warn", ("labels \\[1, 2\\]", "--label N")),
     "two-label mask with --label 1": Row(multi_label_mask_with_label, "succeed", ()),
@@ -393,10 +409,11 @@ def test_hostile_input(name, tmp_path, capsys):
     if row.outcome == "refuse":
         assert rc != 0, text
         assert not PROBABILITY_PRINTED.search(printed.out), printed.out
+        assert "verified" not in printed.out
         assert not (out / "result.json").exists()
-        if argv[0] == "predict":
+        if argv[0] in ("predict", "info", "evaluate"):
             error_lines = [line for line in printed.err.splitlines() if line.strip()]
-            assert len(error_lines) == 1 and error_lines[0].startswith("lvi predict: error: "), printed.err
+            assert len(error_lines) == 1 and error_lines[0].startswith("lvi {}: error: ".format(argv[0])), printed.err
     else:
         assert rc == 0, text
         if argv[0] == "predict":
