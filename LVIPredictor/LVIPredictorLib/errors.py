@@ -25,6 +25,10 @@ class InputError(LVIError, ValueError):
     """An image, mask or cohort entry that cannot be used, and why."""
 
 
+class PredictionError(LVIError, ValueError):
+    """A model output that cannot become an answer (a NaN or infinite probability): no class is given."""
+
+
 class WeightsError(LVIError, ValueError):
     """A weights file or model card that is corrupt, tampered with or mismatched."""
 

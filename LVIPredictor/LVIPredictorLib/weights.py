@@ -19,14 +19,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from LVIPredictorLib import models
+from LVIPredictorLib import card_schema, models
 from LVIPredictorLib.atomic_files import write_bytes_atomic, write_json_atomic
 from LVIPredictorLib.errors import WeightsError
 from LVIPredictorLib.models import late_fusion
 from LVIPredictorLib.preprocessing import radiomics, spec_from_dict
 from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 
-CARD_SCHEMA_VERSION = 1
+CARD_SCHEMA_VERSION = card_schema.KNOWN_SCHEMA_VERSION
 REQUIRED_CARD_KEYS = ("model_id", "architecture", "architecture_config", "sequence", "preprocessing",
                       "threshold", "weights_file", "weights_sha256")
 DEMO_NOTICE = ("Demo weights trained on synthetic phantoms, not validated on patients, "
@@ -57,24 +57,44 @@ def save_model(model, card, out_stem, dtype="float16", overwrite=False):
             raise WeightsError(str(p), "already exists; refusing to overwrite (pass overwrite=True)")
     if dtype not in _FLOAT_DTYPES:
         raise ValueError("dtype must be one of {}".format(", ".join(_FLOAT_DTYPES)))
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    full = dict(card)
+    full.setdefault("schema_version", CARD_SCHEMA_VERSION)
+    full["weights_file"] = weights_path.name
+    full["weights_sha256"] = "0" * 64  # the card is checked before anything is written; its digest comes last
+    full["weights_dtype"] = dtype
+    _check_card(full, str(card_path))
     tensors = {}
     for name, tensor in model.state_dict().items():
         t = tensor.detach().to("cpu")
         if t.is_floating_point():
-            t = t.to(_FLOAT_DTYPES[dtype])
+            stored = t.to(_FLOAT_DTYPES[dtype])
+            _check_finite_on_export(name, t, stored, dtype, weights_path)
+            t = stored
         tensors[name] = t.contiguous()
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
     # One metadata entry: safetensors writes the metadata map in a per-process hash order, so two
     # entries made the same weights hash differently from one export to the next.
     write_bytes_atomic(weights_path, save(tensors, metadata={"format": "pt"}))
-    full = dict(card)
-    full.setdefault("schema_version", CARD_SCHEMA_VERSION)
-    full["weights_file"] = weights_path.name
     full["weights_sha256"] = sha256_of(weights_path)
-    full["weights_dtype"] = dtype
-    _check_card(full, str(card_path))
     write_json_atomic(card_path, full)
     return weights_path, card_path
+
+
+def _check_finite_on_export(name, original, stored, dtype, weights_path):
+    """Refuse weights that would be stored as NaN/inf: a model with them predicts NaN, i.e. no answer.
+
+    A float16 overflow is refused rather than silently stored as float32: the card records the dtype
+    asked for, and the fix (float32 storage, twice the size) is the user's choice to make.
+    """
+    if bool(torch.isfinite(stored).all()):
+        return
+    if not bool(torch.isfinite(original).all()):
+        raise WeightsError(str(weights_path), "tensor {} holds NaN or infinite values (training diverged?); refusing "
+                                              "to export a model that cannot give a finite probability".format(name))
+    largest = float(original.abs().max())
+    raise WeightsError(str(weights_path), "tensor {} holds values up to {:g}, beyond what {} can store ({:g}); "
+                                          "export with `--dtype float32`".format(
+                                              name, largest, dtype, float(torch.finfo(_FLOAT_DTYPES[dtype]).max)))
 
 
 def load_card(card_path):
@@ -96,12 +116,15 @@ def load_card(card_path):
 
 def _check_card(card, source):
     if kinds.is_late_fusion(card):
+        card_schema.check_late_fusion(card, source)
         late_fusion.check_card(card, source)
         _check_threshold(card, source)
         return
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise WeightsError(source, "model card lacks {}".format(", ".join(missing)))
+    if card["architecture"] in architectures.names():
+        card_schema.check(card, source)
     if card["architecture"] not in architectures.names():
         raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
             card["architecture"], ", ".join(architectures.names() + (kinds.LATE_FUSION,))))
@@ -120,11 +143,6 @@ def _check_card(card, source):
         _check_radiomics_features(card, spec, source)
     else:
         _check_in_channels(card, spec, source)
-    ensemble = card.get("ensemble")
-    if ensemble is not None and not (isinstance(ensemble, dict) and isinstance(ensemble.get("members"), int)
-                                     and ensemble["members"] >= 1):
-        raise WeightsError(source, "'ensemble' must be an object with a positive integer 'members', got {!r}".format(
-            ensemble))
     _check_threshold(card, source)
 
 
@@ -182,8 +200,8 @@ def voi_label(card):
 
 
 def weights_path_of(card):
-    base = Path(card.get("_card_path", ".")).parent
-    return base / card["weights_file"]
+    """The weights file beside the card; one that leads out of the card's folder (a symbolic link) is refused."""
+    return card_schema.file_beside(card.get("_card_path", "card.json"), card["weights_file"], "weights_file")
 
 
 def member_cards(card):
@@ -206,17 +224,19 @@ def load_model(card_or_path, device="cpu"):
     if actual != card["weights_sha256"]:
         raise WeightsError(str(path), "SHA-256 mismatch: the card expects {} but the file has {} (corrupt or "
                                       "replaced weights)".format(card["weights_sha256"], actual))
+    # Built first on the meta device (shapes, no storage): the card's size is bounded and compared with the
+    # file before a byte is allocated for it.
+    planned = _build_checked(card, meta=True)
     try:
-        model = build_card_model(card)
-    except (TypeError, ValueError) as e:
-        raise WeightsError(card["_card_path"], "architecture_config does not build {}: {}".format(
-            card["architecture"], e))
-    expected = model.state_dict()
+        card_schema.check_parameter_budget(models.count_parameters(planned))
+    except card_schema.CardFieldError as e:
+        raise WeightsError(card["_card_path"], str(e))
     try:
         handle = safe_open(str(path), framework="pt")
     except Exception as e:  # safetensors raises its own error types for bad headers / truncation
         raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
     with handle as f:
+        expected = planned.state_dict()
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         missing = sorted(set(expected) - set(shapes))
         unexpected = sorted(set(shapes) - set(expected))
@@ -235,14 +255,31 @@ def load_model(card_or_path, device="cpu"):
         # One tensor at a time, straight into the model's own storage (state_dict() shares it): holding
         # the whole file and a float32 copy of it beside the model made loading the peak of a 3D
         # prediction's memory (+90 MB).
+        model = _build_checked(card, meta=False)
+        expected = model.state_dict()
         try:
             with torch.no_grad():
                 for k, target in expected.items():
                     target.copy_(f.get_tensor(k))
         except Exception as e:
             raise WeightsError(str(path), "is not a readable safetensors file ({})".format(e))
+        for k, value in expected.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise WeightsError(str(path), "tensor {} holds NaN or infinite values: the model card {} cannot give "
+                                              "a finite probability with these weights".format(k, card["_card_path"]))
     model.eval()
     return model.to(device), card
+
+
+def _build_checked(card, meta):
+    try:
+        if meta and hasattr(torch, "get_default_device"):  # a device as context manager: torch >= 2.0
+            with torch.device("meta"):
+                return build_card_model(card)
+        return build_card_model(card)
+    except (TypeError, ValueError) as e:
+        raise WeightsError(card["_card_path"], "architecture_config does not build {}: {}".format(
+            card["architecture"], e))
 
 
 def _short(items, n=4):

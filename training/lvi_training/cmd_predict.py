@@ -46,6 +46,9 @@ def register(subparsers):
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
                                         "without it, a folder holding a whole study gives the series that fits "
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")
+    p.add_argument("--label", type=_label_value, metavar="N",
+                   help="use only the voxels of label N of each VOI mask (a mask holding several labelled "
+                        "structures); default: every non-zero voxel is tumour")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
     p.add_argument("--dicom-sr", metavar="OUT.dcm",
                    help="also write the prediction(s) as a DICOM Structured Report (TID 1500 measurement report: "
@@ -58,6 +61,14 @@ def register(subparsers):
                                                               "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.set_defaults(func=run)
+
+
+def _label_value(text):
+    import argparse
+
+    if not text.isdigit() or not 1 <= int(text) <= 255:
+        raise argparse.ArgumentTypeError("a VOI label is a whole number 1..255, got {!r}".format(text))
+    return int(text)
 
 
 def _inputs(args, cards):
@@ -129,7 +140,7 @@ def run(args):
     inputs = {}
     for name, (image_path, mask_path) in paths.items():
         inputs[name] = series_from_files(name, image_path, mask_path, dce_phase=args.dce_phase,
-                                         series_uid=args.series_uid)
+                                         series_uid=args.series_uid, label=args.label)
         print("{}: {}".format(sequences.LABELS[name], inputs[name].summary))
         for line in inputs[name].selection:
             print("  " + line)
@@ -180,7 +191,8 @@ def _predict_cohort(args):
     cards = _cards(args) or service.choose(sequences.SEQUENCES, architecture=None)[0]
     rows, errors = [], []
     for number, case in enumerate(cohort.cases, start=1):
-        for card, prediction in predict_cohort_case(service, case, cards, args.dce_phase, errors):
+        for _card, prediction in predict_cohort_case(service, case, cards, args.dce_phase, errors,
+                                                     label=args.label):
             rows.append([case.case_id, case.patient_id] + list(record.row(prediction).values()))
         if sys.stdout.isatty():
             print("\r{} / {} cases".format(number, len(cohort.cases)), end="", flush=True)

@@ -12,6 +12,7 @@ export wants the whole list, not one error per run.
 """
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,9 @@ class Cohort:
     csv_path: Path
     cases: List[CohortCase]
     recipe: Optional[dict] = None  # cohort.json, when present
+    # Problems of the CSV text itself (duplicate columns, ragged rows), reported with the rows' own by
+    # validate_cohort so one run lists them all.
+    csv_problems: List["Problem"] = field(default_factory=list)
 
     @property
     def is_phantom(self):
@@ -98,31 +102,30 @@ class ValidationReport:
 def load_cohort(path):
     """Parse ``cohort.csv`` (``path`` is the CSV or its folder) without judging the rows.
 
-    Only a missing file or missing required columns raise here; everything about the
-    rows is left to :func:`validate_cohort` so it can be reported all at once.
+    Only a missing file, text that is not UTF-8 or missing required columns raise here;
+    everything about the rows (ragged rows and duplicate columns included) is left to
+    :func:`validate_cohort` so it can be reported all at once.
     """
     path = Path(path)
     csv_path = path / "cohort.csv" if path.is_dir() else path
     if not csv_path.is_file():
         raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (docs/design.md §4)")
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise InputError(str(csv_path), "missing required column(s): {}".format(", ".join(missing)))
-        if not any(c in header for c in PATH_COLUMNS):
-            raise InputError(str(csv_path), "no image/mask columns; expected some of {}".format(", ".join(PATH_COLUMNS)))
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    header, rows, csv_problems = _read_csv(csv_path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise InputError(str(csv_path), "missing required column(s): {}".format(", ".join(missing)))
+    if not any(c in header for c in PATH_COLUMNS):
+        raise InputError(str(csv_path), "no image/mask columns; expected some of {}".format(", ".join(PATH_COLUMNS)))
     root = csv_path.parent
     cases = []
-    for number, row in enumerate(rows, start=2):
+    for number, row in rows:
         images, masks = {}, {}
         for seq in SEQUENCES:
             images[seq] = _resolve(root, row.get(seq + "_image", ""))
             masks[seq] = _resolve(root, row.get(seq + "_mask", ""))
         clinical = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS and k not in PATH_COLUMNS}
-        cases.append(CohortCase(case_id=row["case_id"], patient_id=row["patient_id"], lvi=_label(row["lvi"]),
+        cases.append(CohortCase(case_id=row.get("case_id", ""), patient_id=row.get("patient_id", ""),
+                                lvi=_label(row.get("lvi", "")),
                                 images=images, masks=masks, clinical=clinical, row=number))
     recipe = None
     recipe_path = root / "cohort.json"
@@ -131,7 +134,44 @@ def load_cohort(path):
             recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise InputError(str(recipe_path), "is not valid JSON ({})".format(exc))
-    return Cohort(root=root, csv_path=csv_path, cases=cases, recipe=recipe)
+    return Cohort(root=root, csv_path=csv_path, cases=cases, recipe=recipe, csv_problems=csv_problems)
+
+
+def _read_csv(csv_path):
+    """(header, [(line number, row dict)], problems) of a cohort.csv.
+
+    Encoding rule: UTF-8, with or without a byte-order mark (what "CSV UTF-8" in spreadsheet programs
+    writes). Anything else (e.g. Latin-1 from an older Windows export) is refused naming the line, rather
+    than guessed: a wrong guess silently changes patient ids and paths.
+    """
+    data = csv_path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(str(csv_path), "line {} is not UTF-8 text (byte 0x{:02X}); save the cohort as UTF-8, "
+                                        "e.g. \"CSV UTF-8\" in a spreadsheet program".format(line, data[exc.start]))
+    where = "{} line {{}}".format(csv_path).format
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    problems = []
+    for name in sorted({h for h in header if h and header.count(h) > 1}):
+        columns = [str(i + 1) for i, h in enumerate(header) if h == name]
+        problems.append(Problem(None, where(1), "column {!r} appears {} times (columns {}): which one holds the "
+                                                "data is ambiguous".format(name, len(columns), ", ".join(columns))))
+    rows = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue  # blank lines carry no case
+        if len(cells) != len(header):
+            problems.append(Problem(None, where(reader.line_num), "has {} fields but the header has {} columns (a "
+                                                                  "stray comma or an unquoted cell?)".format(
+                                                                      len(cells), len(header))))
+        row = {}
+        for name, cell in zip(header, cells):
+            row.setdefault(name, cell.strip())  # a duplicated column is reported above; never the last one silently
+        rows.append((reader.line_num, row))
+    return header, rows, problems
 
 
 def _resolve(root, cell):
@@ -155,8 +195,10 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progr
     ``labels``: False when the cohort is only predicted on, so its LVI cells may be empty.
     ``progress``: a progress.Progress counting the cases whose images were read.
     """
-    problems, warnings = [], []
+    problems, warnings = list(cohort.csv_problems), []
     _check_structure(cohort, sequences, problems, labels)
+    if labels:
+        _check_shared_content(cohort, problems)
     if read_images:
         fused_required = FUSED in (sequences or ())
         for case in cohort.cases:
@@ -166,6 +208,32 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progr
             if progress is not None:
                 progress.advance()
     return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)
+
+
+def _check_shared_content(cohort, problems, content_hash=None):
+    """One image (same bytes) under two different patients: the patient-level split then puts it on
+    both sides of a fold, so the held-out metrics leak. ``content_hash`` (default: hash the bytes now)
+    lets a cached hasher stand in."""
+    content_hash = content_hash or sources.content_hash
+    owners = {}  # digest -> {patient_id: first (case, path)}
+    for case in cohort.cases:
+        for path in {p for p in case.images.values() if p is not None}:
+            if not path.exists():
+                continue  # reported as missing
+            try:
+                digest = content_hash(path)
+            except OSError:
+                continue  # unreadable: the reading checks say so
+            owners.setdefault(digest, {}).setdefault(case.patient_id, (case, path))
+    for by_patient in owners.values():
+        if len(by_patient) > 1:
+            (first, first_path), *others = by_patient.values()
+            for case, path in others:
+                problems.append(Problem(case.case_id, str(path), "holds the same image as {} of case {} (patient {}) "
+                                                                 "although it belongs to patient {}: a split by "
+                                                                 "patient would put one image on both sides".format(
+                                                                     first_path, first.case_id, first.patient_id,
+                                                                     case.patient_id)))
 
 
 def _check_fusable(case, pairs, required, problems, warnings):

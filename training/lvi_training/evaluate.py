@@ -32,8 +32,22 @@ def fold_results(run_dir):
         if not path.exists():
             raise InputError(str(run_dir), "is incomplete: {} is missing; re-run the same `lvi train` command to "
                              "resume it".format(path.relative_to(run_dir)))
-        results.append(atomic.load_json(path))
+        result = atomic.load_json(path)
+        _check_finite_scores(result, path)
+        results.append(result)
     return results
+
+
+def _check_finite_scores(result, path):
+    """A NaN score (a diverged fold) would sort anywhere in an AUC and give no class: refused, naming the case."""
+    values = [("threshold", None, result.get("threshold", 0.0))]
+    values += [("{} probability".format(part), row.get("case_id"), row.get("probability"))
+               for part in ("test", "train") for row in result.get(part) or ()]
+    for what, case_id, value in values:
+        if not isinstance(value, (int, float)) or not np.isfinite(value):
+            raise InputError(str(path), "{}{} is {!r}, not a finite number: this fold's model diverged or its result "
+                                        "was edited; re-train the run".format(
+                                            what, " of case {}".format(case_id) if case_id else "", value))
 
 
 def out_of_fold_predictions(run_dir):

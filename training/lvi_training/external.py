@@ -84,14 +84,16 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     return out
 
 
-def predict_cohort_case(service, case, cards, dce_phase, errors):
+def predict_cohort_case(service, case, cards, dce_phase, errors, label=None):
     """[(card, Prediction)] for every card whose series ``case`` has; each series is read once, and a
-    case/model pair that fails goes to ``errors`` as [case id, model id, message]."""
+    case/model pair that fails goes to ``errors`` as [case id, model id, message]. ``label`` keeps one
+    label of a multi-label mask (``lvi predict --label``)."""
     needed = sorted({n for card in cards if case.has(card["sequence"]) for n in sequences.channels(card["sequence"])})
     inputs, failed = {}, {}
     for name in needed:
         try:
-            inputs[name] = series_from_files(name, case.images[name], case.masks[name], dce_phase=dce_phase)
+            inputs[name] = series_from_files(name, case.images[name], case.masks[name], dce_phase=dce_phase,
+                                             label=label)
         except LVIError as exc:
             failed[name] = exc
     done = []

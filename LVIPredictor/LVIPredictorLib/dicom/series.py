@@ -292,6 +292,45 @@ def _order_by_time(groups, headers_of):
     return None, None
 
 
+# Modalities whose images the models can read. A CT or PET series has no MR contrast at all: scoring it
+# as FS-T2WI or DCE would give a number with no meaning.
+READABLE_MODALITIES = ("MR",)
+
+
+def _check_modality(series: SeriesInfo, source: str) -> None:
+    modality = (series.modality or "").strip().upper()
+    if modality and modality not in READABLE_MODALITIES:
+        raise InputError(source, "series {} ({}) has Modality {}; LVIPredictor reads MR images only".format(
+            series.number if series.number is not None else series.uid, series.description or "no description",
+            modality))
+
+
+def _acquisition_key(header: SliceHeader):
+    return (header.TemporalPositionIdentifier, header.TriggerTime, header.AcquisitionNumber,
+            header.AcquisitionTime, header.frame)
+
+
+def _check_duplicates(group: List[SliceHeader], source: str) -> None:
+    """Two images at one position that are the same image (one SOP instance, or no tag telling their
+    acquisitions apart) are a duplicated file, not a second phase: say so, rather than "missing phases"."""
+    seen = {}  # type: Dict[object, SliceHeader]
+    for header in group:
+        # The frames of one multi-frame file share its SOPInstanceUID: a frame is told by (uid, frame).
+        keys = [("uid", header.sop_instance_uid, header.frame)] if header.sop_instance_uid else []
+        acquisition = _acquisition_key(header)
+        if any(v is not None for v in acquisition[:-1]):  # no tag at all: _split_phases says so itself
+            keys.append(("acquisition", acquisition))
+        for key in keys:
+            other = seen.get(key)
+            if other is not None and other.where != header.where:
+                raise InputError(source, "duplicate slice at position {}: {} and {} are the same image ({}); "
+                                         "remove one of the two files".format(
+                                             ", ".join("{:.2f}".format(v) for v in header.position), other.where,
+                                             header.where, "same SOPInstanceUID" if key[0] == "uid"
+                                             else "same acquisition tags"))
+            seen[key] = header
+
+
 def _split_phases(headers: List[SliceHeader], source: str) -> Tuple[List[List[SliceHeader]], Optional[str]]:
     """Split a series into its acquisitions when slice positions repeat (a dynamic series)."""
     at_position = {}  # type: Dict[Tuple[float, ...], List[SliceHeader]]
@@ -299,6 +338,9 @@ def _split_phases(headers: List[SliceHeader], source: str) -> Tuple[List[List[Sl
         if header.position is None:
             raise InputError(header.where, "has no ImagePositionPatient; the slice cannot be placed")
         at_position.setdefault(header.position_key(), []).append(header)
+    for group in at_position.values():
+        if len(group) > 1:
+            _check_duplicates(group, source)
     counts = sorted({len(group) for group in at_position.values()})
     if counts == [1]:
         return [headers], None
@@ -331,6 +373,7 @@ def read_series(source: str, series: SeriesInfo, dce_phase: int, require_3d: boo
     """Split ``series`` into phases (a dynamic series), check the chosen phase's geometry, read its pixels."""
     headers = series._headers
     first = headers[0]
+    _check_modality(series, source)
     phases, rule = _split_phases(headers, source)
     if rule == "TemporalPositionIdentifier" and any(h.frame is not None for h in headers):
         rule = "TemporalPositionIndex (per-frame functional groups)"

@@ -6,6 +6,7 @@ never from defaults. 2D models score the patient from the k largest VOI cross-se
 Grad-CAM heat-map is returned on the input image's grid so viewers can overlay it.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -15,7 +16,7 @@ import SimpleITK as sitk
 import torch
 
 from LVIPredictorLib import weights as weights_module
-from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.errors import InputError, LVIError, PredictionError
 from LVIPredictorLib.inference import fast, heatmaps
 from LVIPredictorLib.inference.devices import resolve_device
 from LVIPredictorLib.models import late_fusion
@@ -43,6 +44,13 @@ class Prediction:
     member_probabilities: Dict[str, float] = field(default_factory=dict)
     # The DCE phase the model read (1 = pre-contrast), when it reads DCE and the phase is known.
     dce_phase: Optional[int] = None
+
+    def __post_init__(self):
+        # No class from a number that is no probability: NaN >= threshold is False, i.e. a silent "LVI-".
+        if not all(math.isfinite(p) for p in [self.probability] + list(self.slice_probabilities)
+                   + list(self.member_probabilities.values())):
+            raise PredictionError(self.model_id, "gave a non-finite probability ({}); no class is given (are its "
+                                                 "weights or the input broken?)".format(self.probability))
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
@@ -125,6 +133,11 @@ class Predictor:
         t0 = time.perf_counter()
         prepared = prepare_input(channels, self.spec, names, grid_channel=reference)
         timings["preprocess"] = time.perf_counter() - t0
+        if prepared.voi_volume_mm3 < self.spec.min_voi_mm3:
+            raise InputError(channels[reference].mask_source, "the VOI is {:.0f} mm^3, below the {:.0f} mm^3 model {} "
+                                                              "needs: no class is given for so small a VOI".format(
+                                                                  prepared.voi_volume_mm3, self.spec.min_voi_mm3,
+                                                                  self.model_id))
 
         t0 = time.perf_counter()
         x = torch.from_numpy(prepared.inputs).to(self.device)

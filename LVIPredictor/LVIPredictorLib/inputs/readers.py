@@ -33,6 +33,7 @@ from LVIPredictorLib.dicom.series import (DicomScan, ImageInfo, SeriesInfo, chec
                                           read_scan, scan_dicom_files, scan_dicom_folder)
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.vocabulary.sequences import DEFAULT_DCE_PHASE
+from LVIPredictorLib.inputs.file_integrity import check_image_file, nifti_layout
 
 __all__ = ["DEFAULT_DCE_PHASE", "IMAGE_FILE_SUFFIXES", "DicomScan", "ImageInfo", "SeriesInfo",
            "check_image", "list_dicom_series", "mask_labels", "read_dicom_files_with_info", "read_image",
@@ -74,7 +75,7 @@ def read_image_with_info(path, *, dce_phase: int = DEFAULT_DCE_PHASE,
     elif not os.path.exists(path):
         raise InputError(path, "does not exist")
     elif _has_image_suffix(path) or not looks_like_dicom(path):
-        image, info = _read_image_file(path, dce_phase, require_3d)
+        image, info = _read_image_file(path, dce_phase, require_3d, sequence)
     else:
         image, info = read_dicom_file(path, dce_phase, require_3d)
     return _checked(image, info, path, require_3d)
@@ -98,8 +99,11 @@ def _checked(image: sitk.Image, info: ImageInfo, source, require_3d: bool) -> Tu
     return image, info
 
 
-def read_mask(path, *, reference: Optional[sitk.Image] = None) -> sitk.Image:
+def read_mask(path, *, reference: Optional[sitk.Image] = None, label: Optional[int] = None) -> sitk.Image:
     """Read a label mask as uint8, keeping its label values (no binarisation here).
+
+    ``label``: keep only the voxels of that label (the others become background), for a mask
+    holding several structures of which one is the tumour; a mask without it is refused.
 
     With a ``reference`` image on the same grid up to ``same_geometry``'s tolerance, the
     reference's exact geometry is copied onto the mask: NIfTI stores its affine in float32, so an
@@ -130,6 +134,12 @@ def read_mask(path, *, reference: Optional[sitk.Image] = None) -> sitk.Image:
     if high == 0:
         raise InputError(path, "holds no labelled voxel (the mask is empty)")
     mask = sitk.Cast(mask, sitk.sitkUInt8)
+    if label is not None:
+        present = mask_labels(mask)
+        if label not in present:
+            raise InputError(path, "holds no voxel with label {} (labels present: {})".format(
+                label, ", ".join(map(str, present))))
+        mask = sitk.Mask(mask, sitk.Equal(mask, int(label)))
     if reference is not None and same_geometry(mask, reference):
         mask.CopyInformation(reference)
     return mask
@@ -166,13 +176,15 @@ def _has_image_suffix(path: str) -> bool:
 
 
 def _sitk_read(path: str) -> sitk.Image:
+    check_image_file(path)  # ITK reads a truncated file zero-filled, and allocates whatever a header declares
     try:
         return sitk.ReadImage(path)
     except RuntimeError as error:
         raise InputError(path, "cannot be read as an image ({})".format(itk_reason(error)))
 
 
-def _read_image_file(path: str, dce_phase: int, require_3d: bool) -> Tuple[sitk.Image, ImageInfo]:
+def _read_image_file(path: str, dce_phase: int, require_3d: bool,
+                     sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
     image = _sitk_read(path)
     if path.lower().endswith((".nii", ".nii.gz")):
         bad = _nifti_non_finite_count(path)
@@ -180,6 +192,9 @@ def _read_image_file(path: str, dce_phase: int, require_3d: bool) -> Tuple[sitk.
             raise InputError(path, "holds {} NaN or infinite voxel(s) (ITK would silently read them "
                                    "as 0)".format(bad))
     info = ImageInfo(source=path, kind="file", n_slices=0, files=[path])
+    if image.GetDimension() == 4 and sequence == "t2":
+        raise InputError(path, "is a 4D image ({} volumes); an FS-T2WI is one 3D volume (a dynamic series is "
+                               "read only as DCE)".format(image.GetSize()[3]))
     if image.GetDimension() == 4:
         # dcm2niix writes a DCE series as one 4D NIfTI with time on the 4th axis.
         n_phases = image.GetSize()[3]
@@ -205,26 +220,12 @@ def _nifti_non_finite_count(path: str) -> Optional[int]:
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            header = handle.read(540)
-            for order in "<>":
-                size = struct.unpack(order + "i", header[:4])[0]
-                if size == 348:
-                    dims = struct.unpack(order + "8h", header[40:56])
-                    code = struct.unpack(order + "h", header[70:72])[0]
-                    offset = int(struct.unpack(order + "f", header[108:112])[0])
-                    break
-                if size == 540:
-                    code = struct.unpack(order + "h", header[12:14])[0]
-                    dims = struct.unpack(order + "8q", header[16:80])
-                    offset = int(struct.unpack(order + "q", header[168:176])[0])
-                    break
-            else:
+            layout = nifti_layout(handle.read(540))
+            if layout is None or layout.datatype not in _NIFTI_FLOAT_TYPES:
                 return None
-            if code not in _NIFTI_FLOAT_TYPES:
-                return None
-            count = int(np.prod([max(1, d) for d in dims[1:1 + dims[0]]]))
-            dtype = np.dtype(order + _NIFTI_FLOAT_TYPES[code])
-            handle.seek(offset)
+            count = layout.n_voxels
+            dtype = np.dtype(layout.order + _NIFTI_FLOAT_TYPES[layout.datatype])
+            handle.seek(layout.offset)
             # In blocks: the whole file beside the image just read doubled a prediction's peak memory.
             bad, left = 0, count
             while left:

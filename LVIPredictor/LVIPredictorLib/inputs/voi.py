@@ -41,7 +41,8 @@ def binary_voi(mask_array, label, source=None):
     if label is None:
         if len(labels) > 1:
             warnings.append("VOI mask has labels {}; all non-zero labels are used as tumour "
-                            "(choose one with the label setting)".format(labels))
+                            "(choose one with `lvi predict --label N`, or the Slicer module's label "
+                            "setting)".format(labels))
         binary = mask_array != 0
     else:
         if label not in labels:

@@ -21,10 +21,10 @@ CNN) overfitted its image pathway, and averaging single-sequence networks beat i
 """
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 
+from LVIPredictorLib.card_schema import file_beside
 from LVIPredictorLib.errors import WeightsError
 from LVIPredictorLib.vocabulary import kinds, sequences
 
@@ -107,10 +107,9 @@ def member_cards(card, load_card):
     if source is None:
         raise WeightsError(None, "late-fusion card has no '_card_path'; load it with load_card() so its member cards "
                                  "can be found")
-    folder = Path(source).parent
     loaded = []
-    for member in card["members"]:
-        path = folder / member["card"]
+    for index, member in enumerate(card["members"]):
+        path = file_beside(source, member["card"], "members[{}].card".format(index))
         if not path.is_file():
             raise WeightsError(str(path), "member card named by the late-fusion model {} is missing".format(
                 card["model_id"]))

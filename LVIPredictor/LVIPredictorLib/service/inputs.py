@@ -42,19 +42,20 @@ class SeriesInput:
     selection: List[str] = field(default_factory=list)
 
 
-def series_from_files(sequence, image_path, mask_path, dce_phase=None, series_uid=None):
-    # type: (str, str, str, Optional[int], Optional[str]) -> SeriesInput
+def series_from_files(sequence, image_path, mask_path, dce_phase=None, series_uid=None, label=None):
+    # type: (str, str, str, Optional[int], Optional[str], Optional[int]) -> SeriesInput
     """Read one series (file or DICOM folder) and its VOI mask.
 
     A dynamic series is read at ``dce_phase`` when given (the phase every model then reads),
     else at the default phase, and other phases are read on demand for models trained on them.
+    ``label`` keeps only that label of a multi-label mask.
     """
     from LVIPredictorLib.vocabulary import sequences
 
     first = dce_phase or sequences.DEFAULT_DCE_PHASE
     image, info = readers.read_image_with_info(image_path, dce_phase=first, series_uid=series_uid,
                                                sequence=sequence)
-    mask = readers.read_mask(mask_path, reference=image)
+    mask = readers.read_mask(mask_path, reference=image, label=label)
     series = SeriesInput(sequence=sequence, image=image, mask=mask, image_source=str(image_path),
                          mask_source=str(mask_path), description=info.series_description, phase=info.phase,
                          info=info, summary=info.summary(), selection=list(info.selection),

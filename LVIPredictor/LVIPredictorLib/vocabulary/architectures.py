@@ -21,7 +21,7 @@ RADIOMICS = "radiomics"
 
 class Architecture(object):
     def __init__(self, name, label, kind, builder, dims=None, input_size=None, paper_batch_size=None,
-                 default_config=None, width_keys=(), heatmap_layer=None, short_label=None):
+                 default_config=None, width_keys=(), heatmap_layer=None, short_label=None, config_check=None):
         self.name = name
         self.label = label  # as the study's table writes it, e.g. "2D VanillaCNN"
         self.short_label = short_label or label
@@ -33,6 +33,8 @@ class Architecture(object):
         self._default_config = dict(default_config or {})
         self.width_keys = tuple(width_keys)
         self.heatmap_layer = heatmap_layer
+        # "module:function(config, architecture)" bounding a card's architecture_config before anything is built.
+        self.config_check = config_check
 
     def __repr__(self):
         return "Architecture({!r})".format(self.name)
@@ -49,8 +51,18 @@ class Architecture(object):
         return config
 
     def build(self, **config):
-        module, _, function = self.builder.partition(":")
-        return getattr(importlib.import_module(module), function)(**config)
+        return _named(self.builder)(**config)
+
+    def check_config(self, config):
+        """Raise when a card's configuration is out of this architecture's bounds (no check: no-op)."""
+        if self.config_check:
+            _named(self.config_check)(config, self)
+
+
+def _named(reference):
+    """The function a "module:function" reference names (imported when first used)."""
+    module, _, function = reference.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 REGISTRY = OrderedDict()  # type: Dict[str, Architecture]
@@ -68,22 +80,26 @@ def unregister(name):
 
 
 _NETWORKS = "LVIPredictorLib.models.networks"
+_CARD_SCHEMA = "LVIPredictorLib.card_schema"
 register(Architecture(
     "vanilla_cnn_2d", "2D VanillaCNN", NETWORK, _NETWORKS + ":build_vanilla_cnn_2d", dims=2, input_size=(64, 64),
     paper_batch_size=64, short_label="VanillaCNN 2D",
     default_config={"in_channels": 1, "base_width": 32, "dropout": 0.5, "input_size": (64, 64)},
-    width_keys=("base_width", "hidden"), heatmap_layer="body"))
+    width_keys=("base_width", "hidden"), heatmap_layer="body",
+    config_check=_CARD_SCHEMA + ":check_vanilla_cnn_config"))
 register(Architecture(
     "resnet10_2d", "2D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_2d", dims=2, input_size=(64, 64),
     paper_batch_size=64, short_label="ResNet10 2D", default_config={"in_channels": 1}, width_keys=("widths",),
-    heatmap_layer="layer4"))
+    heatmap_layer="layer4", config_check=_CARD_SCHEMA + ":check_resnet_config"))
 register(Architecture(
     "resnet10_3d", "3D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_3d", dims=3, input_size=(32, 64, 64),
     paper_batch_size=8, short_label="ResNet10 3D",
     default_config={"in_channels": 1, "head_widths": (128, 64), "input_size": (32, 64, 64)},
-    width_keys=("widths", "head_widths"), heatmap_layer="layer4"))
+    width_keys=("widths", "head_widths"), heatmap_layer="layer4",
+    config_check=_CARD_SCHEMA + ":check_resnet_config"))
 register(Architecture(
-    "radiomics_lr", "Radiomics + LR (baseline)", RADIOMICS, _NETWORKS + ":build_radiomics_lr"))
+    "radiomics_lr", "Radiomics + LR (baseline)", RADIOMICS, _NETWORKS + ":build_radiomics_lr",
+    config_check=_CARD_SCHEMA + ":check_radiomics_config"))
 
 # The study's three networks, in its table's order.
 STUDY_NETWORKS = ("vanilla_cnn_2d", "resnet10_2d", "resnet10_3d")
