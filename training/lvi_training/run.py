@@ -310,6 +310,9 @@ def _prepare_folder(run_dir, identity, overwrite):
             raise InputError(str(run_dir), "exists and is not a run folder; choose another --out (or --overwrite)")
         else:
             previous = atomic.load_json(config_path).get("identity")
+            old_names = ((previous or {}).get("architecture_config") or {}).get("feature_names")
+            if old_names:  # a radiomics run from before its features were renamed (radiomics.RENAMED) resumes
+                previous["architecture_config"]["feature_names"] = radiomics.current_names(old_names)
             if previous != identity:
                 changed = sorted(k for k in set(identity) | set(previous or {})
                                  if (previous or {}).get(k) != identity.get(k))
