@@ -109,3 +109,23 @@ def test_a_card_with_the_old_feature_names_loads_under_the_new_ones(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(card))
     with pytest.raises(weights.WeightsError, match="feature_names do not match"):
         weights.load_card(tmp_path / "bad.json")
+
+
+def test_a_radiomics_run_from_before_the_rename_resumes_and_exports_the_new_names(blob_cohort, tmp_path, capsys):
+    from lvi_training.cli import main as lvi
+
+    run = tmp_path / "run"
+    command = ["train", "--cohort", str(blob_cohort), "--out", str(run), "--model", "radiomics_lr", "--sequence",
+               "dce", "--split", "paper", "--seed", "0"]
+    assert lvi(command) == 0
+    config = json.loads((run / "config.json").read_text())
+    old_of = {new: old for old, new in radiomics.RENAMED.items()}
+    for where in (config["identity"]["architecture_config"], config["architecture_config"]):
+        where["feature_names"] = ["dce." + old_of.get(n[4:], n[4:]) for n in where["feature_names"]]
+    assert "dce.kurtosis" in config["identity"]["architecture_config"]["feature_names"]
+    (run / "config.json").write_text(json.dumps(config))
+    assert lvi(command) == 0, capsys.readouterr().err
+    assert lvi(["export", str(run), "--out", str(tmp_path / "card")]) == 0
+    card = weights.load_card(tmp_path / "card.json")
+    assert json.loads((tmp_path / "card.json").read_text())["architecture_config"]["feature_names"] == \
+        radiomics.feature_names(radiomics.RadiomicsSpec(), ("dce",)) == card["architecture_config"]["feature_names"]
