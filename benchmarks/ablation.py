@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
-from LVIPredictorLib.errors import InputError  # noqa: E402
+from LVIPredictorLib.errors import InputError
 from lvi_training import atomic, bounds, external, metrics as stats  # noqa: E402
 from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 from lvi_training.export import export_run  # noqa: E402

@@ -18,10 +18,12 @@ import time
 import torch
 from torch import nn
 
-from LVIPredictorLib import fast_inference, models, preprocessing
+from LVIPredictorLib import models, preprocessing
+from LVIPredictorLib.inference import fast
+from LVIPredictorLib.vocabulary import architectures
 
 # What each configuration applies, in order: "bn-fold" and "channels_last" are the alternatives
-# measured here and not used by fast_inference; "onednn" is fast_inference.optimize_for_inference.
+# measured here and not used by fast_inference; "onednn" is fast.optimize_for_inference.
 CONFIGS = {
     "default": (),
     "bn-fold": ("bn-fold",),
@@ -55,7 +57,7 @@ def configured(model, steps):
 
             model = fuse(model)
         elif step == "onednn":
-            model = fast_inference.optimize_for_inference(model, "cpu")
+            model = fast.optimize_for_inference(model, "cpu")
         elif step == "channels_last":
             dims = 3 if any(isinstance(m, nn.Conv3d) for m in model.modules()) else 2
             fmt = torch.channels_last_3d if dims == 3 else torch.channels_last
@@ -71,9 +73,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print("torch {} on {} thread(s), oneDNN available: {}; median of {} interleaved rounds\n".format(
-        torch.__version__, args.threads, fast_inference.onednn_available(), args.rounds))
+        torch.__version__, args.threads, fast.onednn_available(), args.rounds))
     print("{:<16}{:<30}{:>10}{:>10}{:>14}".format("model", "options", "ms", "speed-up", "max |diff|"))
-    for name in models.MODEL_NAMES:
+    for name in architectures.STUDY_NETWORKS:
         spec = preprocessing.default_spec(name)
         rows = spec.n_slices if models.model_dims(name) == 2 else 1
         x = torch.randn(models.input_shape(name, batch_size=rows), generator=torch.Generator().manual_seed(1))

@@ -34,7 +34,9 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from LVIPredictorLib import inference, io, models, preprocessing, weights
+from LVIPredictorLib import inference, models, preprocessing, weights
+from LVIPredictorLib.inputs import readers
+from LVIPredictorLib.vocabulary import architectures
 
 SEQUENCES = ("t2", "dce")
 SOURCES = ("memory", ".nii", ".nii.gz", "dicom")
@@ -82,7 +84,7 @@ def prepare_inputs(kind, tmp):
             image, mask = sitk.ReadImage(str(image_gz)), sitk.ReadImage(str(mask_gz))
             inputs[seq] = {".nii.gz": (image_gz, mask_gz), "dicom": (dicom, mask_gz)}
             inputs[seq][".nii"] = _write(image, mask, tmp / seq, ".nii")
-            inputs[seq]["memory"] = io.read_image(image_gz), io.read_mask(mask_gz, reference=image)
+            inputs[seq]["memory"] = readers.read_image(image_gz), readers.read_mask(mask_gz, reference=image)
     else:
         for seq, geometry in SYNTHETIC.items():
             image, mask = synthetic_case(**geometry)
@@ -112,8 +114,8 @@ def bench_card(name, seq, folder):
 def read_ours(source, entry):
     if source == "memory":
         return entry
-    image = io.read_image(entry[0])
-    return image, io.read_mask(entry[1], reference=image)
+    image = readers.read_image(entry[0])
+    return image, readers.read_mask(entry[1], reference=image)
 
 
 def read_reference(pipeline, source, entry):
@@ -159,7 +161,7 @@ def measure_reference(inputs, sources, repeats):
 
     pipelines = {dims: monai_reference.ReferencePipeline(preprocessing.default_spec(name))
                  for dims, name in ((2, "resnet10_2d"), (3, "resnet10_3d"))}
-    networks = {name: monai_reference.reference_network(name) for name in models.MODEL_NAMES}
+    networks = {name: monai_reference.reference_network(name) for name in architectures.STUDY_NETWORKS}
     times = {}
     for seq, by_source in inputs.items():
         for source in sources:
@@ -171,7 +173,7 @@ def measure_reference(inputs, sources, repeats):
                     t0 = time.perf_counter()
                     x = pipeline.preprocess(data)
                     t_pre = time.perf_counter() - t0
-                    for name in models.MODEL_NAMES:
+                    for name in architectures.STUDY_NETWORKS:
                         if models.model_dims(name) != dims:
                             continue
                         t0 = time.perf_counter()
@@ -191,8 +193,8 @@ def rss_child(side, name, card_path, image_path, mask_path):
     if side == "ours":
         predictor = inference.Predictor(card_path, device="cpu")
         loaded = _maxrss_mb()
-        image = io.read_image(image_path)
-        predictor.predict(image, io.read_mask(mask_path, reference=image))
+        image = readers.read_image(image_path)
+        predictor.predict(image, readers.read_mask(mask_path, reference=image))
     else:
         import monai_reference
 
@@ -220,7 +222,7 @@ def _maxrss_mb():
 def measure_rss(cards, image_path, mask_path, sides, threads):
     rss = {}
     for side in sides:
-        for name in models.MODEL_NAMES:
+        for name in architectures.STUDY_NETWORKS:
             cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--rss-child", side, name,
                    str(cards[name]), str(image_path), str(mask_path)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True,
@@ -258,7 +260,7 @@ def print_table(ours, reference):
 def print_ratios(rows):
     """ours/ref per step, averaged (geometric mean) over sources and sequences, per model."""
     print("\nours/ref per step (geometric mean over sequences and sources that both read; < 1 = ours faster)")
-    for name in models.MODEL_NAMES:
+    for name in architectures.STUDY_NETWORKS:
         ratios = [r["ratio_ours_over_ref"] for r in rows if r["model"] == name and r["ratio_ours_over_ref"]]
         if not ratios:
             continue
@@ -271,7 +273,7 @@ def print_dicom_ratios(rows):
     """Ours from the 4-phase DCE DICOM folder against ours from .nii.gz (issue 13: within 2x)."""
     print("\nDCE from the 4-phase DICOM folder vs from .nii.gz (ours, whole prediction incl. reading)")
     ratios = {}
-    for name in models.MODEL_NAMES:
+    for name in architectures.STUDY_NETWORKS:
         by_source = {r["source"]: r["ours_s"]["total"] for r in rows if r["model"] == name and r["sequence"] == "dce"}
         if "dicom" in by_source and ".nii.gz" in by_source:
             ratios[name] = by_source["dicom"] / by_source[".nii.gz"]
@@ -305,8 +307,8 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp(prefix="lvi-bench-predict-"))
     try:
         inputs = prepare_inputs(args.input, tmp)
-        cards = {seq: {name: bench_card(name, seq, tmp) for name in models.MODEL_NAMES} for seq in SEQUENCES}
-        predictors = {seq: {name: inference.Predictor(cards[seq][name], device="cpu") for name in models.MODEL_NAMES}
+        cards = {seq: {name: bench_card(name, seq, tmp) for name in architectures.STUDY_NETWORKS} for seq in SEQUENCES}
+        predictors = {seq: {name: inference.Predictor(cards[seq][name], device="cpu") for name in architectures.STUDY_NETWORKS}
                       for seq in SEQUENCES}
         geometry = {seq: "{}x{}x{} @ {}".format(*inputs[seq]["memory"][0].GetSize(), "x".join(
             "{:g}".format(s) for s in inputs[seq]["memory"][0].GetSpacing())) for seq in SEQUENCES}

@@ -35,7 +35,8 @@ import time
 
 import torch
 
-from LVIPredictorLib.models import DEFAULT_INPUT_SIZE, MODEL_NAMES, PAPER_BATCH_SIZE, build_model
+from LVIPredictorLib.models import build_model
+from LVIPredictorLib.vocabulary import architectures
 from lvi_training import engine
 from lvi_training.steps import optimisation_step
 
@@ -51,7 +52,7 @@ WARMUP_STEPS = 2
 def synthetic_crops(name, n_samples):
     """The same N preprocessed crops (and labels) for both sides: (N, 1, *input size) float32 on the CPU."""
     g = torch.Generator().manual_seed(0)
-    inputs = torch.randn((n_samples, 1) + tuple(DEFAULT_INPUT_SIZE[name]), generator=g)
+    inputs = torch.randn((n_samples, 1) + tuple(architectures.get(name).input_size), generator=g)
     labels = (torch.rand(n_samples, generator=g) < 0.33).float()
     return inputs, labels
 
@@ -63,7 +64,7 @@ def timed_training(name, next_batch, steps, device):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, steps // 10), gamma=0.9)
     criterion = torch.nn.BCEWithLogitsLoss()
-    batch = PAPER_BATCH_SIZE[name]
+    batch = architectures.get(name).paper_batch_size
     data_s = compute_s = 0.0
     for step in range(steps + WARMUP_STEPS):
         _sync(device)
@@ -83,7 +84,7 @@ def timed_training(name, next_batch, steps, device):
 
 
 def bench_model(name, steps, device, n_samples=None):
-    batch = PAPER_BATCH_SIZE[name]
+    batch = architectures.get(name).paper_batch_size
     n_samples = n_samples or batch * 4
     cpu_inputs, cpu_labels = synthetic_crops(name, n_samples)
     inputs, labels = cpu_inputs.to(device), cpu_labels.to(device)  # the warm cache, resident
@@ -94,7 +95,7 @@ def bench_model(name, steps, device, n_samples=None):
         idx = torch.randperm(n_samples, generator=g)[:batch]
         return engine.augment(inputs[idx.to(device)], params, idx), labels[idx.to(device)]
 
-    row = {"model": name, "batch_size": batch, "input": list(DEFAULT_INPUT_SIZE[name]), "steps": steps,
+    row = {"model": name, "batch_size": batch, "input": list(architectures.get(name).input_size), "steps": steps,
            "samples": n_samples}
     row.update(timed_training(name, next_batch, steps, device))
     return row
@@ -107,7 +108,7 @@ def monai_loader(name, n_samples, workers):
 
     inputs, labels = synthetic_crops(name, n_samples)
     items = [{"image": inputs[i].numpy(), "label": float(labels[i])} for i in range(n_samples)]
-    size = DEFAULT_INPUT_SIZE[name]
+    size = architectures.get(name).input_size
     m = engine.MAX_SHIFT_VOXELS
     three_d = len(size) == 3
     flip_axes = (2, 0) if three_d else (1,)  # spatial axes of (Z, Y, X) / (Y, X): x, and z in 3D, like ours
@@ -120,7 +121,7 @@ def monai_loader(name, n_samples, workers):
            mt.RandShiftIntensityd(keys="image", offsets=engine.INTENSITY_OFFSET, prob=1.0)])
     transform.set_random_state(seed=0)
     dataset = CacheDataset(items, transform=transform, cache_rate=1.0, progress=False)
-    return DataLoader(dataset, batch_size=PAPER_BATCH_SIZE[name], shuffle=True, drop_last=True,
+    return DataLoader(dataset, batch_size=architectures.get(name).paper_batch_size, shuffle=True, drop_last=True,
                       num_workers=workers, persistent_workers=workers > 0)
 
 
@@ -185,7 +186,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    parser.add_argument("--models", nargs="+", default=list(architectures.STUDY_NETWORKS), choices=architectures.STUDY_NETWORKS)
     parser.add_argument("--samples", type=int, default=None,
                         help="synthetic crops per model, the same on both sides (default: 4 paper batches)")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,

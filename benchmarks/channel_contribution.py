@@ -29,9 +29,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
-from LVIPredictorLib.models import build_model  # noqa: E402
-from LVIPredictorLib.preprocessing import spec_from_dict  # noqa: E402
-from LVIPredictorLib.sequences import channels  # noqa: E402
+from LVIPredictorLib.models import build_model
+from LVIPredictorLib.preprocessing import spec_from_dict
+from LVIPredictorLib.vocabulary.sequences import channels
 from lvi_training import atomic, cache, engine, metrics  # noqa: E402
 from lvi_training.cohort import load_cohort  # noqa: E402
 from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from LVIPredictorLib.models import MODEL_NAMES, PAPER_BATCH_SIZE, build_model, model_dims
+from LVIPredictorLib.models import build_model, model_dims
+from LVIPredictorLib.vocabulary import architectures
 from lvi_training.steps import autocast, optimisation_step
 
 SEQUENCES = ("t2", "dce")
@@ -194,7 +195,7 @@ def train_one(name, seq, block, epochs, device, channels_last, seed=0):
     if channels_last and cuda:
         fmt = torch.channels_last if model_dims(name) == 2 else torch.channels_last_3d
         model = model.to(memory_format=fmt)
-    batch = PAPER_BATCH_SIZE[name]
+    batch = architectures.get(name).paper_batch_size
     train = block["train"]
     n_train = len(train)
     steps_per_epoch = math.ceil(n_train / batch)
@@ -285,7 +286,7 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, default=457, help="cohort size (a smaller cache is tiled up to it)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--models", default=",".join(MODEL_NAMES))
+    parser.add_argument("--models", default=",".join(architectures.STUDY_NETWORKS))
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--channels-last", choices=("on", "off"), default="on")
     parser.add_argument("--workers", type=int, default=2, help="processes for --build-cache")

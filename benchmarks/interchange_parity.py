@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from LVIPredictorLib import late_fusion, models, preprocessing, sequences, weights
+from LVIPredictorLib import preprocessing, weights
 from LVIPredictorLib.inference import Predictor
+from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 from lvi_training import interchange_formats
 from lvi_training.reference import default_sample_case, sample_inputs
 
@@ -57,7 +58,7 @@ def main(argv=None):
         print("| --- | --- | --- | --- | --- |")
         for entry in weights.bundled_catalog():
             card = weights.load_card(entry["card_path"])
-            if late_fusion.is_late_fusion(card) or card["architecture"] == models.RADIOMICS:
+            if kinds.kind_of(card).name != architectures.NETWORK:
                 continue
             if args.models and card["model_id"] not in args.models:
                 continue

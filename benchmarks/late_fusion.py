@@ -21,7 +21,7 @@ sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 import numpy as np  # noqa: E402
 
 from lvi_training import atomic, metrics  # noqa: E402
-from LVIPredictorLib.late_fusion import mean_logit  # noqa: E402
+from LVIPredictorLib.models.late_fusion import mean_logit
 from lvi_training.evaluate import aligned_out_of_fold  # noqa: E402
 
 

@@ -4,7 +4,7 @@ A MONAI dictionary-transform chain (LoadImaged, EnsureChannelFirstd, Orientation
 Spacingd to the model's spacing, CropForegroundd around the VOI with the same margin,
 NormalizeIntensityd, ResizeWithPadOrCropd to the model's input size) feeding MONAI's
 ``resnet10`` built with the same settings as ours (one input channel, one logit, and a
-stride-2 first convolution: MONAI's default stride 1 costs 7.8x our FLOPs, DESIGN §9).
+stride-2 first convolution: MONAI's default stride 1 costs 7.8x our FLOPs, docs/design.md §9).
 
 MONAI is a benchmark-only extra (``pip install .[bench]``); nothing in LVIPredictorLib or
 lvi_training imports this module. MONAI has no plain "vanilla CNN", so the reference for
@@ -38,7 +38,7 @@ from monai.transforms import (  # noqa: E402
     Spacingd,
 )
 
-from LVIPredictorLib import models  # noqa: E402
+from LVIPredictorLib import models
 
 KEYS = ("image", "label")
 

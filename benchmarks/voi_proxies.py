@@ -22,7 +22,7 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "LVIPredictor"), str(REPO / "training")]
 
-from LVIPredictorLib import io  # noqa: E402
+from LVIPredictorLib.inputs import readers
 from lvi_training import metrics  # noqa: E402
 from lvi_training.cohort import load_cohort  # noqa: E402
 from lvi_training.evaluate import out_of_fold_predictions  # noqa: E402
@@ -39,7 +39,7 @@ def main(argv=None):
     cases = load_cohort(args.cohort).with_sequence(args.sequence)
     ids = [c.case_id for c in cases]
     labels = np.array([c.lvi for c in cases], dtype=int)
-    values = np.array([descriptors(io.read_mask(c.masks[args.sequence]), str(c.masks[args.sequence])) for c in cases])
+    values = np.array([descriptors(readers.read_mask(c.masks[args.sequence]), str(c.masks[args.sequence])) for c in cases])
     result = {"cohort": str(args.cohort), "sequence": args.sequence, "n": len(ids), "proxies": {}, "runs": {}}
     print("| {} ({} cases) | AUC (95 % CI, DeLong) |".format(args.sequence, len(ids)))
     print("|---|---|")

@@ -7,8 +7,8 @@
 #
 #   bash training/train_bundled.sh [WORKDIR]      (WORKDIR holds the cohort and the runs)
 #
-# Recipe: small-data (the default, head refit included; README "Bundled models" and
-# benchmarks/RESULTS.md measured it), 5-fold CV by patient, the exported model being the five fold
+# Recipe: small-data (the default, head refit included; docs/results.md, "Bundled models" and
+# "The measurement record", measured it), 5-fold CV by patient, the exported model being the five fold
 # models averaged with left-right flips. Epochs: the recipe's 40 for every network (LVI_EPOCHS_2D,
 # LVI_EPOCHS_3D). On a 2-core CPU, two runs at a time, the bundle takes about two hours: 8-15 minutes
 # per 2D network, 82-83 minutes per ResNet10 3D. LVI_RECIPE=paper LVI_EPOCHS_2D=15 LVI_EPOCHS_3D=4
@@ -38,7 +38,7 @@ train_one() {  # sequence model
     options=(--recipe "$recipe" --epochs "$epochs_3d")
   elif [ "$model" = vanilla_cnn_2d ] && [ "$seq" != t2 ] && [ "$recipe" = small-data ]; then
     # Image dropout 0.3 instead of the recipe's 0.8: measured better for this network on DCE (two
-    # seeds) and on FS-T2WI + DCE (README, "Bundled models"); not for the others, so not the recipe's.
+    # seeds) and on FS-T2WI + DCE (docs/results.md, "Bundled models"); not for the others, so not the recipe's.
     options=(--recipe "$recipe" --epochs "$epochs_2d" --image-dropout 0.3)
   else
     options=(--recipe "$recipe" --epochs "$epochs_2d")
@@ -66,7 +66,7 @@ for combo in "$@"; do
 done
 while [ "$running" -gt 0 ]; do wait -n; running=$((running - 1)); done
 # Late fusion of the FS-T2WI ResNet10 3D with the DCE VanillaCNN and ResNet10 2D (same cohort and seed, so
-# the same folds; chosen among the ensembles measured for the previous bundle, benchmarks/RESULTS.md):
+# the same folds; chosen among the ensembles measured for the previous bundle, docs/results.md):
 # no training, the card's out-of-fold metrics come from the runs' held-out predictions.
 lvi fuse --member "$models_dir/t2-resnet10_3d.json" "$work/runs/t2-resnet10_3d" \
   --member "$models_dir/dce-vanilla_cnn_2d.json" "$work/runs/dce-vanilla_cnn_2d" \

@@ -27,3 +27,7 @@ class InputError(LVIError, ValueError):
 
 class WeightsError(LVIError, ValueError):
     """A weights file or model card that is corrupt, tampered with or mismatched."""
+
+
+class PredictionCancelled(Exception):
+    """The user asked to stop between two steps of a prediction; nothing was returned or added."""

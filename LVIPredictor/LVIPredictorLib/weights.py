@@ -19,10 +19,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from . import late_fusion, models, sequences
-from .atomic_files import write_bytes_atomic, write_json_atomic
-from .errors import WeightsError
-from .preprocessing import spec_from_dict
+from LVIPredictorLib import models
+from LVIPredictorLib.atomic_files import write_bytes_atomic, write_json_atomic
+from LVIPredictorLib.errors import WeightsError
+from LVIPredictorLib.models import late_fusion
+from LVIPredictorLib.preprocessing import radiomics, spec_from_dict
+from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 
 CARD_SCHEMA_VERSION = 1
 REQUIRED_CARD_KEYS = ("model_id", "architecture", "architecture_config", "sequence", "preprocessing",
@@ -93,16 +95,16 @@ def load_card(card_path):
 
 
 def _check_card(card, source):
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         late_fusion.check_card(card, source)
         _check_threshold(card, source)
         return
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise WeightsError(source, "model card lacks {}".format(", ".join(missing)))
-    if card["architecture"] not in models.CLASSIFIERS:
+    if card["architecture"] not in architectures.names():
         raise WeightsError(source, "unknown architecture {!r} (known: {})".format(
-            card["architecture"], ", ".join(models.CLASSIFIERS + (late_fusion.ARCHITECTURE,))))
+            card["architecture"], ", ".join(architectures.names() + (kinds.LATE_FUSION,))))
     if card["sequence"] not in sequences.ALL:
         raise WeightsError(source, "unknown sequence {!r} (known: {})".format(card["sequence"],
                                                                               ", ".join(sequences.ALL)))
@@ -110,10 +112,11 @@ def _check_card(card, source):
         spec = spec_from_dict(card["preprocessing"])
     except (TypeError, ValueError) as e:
         raise WeightsError(source, "invalid preprocessing spec: {}".format(e))
-    if (card["architecture"] == models.RADIOMICS) != (getattr(spec, "kind", None) == "radiomics"):
+    reads_features = architectures.is_radiomics(card["architecture"])
+    if reads_features != (getattr(spec, "kind", None) == radiomics.KIND):
         raise WeightsError(source, "architecture {} does not go with a {} preprocessing spec".format(
-            card["architecture"], "radiomics" if getattr(spec, "kind", None) == "radiomics" else "CNN"))
-    if card["architecture"] == models.RADIOMICS:
+            card["architecture"], "radiomics" if getattr(spec, "kind", None) == radiomics.KIND else "CNN"))
+    if reads_features:
         _check_radiomics_features(card, spec, source)
     else:
         _check_in_channels(card, spec, source)
@@ -142,11 +145,10 @@ def _check_in_channels(card, spec, source):
 
 
 def _check_radiomics_features(card, spec, source):
-    from .radiomics import current_names, feature_names
 
-    expected = feature_names(spec, sequences.channels(card["sequence"]))
+    expected = radiomics.feature_names(spec, sequences.channels(card["sequence"]))
     given = (card.get("architecture_config") or {}).get("feature_names")
-    if isinstance(given, list) and given != expected and current_names(given) == expected:
+    if isinstance(given, list) and given != expected and radiomics.current_names(given) == expected:
         # A card written before six features were renamed (radiomics.RENAMED): same values, so it is
         # read under the current names rather than refused.
         card["architecture_config"] = dict(card["architecture_config"], feature_names=expected)
@@ -167,7 +169,7 @@ def build_card_model(card):
 
 
 def card_spec(card):
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         raise WeightsError(card.get("_card_path"), "is a late-fusion model: each of its members has its own "
                                                    "preprocessing (member_cards)")
     return spec_from_dict(card["preprocessing"])
@@ -175,7 +177,7 @@ def card_spec(card):
 
 def voi_label(card):
     """The VOI label a card's model reads (None: any non-zero voxel), for a late-fusion card its members'."""
-    if not late_fusion.is_late_fusion(card):
+    if not kinds.is_late_fusion(card):
         return card_spec(card).label
     labels = {card_spec(member).label for member in member_cards(card)}
     if len(labels) > 1:
@@ -197,7 +199,7 @@ def member_cards(card):
 def load_model(card_or_path, device="cpu"):
     """Build the card's architecture and load its verified weights; returns (model in eval mode, card)."""
     card = card_or_path if isinstance(card_or_path, dict) else load_card(card_or_path)
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         raise WeightsError(card.get("_card_path"), "is a late-fusion model: it has no network of its own; load its "
                                                    "members (member_cards) or predict with inference.Predictor")
     if "_card_path" not in card:
@@ -311,7 +313,7 @@ def write_catalog(directory):
         entry = {"model_id": card["model_id"], "architecture": card["architecture"], "sequence": card["sequence"],
                  "card": card_path.name, "weights": card.get("weights_file"),  # None: a late-fusion card
                  "weights_sha256": card["weights_sha256"], "demo": bool(card.get("demo", False))}
-        if late_fusion.is_late_fusion(card):
+        if kinds.is_late_fusion(card):
             entry["members"] = [m["card"] for m in card["members"]]
         entries.append(entry)
     path = directory / "catalog.json"

@@ -2,7 +2,9 @@
 
 import torch
 
-from LVIPredictorLib import models, preprocessing, sequences, weights
+from LVIPredictorLib import models, preprocessing, weights
+from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorLib.vocabulary import architectures, kinds
 
 
 def fresh_card(tmp_path, name="resnet10_3d", sequence="dce", seed=0, dtype="float32", threshold=0.5, **extra):
@@ -20,17 +22,17 @@ def fresh_card(tmp_path, name="resnet10_3d", sequence="dce", seed=0, dtype="floa
 
 def radiomics_card(tmp_path, sequence="dce", seed=0, threshold=0.3):
     """A radiomics_lr card with made-up standardisation and coefficients (float32, as exported)."""
-    from LVIPredictorLib import radiomics
+    from LVIPredictorLib.preprocessing import radiomics
 
     spec = radiomics.RadiomicsSpec()
     names = radiomics.feature_names(spec, sequences.channels(sequence))
-    model = models.build_model(models.RADIOMICS, feature_names=names)
+    model = models.build_model(architectures.RADIOMICS_BASELINE, feature_names=names)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         model.feature_mean.copy_(torch.rand(len(names), generator=g, dtype=torch.float64))
         model.feature_scale.copy_(1.0 + torch.rand(len(names), generator=g, dtype=torch.float64))
         model.linear.weight.copy_(0.3 * torch.randn(1, len(names), generator=g, dtype=torch.float64))
-    card = dict(model_id="test-{}-radiomics".format(sequence), architecture=models.RADIOMICS,
+    card = dict(model_id="test-{}-radiomics".format(sequence), architecture=architectures.RADIOMICS_BASELINE,
                 architecture_config={"feature_names": names}, sequence=sequence, preprocessing=spec.to_dict(),
                 threshold=threshold, threshold_method="fixed (test)", demo=True)
     _, card_path = weights.save_model(model, card, tmp_path / "{}-radiomics".format(sequence), dtype="float32")
@@ -56,14 +58,14 @@ def late_fusion_card(folder, t2_card, dce_card, threshold=0.5, model_id="test-t2
     import json
     from pathlib import Path
 
-    from LVIPredictorLib import late_fusion
+    from LVIPredictorLib.models import late_fusion
 
     members = []
     for sequence, path in (("t2", t2_card), ("dce", dce_card)):
         member = weights.load_card(path)
         members.append({"card": Path(path).name, "sequence": sequence, "model_id": member["model_id"],
                         "architecture": member["architecture"], "weights_sha256": member["weights_sha256"]})
-    card = {"model_id": model_id, "architecture": late_fusion.ARCHITECTURE, "sequence": sequences.FUSED,
+    card = {"model_id": model_id, "architecture": kinds.LATE_FUSION, "sequence": sequences.FUSED,
             "dce_phase": 2, "members": members, "combine": late_fusion.COMBINE, "threshold": threshold,
             "threshold_method": "fixed (test)", "demo": True,
             "weights_sha256": late_fusion.members_sha256([m["weights_sha256"] for m in members])}

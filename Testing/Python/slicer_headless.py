@@ -237,6 +237,12 @@ def module_file():
     return importModuleFile()
 
 
+@pytest.fixture(scope="session")
+def sample_data(module_file):
+    """LVIPredictorSlicerLib.sample_data (importable once the module file's stand-ins are in place)."""
+    return importlib.import_module("LVIPredictorSlicerLib.sample_data")
+
+
 # ---------------------------------------------------------------------------
 # Model cards: freshly initialised networks saved like real weights, so the Logic runs
 # the whole path (card, checksum, preprocessing spec, threshold) without bundled weights.
@@ -252,7 +258,8 @@ def models_dir(tmp_path_factory):
 
     import torch
 
-    from LVIPredictorLib import models, preprocessing, sequences, weights
+    from LVIPredictorLib import models, preprocessing, weights
+    from LVIPredictorLib.vocabulary import sequences
 
     folder = tmp_path_factory.mktemp("Models")
     entries = []
@@ -284,14 +291,14 @@ def dynamic_series(phases):
     """A dynamic series loaded whole, as the DICOM browser does: a sequence, a browser, a proxy volume."""
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     sequence = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceNode", "ep2d_dyn_vibe")
     for index, image in enumerate(phases):
         item = slicer.vtkMRMLScalarVolumeNode()
-        slicer_adapter.updateVolumeFromImage(item, image)
+        mrml_adapter.updateVolumeFromImage(item, image)
         sequence.SetDataNodeAtValue(item, str(index))
-    proxy = slicer_adapter.addVolumeFromImage(phases[0], "ep2d_dyn_vibe proxy")
+    proxy = mrml_adapter.addVolumeFromImage(phases[0], "ep2d_dyn_vibe proxy")
     browser = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode")
     browser.SetAndObserveMasterSequenceNodeID(sequence.GetID())
     browser.AddProxyNode(proxy, sequence, False)
@@ -308,10 +315,10 @@ def multi_volume(phases, name="ep2d_dyn_vibe multivolume"):
     import SimpleITK as sitk
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", name)
-    slicer_adapter.updateVolumeFromImage(node, phases[0])  # geometry
+    mrml_adapter.updateVolumeFromImage(node, phases[0])  # geometry
     slicer.util.updateVolumeFromArray(node, np.stack([sitk.GetArrayFromImage(p) for p in phases], axis=-1))
     node.SetAttribute("MultiVolume.NumberOfFrames", str(len(phases)))
     return node

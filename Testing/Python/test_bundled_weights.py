@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from LVIPredictorLib import inference, late_fusion, models, weights
+from LVIPredictorLib import inference, models, weights
+from LVIPredictorLib.models import late_fusion
+from LVIPredictorLib.vocabulary import architectures, kinds
 from lvi_training.reference import FLOAT16_TOLERANCE, default_sample_case, sample_inputs
 
 MODELS_DIR = weights.models_dir()
@@ -14,9 +16,9 @@ IDS = [e["model_id"] for e in CATALOG]
 
 def test_catalog_lists_the_papers_table_fused_models_and_the_radiomics_baseline():
     combos = sorted((e["sequence"], e["architecture"]) for e in CATALOG)
-    papers = [(s, m) for s in ("t2", "dce") for m in models.MODEL_NAMES]
-    fused = [("t2+dce", "vanilla_cnn_2d"), ("t2+dce", late_fusion.ARCHITECTURE)]
-    baseline = [(s, models.RADIOMICS) for s in ("t2", "dce", "t2+dce")]
+    papers = [(s, m) for s in ("t2", "dce") for m in architectures.STUDY_NETWORKS]
+    fused = [("t2+dce", "vanilla_cnn_2d"), ("t2+dce", kinds.LATE_FUSION)]
+    baseline = [(s, architectures.RADIOMICS_BASELINE) for s in ("t2", "dce", "t2+dce")]
     assert combos == sorted(papers + fused + baseline)
 
 
@@ -33,11 +35,11 @@ def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
     assert "not for clinical use" in card["intended_use"]
     training = card["training"]
     assert training["command"] and training["seed"] is not None
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         reads = [m["sequence"] for m in weights.member_cards(card)]
         assert late_fusion.fused_sequence(reads) == card["sequence"] and len(reads) >= 2
         assert training["members"] and card["metrics"]["scope"].startswith("pooled out-of-fold")
-    elif card["architecture"] == models.RADIOMICS:
+    elif card["architecture"] == architectures.RADIOMICS_BASELINE:
         # A few dozen coefficients: float16 would save nothing and cost precision.
         assert card["weights_dtype"] == "float32"
         assert card["preprocessing"]["kind"] == "radiomics"
@@ -65,7 +67,7 @@ def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
 def test_weights_load_with_a_matching_checksum(entry):
     card = weights.load_card(entry["card_path"])
     assert card["weights_sha256"] == entry["weights_sha256"]
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         shas = [m["weights_sha256"] for m in weights.member_cards(card)]
         assert card["weights_sha256"] == late_fusion.members_sha256(shas)
         return

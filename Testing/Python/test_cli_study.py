@@ -21,12 +21,13 @@ SAMPLE = default_sample_case()
 def _reference(model_id):
     """The model's probability on the sample's own series folders (DICOM: the T2 NIfTI copy's float32
     affine differs by ~1e-6 mm, enough to move a probability by ~3e-4)."""
-    from LVIPredictorLib import inference, io
+    from LVIPredictorLib import inference
+    from LVIPredictorLib.inputs import readers
 
     entry = next(e for e in weights.bundled_catalog() if e["model_id"] == model_id)
     predictor = inference.Predictor(entry["card_path"], device="cpu")
-    images = {n: io.read_image(SAMPLE / "dicom" / n) for n in predictor.sequences}
-    masks = {n: io.read_mask(SAMPLE / "{}_mask.nii.gz".format(n), reference=images[n]) for n in predictor.sequences}
+    images = {n: readers.read_image(SAMPLE / "dicom" / n) for n in predictor.sequences}
+    masks = {n: readers.read_mask(SAMPLE / "{}_mask.nii.gz".format(n), reference=images[n]) for n in predictor.sequences}
     return predictor.predict_case(images, masks).probability
 
 
@@ -142,7 +143,8 @@ def test_validate_cohort_lists_the_candidates_of_an_ambiguous_study_cell(tmp_pat
 def test_training_cache_reads_each_sequence_s_series_from_a_study_cell(study, tmp_path):
     import numpy as np
 
-    from LVIPredictorLib import io, preprocessing
+    from LVIPredictorLib import preprocessing
+    from LVIPredictorLib.inputs import readers
     from LVIPredictorLib.preprocessing import Channel
     from lvi_training.cache import PreparedCache
     from lvi_training.cohort import load_cohort
@@ -153,8 +155,8 @@ def test_training_cache_reads_each_sequence_s_series_from_a_study_cell(study, tm
     assert built == 1
     channels = []
     for name in ("t2", "dce"):
-        image = io.read_image(SAMPLE / "dicom" / name)
+        image = readers.read_image(SAMPLE / "dicom" / name)
         mask_path = SAMPLE / "{}_mask.nii.gz".format(name)
-        channels.append(Channel(image, io.read_mask(mask_path, reference=image), str(image), str(mask_path)))
+        channels.append(Channel(image, readers.read_mask(mask_path, reference=image), str(image), str(mask_path)))
     expected = preprocessing.preprocess_channels(channels, spec, grid_channel=1)
     assert np.array_equal(cached.inputs, expected.inputs)

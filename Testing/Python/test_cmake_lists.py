@@ -24,7 +24,8 @@ def _isDraftDocument(path):
 def test_every_python_file_of_the_module_is_listed():
     listed = set(_cmakeList(MODULE_DIR / "CMakeLists.txt", "MODULE_PYTHON_SCRIPTS"))
     present = {"LVIPredictor.py"} | {p.relative_to(MODULE_DIR).as_posix()
-                                     for p in (MODULE_DIR / "LVIPredictorLib").rglob("*.py")}
+                                     for package in ("LVIPredictorLib", "LVIPredictorSlicerLib")
+                                     for p in (MODULE_DIR / package).rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(present - listed) == []
     assert sorted(listed - present) == []
 

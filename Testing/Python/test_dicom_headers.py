@@ -13,7 +13,8 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
 from dicom_factory import save_dataset, write_mr_series
-from LVIPredictorLib import dicom_headers, dicom_pixels
+from LVIPredictorLib.dicom import headers
+from LVIPredictorLib.dicom import pixels
 from LVIPredictorLib.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,20 +36,20 @@ def _real_test_files():
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_walker_and_pydicom_agree_on_every_file_shipped_with_pydicom_and_pydicom_data():
     files = _real_test_files()
-    walked = [p for p in files if dicom_headers._read_header_fast(p) is not None]
+    walked = [p for p in files if headers._read_header_fast(p) is not None]
     # Most files are walked (big endian, deflate and odd encodings go to pydicom): a real comparison.
     assert len(files) > 100 and len(walked) > 0.6 * len(files)
     for path in files:
-        assert _outcome(dicom_headers.read_header, path) == _outcome(dicom_headers.read_header_pydicom, path), path
+        assert _outcome(headers.read_header, path) == _outcome(headers.read_header_pydicom, path), path
     for name in ("MR_small_bigendian.dcm", "ExplVR_BigEnd.dcm", "image_dfl.dcm"):
-        assert dicom_headers._read_header_fast(get_testdata_file(name)) is None
+        assert headers._read_header_fast(get_testdata_file(name)) is None
 
 
 def test_walker_reads_the_phantom_series_and_notes_where_the_pixels_are():
     paths = sorted(glob.glob(os.path.join(SAMPLE_DICOM, "*", "*.dcm")))[:40]
     for path in paths:
-        fast = dicom_headers._read_header_fast(path)
-        assert fast is not None and fast == dicom_headers.read_header_pydicom(path)
+        fast = headers._read_header_fast(path)
+        assert fast is not None and fast == headers.read_header_pydicom(path)
         ds = pydicom.dcmread(path)
         with open(path, "rb") as handle:
             handle.seek(fast.pixels.offset)
@@ -82,8 +83,8 @@ def test_walker_skips_nested_sequences_and_private_blocks(tmp_path, implicit):
     for path in written.files:
         _with_sequences_and_private_data(path, implicit)
         assert b"\xfe\xff\xdd\xe0" in open(path, "rb").read()  # a sequence delimiter was written
-        fast = dicom_headers._read_header_fast(path)
-        assert fast is not None and fast == dicom_headers.read_header_pydicom(path)
+        fast = headers._read_header_fast(path)
+        assert fast is not None and fast == headers.read_header_pydicom(path)
         assert fast.position == tuple(float(v) for v in pydicom.dcmread(path).ImagePositionPatient)
 
 
@@ -93,7 +94,7 @@ def test_a_damaged_header_gets_the_pydicom_error(tmp_path):
     data = bytearray(open(path, "rb").read())
     data[200:260] = b"\xff" * 60  # inside the dataset, before the pixels
     open(path, "wb").write(bytes(data))
-    assert _outcome(dicom_headers.read_header, path) == _outcome(dicom_headers.read_header_pydicom, path)
+    assert _outcome(headers.read_header, path) == _outcome(headers.read_header_pydicom, path)
 
 
 # ----------------------------------------------------------------------------- pixels
@@ -107,11 +108,11 @@ def _rewrite(path, values, **attributes):
 
 
 def _headers(files):
-    return [dicom_headers.read_header(p) for p in sorted(files)]
+    return [headers.read_header(p) for p in sorted(files)]
 
 
 def _gdcm(files):
-    return sitk.GetArrayFromImage(dicom_pixels.read_with_gdcm(sorted(files), "test"))
+    return sitk.GetArrayFromImage(pixels.read_with_gdcm(sorted(files), "test"))
 
 
 LAYOUTS = {
@@ -135,7 +136,7 @@ def test_direct_pixel_read_gives_what_gdcm_gives(tmp_path, layout):
         values.flat[:len(probes)] = np.array(probes, dtype=np.int64).astype(dtype)
         _rewrite(path, values, **attributes)
     headers = _headers(written.files)
-    direct = dicom_pixels.read_native(headers)
+    direct = pixels.read_native(headers)
     assert direct is not None
     expected = _gdcm(written.files)
     assert direct.dtype == expected.dtype and np.array_equal(direct, expected)
@@ -148,8 +149,8 @@ def test_rescaled_or_inverted_pixels_are_left_to_gdcm(tmp_path, attributes):
     for path in written.files:
         _rewrite(path, np.arange(16, dtype="<u2").reshape(4, 4), **attributes)
     headers = _headers(written.files)
-    assert dicom_pixels.read_native(headers) is None
-    image = dicom_pixels.read_pixels(headers, "test")
+    assert pixels.read_native(headers) is None
+    image = pixels.read_pixels(headers, "test")
     assert np.array_equal(sitk.GetArrayFromImage(image), _gdcm(written.files))
 
 
@@ -160,7 +161,7 @@ def test_truncated_pixel_data_is_named_by_the_gdcm_path(tmp_path):
     size = os.path.getsize(broken)
     with open(broken, "r+b") as handle:
         handle.truncate(size - 40)
-    assert dicom_pixels.read_native(headers) is None
+    assert pixels.read_native(headers) is None
     with pytest.raises(InputError) as caught:
-        dicom_pixels.read_pixels(headers, "test")
+        pixels.read_pixels(headers, "test")
     assert caught.value.source == broken and "cannot be decoded" in caught.value.problem

@@ -9,7 +9,9 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 
-from LVIPredictorLib import dicom_results, inference, io, weights
+from LVIPredictorLib import inference, weights
+from LVIPredictorLib.dicom import sr_seg
+from LVIPredictorLib.inputs import readers
 from LVIPredictorLib.errors import InputError
 from lvi_training.cli import main
 from lvi_training.reference import default_sample_case
@@ -49,8 +51,8 @@ def _evidence(ds):
 
 
 def _read(sequence):
-    image, info = io.read_image_with_info(SAMPLE / "dicom" / sequence)
-    mask = io.read_mask(SAMPLE / "{}_mask.nii.gz".format(sequence), reference=image)
+    image, info = readers.read_image_with_info(SAMPLE / "dicom" / sequence)
+    mask = readers.read_mask(SAMPLE / "{}_mask.nii.gz".format(sequence), reference=image)
     return image, mask, info
 
 
@@ -65,9 +67,9 @@ def dce(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dicom-results")
     image, mask, info = _read("dce")
     prediction = _predict("demo-dce-resnet10_2d", image, mask)
-    source = dicom_results.dicom_source("dce", image, mask, info)
-    seg = dicom_results.write_segmentation(source, folder / "seg.dcm")
-    dicom_results.write_report([prediction], {"dce": source}, folder / "sr.dcm", segmentations={"dce": seg})
+    source = sr_seg.dicom_source("dce", image, mask, info)
+    seg = sr_seg.write_segmentation(source, folder / "seg.dcm")
+    sr_seg.write_report([prediction], {"dce": source}, folder / "sr.dcm", segmentations={"dce": seg})
     return dict(folder=folder, image=image, mask=mask, info=info, prediction=prediction)
 
 
@@ -127,8 +129,8 @@ def test_seg_lies_on_the_source_images_and_holds_the_voi(dce):
 
 
 def test_without_a_seg_the_voi_is_an_ellipsoid_around_it_in_the_series_frame(dce, tmp_path):
-    source = dicom_results.dicom_source("dce", dce["image"], dce["mask"], dce["info"])
-    dicom_results.write_report([dce["prediction"]], {"dce": source}, tmp_path / "sr.dcm")
+    source = sr_seg.dicom_source("dce", dce["image"], dce["mask"], dce["info"])
+    sr_seg.write_report([dce["prediction"]], {"dce": source}, tmp_path / "sr.dcm")
     ds = pydicom.dcmread(tmp_path / "sr.dcm")
     [surface] = [i for i in _items(ds) if i.ValueType == "SCOORD3D"]
     assert surface.GraphicType == "ELLIPSOID" and surface.ReferencedFrameOfReferenceUID == \
@@ -166,7 +168,7 @@ def test_one_report_for_every_model_on_both_series(tmp_path, capsys):
     evidence = _evidence(ds)
     for name, seg in segs.items():
         series_uid = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
-        assert series_uid == io.read_image_with_info(SAMPLE / "dicom" / name)[1].series_uid
+        assert series_uid == readers.read_image_with_info(SAMPLE / "dicom" / name)[1].series_uid
         assert seg.SOPInstanceUID in evidence[seg.SeriesInstanceUID]
     # Each group's segment is the VOI on its model's grid: the fused model's is on DCE, as its crop.
     referenced = [str(g.referenced_segment[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for g in groups]
@@ -196,7 +198,7 @@ def test_an_existing_output_file_is_kept_unless_overwrite_is_given(tmp_path, cap
     assert main(args + ["--overwrite"]) == 0
     assert pydicom.dcmread(existing).SOPClassUID == COMPREHENSIVE_3D_SR
     with pytest.raises(InputError, match="already exists"):
-        dicom_results.write_segmentation(None, existing)
+        sr_seg.write_segmentation(None, existing)
 
 
 def test_cohort_mode_refuses_dicom_outputs(tmp_path, capsys):
@@ -207,13 +209,13 @@ def test_cohort_mode_refuses_dicom_outputs(tmp_path, capsys):
 def test_seg_on_a_static_enhanced_image_maps_to_its_frames(tmp_path):
     path, _, _ = write_enhanced_mr(tmp_path / "t2.dcm", n_slices=5, n_phases=1, rows=8, columns=8,
                                    acquisition=FS_T2)
-    image, info = io.read_image_with_info(path)
+    image, info = readers.read_image_with_info(path)
     voxels = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
     voxels[1:4, 2:5, 3:6] = 1
     mask = sitk.GetImageFromArray(voxels)
     mask.CopyInformation(image)
-    source = dicom_results.dicom_source("t2", image, mask, info)
-    dicom_results.write_segmentation(source, tmp_path / "seg.dcm")
+    source = sr_seg.dicom_source("t2", image, mask, info)
+    sr_seg.write_segmentation(source, tmp_path / "seg.dcm")
     seg = hd.seg.segread(tmp_path / "seg.dcm")
     frames = [h.frame + 1 for h in info.images]  # the file's frames in slice order (shuffled in the file)
     pixels = seg.get_pixels_by_source_frame(info.images[0].sop_instance_uid, frames, segment_numbers=[1])[..., 0]
@@ -222,9 +224,9 @@ def test_seg_on_a_static_enhanced_image_maps_to_its_frames(tmp_path):
 
 def test_seg_on_one_phase_of_a_dynamic_enhanced_image_is_refused_clearly(tmp_path):
     path, _, _ = write_enhanced_mr(tmp_path / "dce.dcm", n_slices=5, n_phases=3)
-    image, info = io.read_image_with_info(path)
+    image, info = readers.read_image_with_info(path)
     mask = sitk.Cast(image > 2010, sitk.sitkUInt8)
-    source = dicom_results.dicom_source("dce", image, mask, info)
+    source = sr_seg.dicom_source("dce", image, mask, info)
     with pytest.raises(InputError, match="one phase of a dynamic enhanced \\(multi-frame\\) image is not supported"):
-        dicom_results.write_segmentation(source, tmp_path / "seg.dcm")
+        sr_seg.write_segmentation(source, tmp_path / "seg.dcm")
     assert not (tmp_path / "seg.dcm").exists()

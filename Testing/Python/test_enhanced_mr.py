@@ -9,7 +9,7 @@ from pydicom.uid import RLELossless, generate_uid
 
 from dicom_factory import expected_value, save_dataset, write_mr_series
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import read_image, read_image_with_info
+from LVIPredictorLib.inputs.readers import read_image, read_image_with_info
 from study_factory import FS_T2, write_enhanced_mr, write_study
 
 

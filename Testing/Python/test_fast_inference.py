@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from LVIPredictorLib import fast_inference, inference, models
+from LVIPredictorLib import inference, models
+from LVIPredictorLib.inference import fast
 
-pytestmark = pytest.mark.skipif(not fast_inference.onednn_available(), reason="this torch build has no oneDNN")
+pytestmark = pytest.mark.skipif(not fast.onednn_available(), reason="this torch build has no oneDNN")
 
 
 def _with_batchnorm_statistics(model, seed=0):
@@ -25,7 +26,7 @@ def _with_batchnorm_statistics(model, seed=0):
 
 
 def _both(model):
-    return model, fast_inference.optimize_for_inference(copy.deepcopy(model), "cpu")
+    return model, fast.optimize_for_inference(copy.deepcopy(model), "cpu")
 
 
 @pytest.mark.parametrize("name,config,batch", [
@@ -44,7 +45,7 @@ def test_optimized_model_gives_the_default_results(name, config, batch):
         expected, got = default(x), fast(x)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
     convolutions = [m for m in fast.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
-    assert convolutions and all(isinstance(m, (fast_inference.OneDnnConv2d, fast_inference.OneDnnConv3d))
+    assert convolutions and all(isinstance(m, (fast.OneDnnConv2d, fast.OneDnnConv3d))
                                 for m in convolutions)
     assert list(fast.state_dict()) == list(default.state_dict())
 
@@ -74,12 +75,12 @@ def test_other_padding_modes_and_dtypes_keep_the_default_path():
 
 def test_other_devices_are_left_alone():
     model = models.build_model("vanilla_cnn_2d", base_width=4).eval()
-    fast_inference.optimize_for_inference(model, "cuda")
-    assert not any(isinstance(m, fast_inference.OneDnnConv2d) for m in model.modules())
+    fast.optimize_for_inference(model, "cuda")
+    assert not any(isinstance(m, fast.OneDnnConv2d) for m in model.modules())
 
 
 def test_the_predictor_runs_the_optimized_model(tmp_path):
     from core_cards import fresh_card
 
     predictor = inference.Predictor(fresh_card(tmp_path, "resnet10_3d")[0], device="cpu")
-    assert any(isinstance(m, fast_inference.OneDnnConv3d) for m in predictor.model.modules())
+    assert any(isinstance(m, fast.OneDnnConv3d) for m in predictor.model.modules())

@@ -10,7 +10,7 @@ import torch
 
 from LVIPredictorLib import inference, preprocessing, weights
 from LVIPredictorLib.errors import InputError, LVIError
-from LVIPredictorLib.preprocessing import Channel, default_spec, preprocess, preprocess_channels
+from LVIPredictorLib.preprocessing import Channel, crops, default_spec, preprocess, preprocess_channels
 from lvi_training.cli import main as lvi
 from lvi_training.reference import default_sample_case
 from core_cards import fresh_card
@@ -53,7 +53,7 @@ def test_fused_channels_lie_on_the_dce_crop_grid_each_normalised_on_its_own(mode
     # The T2 channel: T2 resampled in physical space onto that grid, then normalised by itself.
     t2_on_grid = sitk.GetArrayFromImage(sitk.Resample(channels[0].image, fused.crop_reference, sitk.Transform(),
                                                       sitk.sitkLinear, float("nan"), sitk.sitkFloat32))
-    expected = preprocessing._normalise(t2_on_grid, sitk.GetArrayViewFromImage(fused.crop_reference), spec, "t2")
+    expected = crops._normalise(t2_on_grid, sitk.GetArrayViewFromImage(fused.crop_reference), spec, "t2")
     expected = expected[fused.slice_indices] if spec.dims == 2 else expected
     np.testing.assert_allclose(fused.inputs[:, 0] if spec.dims == 2 else fused.inputs[0, 0], expected, atol=1e-5)
     # Both channels show the lesion where the VOI is: the grids really are aligned.

@@ -8,6 +8,7 @@ import torch
 
 from LVIPredictorLib import inference, preprocessing
 from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.vocabulary import sequences
 from core_cards import fresh_card
 from synthetic_images import make_grid, mr_image, sphere_mask
 
@@ -65,7 +66,7 @@ def test_series_that_looks_like_the_other_sequence_is_flagged(tmp_path, case):
     card_path, _ = fresh_card(tmp_path, "resnet10_2d", sequence="t2")
     result = inference.Predictor(card_path, device="cpu").predict(*case, series_description="fl3d_dyn_tra_p2")
     assert any("looks like DCE" in w for w in result.warnings)
-    assert inference.sequence_warning("t2_tse_fs_tra", "t2") is None
+    assert sequences.description_warning("t2_tse_fs_tra", "t2") is None
 
 
 @pytest.mark.parametrize("name", ["resnet10_2d", "resnet10_3d", "vanilla_cnn_2d"])

@@ -72,7 +72,8 @@ def test_a_trained_fold_ensemble_exports_to_torchscript_with_the_predictors_prob
     assert record["input"]["shape"] == ["rows", 2, 32, 32] and record["input"]["channels"] == ["DCE", "VOI (distance)"]
     assert card["preprocessing"]["mask_channel"] is True  # the spec the input is made with sits beside it
     for index in (0, 1, 2):
-        native, rows, exported, prepared = _compare_with_predictor(stem.with_suffix(".json"), *_case(blob_cohort, index))
+        image, mask = _case(blob_cohort, index)
+        native, rows, exported, prepared = _compare_with_predictor(stem.with_suffix(".json"), image, mask)
         assert rows == pytest.approx(native.slice_probabilities, abs=TOLERANCE)
     # A VOI thinner than n_slices gives fewer rows: the traced file takes any number.
     with torch.no_grad():

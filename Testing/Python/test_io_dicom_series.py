@@ -9,7 +9,7 @@ import SimpleITK as sitk
 
 from dicom_factory import expected_value, write_mr_series, write_phase_per_series
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import list_dicom_series, read_image, read_image_with_info
+from LVIPredictorLib.inputs.readers import list_dicom_series, read_image, read_image_with_info
 
 
 def _first_column_values(image):

@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import check_image, read_image, read_image_with_info, same_geometry
+from LVIPredictorLib.inputs.readers import check_image, read_image, read_image_with_info, same_geometry
 
 BREAST = Path(__file__).resolve().parents[1] / "Data" / "pyradiomics_breast1"
 

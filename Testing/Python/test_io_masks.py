@@ -8,7 +8,7 @@ import SimpleITK as sitk
 import slicerio
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import mask_labels, read_image, read_mask, same_geometry
+from LVIPredictorLib.inputs.readers import mask_labels, read_image, read_mask, same_geometry
 
 BREAST = Path(__file__).resolve().parents[1] / "Data" / "pyradiomics_breast1"
 SLICERIO_DATA = Path(slicerio.__file__).resolve().parent / "data"

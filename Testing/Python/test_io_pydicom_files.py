@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from dicom_factory import write_mr_series
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import list_dicom_series, read_image, read_image_with_info
+from LVIPredictorLib.inputs.readers import list_dicom_series, read_image, read_image_with_info
 
 # Every transfer syntax of the same 64x64 Siemens slice, all lossless: each must decode to the
 # same voxels (JPEG-LS is decoded by GDCM inside SimpleITK even where pydicom has no plugin).

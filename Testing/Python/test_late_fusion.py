@@ -12,7 +12,8 @@ import pytest
 import SimpleITK as sitk
 
 from core_cards import fresh_card, late_fusion_card
-from LVIPredictorLib import inference, late_fusion, weights
+from LVIPredictorLib import inference, weights
+from LVIPredictorLib.models import late_fusion
 from LVIPredictorLib.errors import LVIError, WeightsError
 from lvi_training import evaluate, metrics
 from lvi_training.cli import main as lvi
@@ -168,7 +169,7 @@ def test_a_late_fusion_card_of_untrained_members_loads_and_predicts(tmp_path):
 
 
 def test_table_rows_give_the_late_fusion_of_a_networks_two_runs(members, fused_card, tmp_path):
-    from LVIPredictorLib.sequences import FUSED
+    from LVIPredictorLib.vocabulary.sequences import FUSED
     from lvi_training import table
     from lvi_training.cmd_table import late_fusion_rows
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from LVIPredictorLib import models
+from LVIPredictorLib.vocabulary import architectures
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", architectures.STUDY_NETWORKS)
 def test_model_gives_one_logit_per_sample_at_batch_one(name):
     model = models.build_model(name).eval()
     with torch.no_grad():
@@ -15,16 +16,16 @@ def test_model_gives_one_logit_per_sample_at_batch_one(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", architectures.STUDY_NETWORKS)
 def test_model_accepts_the_papers_batch_size(name):
-    batch = models.PAPER_BATCH_SIZE[name]
+    batch = architectures.get(name).paper_batch_size
     model = models.build_model(name).eval()
     with torch.no_grad():
         out = model(models.example_input(name, batch_size=batch))
     assert out.shape == (batch, 1)
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", architectures.STUDY_NETWORKS)
 def test_backward_pass_reaches_the_first_layer(name):
     model = models.build_model(name).train()
     x = models.example_input(name, batch_size=2)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from LVIPredictorLib import preprocessing, radiomics
+from LVIPredictorLib import preprocessing
+from LVIPredictorLib.preprocessing import radiomics
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.preprocessing import Channel, prepare_input
 from synthetic_images import make_grid, mr_image, physical_coordinates, sphere_mask

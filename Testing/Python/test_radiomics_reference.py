@@ -15,8 +15,8 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import TEST_DATA
-from LVIPredictorLib import radiomics, weights
-from LVIPredictorLib.preprocessing import Channel, prepare_input
+from LVIPredictorLib import weights
+from LVIPredictorLib.preprocessing import Channel, prepare_input, radiomics
 
 REFERENCE = json.loads((TEST_DATA / "pyradiomics_breast1" / "reference_features.json").read_text())
 RTOL = 1e-5
@@ -96,7 +96,7 @@ def test_a_card_with_the_old_feature_names_loads_under_the_new_ones(tmp_path):
     card = json.loads(bundled.read_text())
     old_of = {new: old for old, new in radiomics.RENAMED.items()}
     card["architecture_config"]["feature_names"] = [
-        "dce." + old_of.get(n.split(".", 1)[1], n.split(".", 1)[1]) for n in card["architecture_config"]["feature_names"]]
+        "dce." + old_of.get(n[len("dce."):], n[len("dce."):]) for n in card["architecture_config"]["feature_names"]]
     assert "dce.sphericity" in card["architecture_config"]["feature_names"]
     (tmp_path / "old.json").write_text(json.dumps(card))
     (tmp_path / card["weights_file"]).write_bytes((weights.models_dir() / card["weights_file"]).read_bytes())

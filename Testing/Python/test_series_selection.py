@@ -7,7 +7,7 @@ import SimpleITK as sitk
 
 from dicom_factory import expected_value
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import read_image, read_image_with_info
+from LVIPredictorLib.inputs.readers import read_image, read_image_with_info
 from study_factory import write_study
 
 

@@ -14,16 +14,16 @@ CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
 def twoSeries(headless_slicer):
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     t2 = mr_image(make_grid(size=(56, 52, 14), spacing=(0.7, 0.8, 3.0), origin=(-19.0, -22.0, -20.0)),
                   centre=CENTRE, radius=RADIUS)
     dce = mr_image(make_grid(size=(48, 48, 30), spacing=(0.9, 0.9, 1.5), origin=(-20.0, -21.0, -22.0),
                              direction=rotation_z(0.1)), centre=CENTRE, radius=RADIUS, seed=1)
-    t2Node = slicer_adapter.addVolumeFromImage(t2, "t2_tse_fs")
-    dceNode = slicer_adapter.addVolumeFromImage(dce, "vibe_dyn_phase2")
+    t2Node = mrml_adapter.addVolumeFromImage(t2, "t2_tse_fs")
+    dceNode = mrml_adapter.addVolumeFromImage(dce, "vibe_dyn_phase2")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = slicer_adapter.importMaskIntoSegmentation(sphere_mask(t2, CENTRE, RADIUS), segmentation, t2Node, "tumour")
+    segmentId = mrml_adapter.importMaskIntoSegmentation(sphere_mask(t2, CENTRE, RADIUS), segmentation, t2Node, "tumour")
     return {"t2": t2, "dce": dce, "t2Node": t2Node, "dceNode": dceNode, "segmentation": segmentation,
             "segmentId": segmentId}
 

@@ -336,7 +336,9 @@ def test_self_test_skips_with_a_message_where_a_package_is_missing(module_file, 
     resources = tmp_path / "Resources"
     (resources / "UI").mkdir(parents=True)
     (resources / "requirements.txt").write_text("torch>=999\n", encoding="utf-8")
-    monkeypatch.setattr(module_file, "resourcesDir", lambda: resources)
+    import sys
+
+    monkeypatch.setattr(sys.modules["LVIPredictorSlicerLib.dependencies"], "resourcesDir", lambda: resources)
 
     # As `Slicer --testing` runs it (slicer.testing.runUnitTest uses unittest's runner).
     result = unittest.TextTestRunner(stream=io.StringIO()).run(

@@ -33,7 +33,7 @@ def _evidence(ds):
 def test_report_and_seg_reference_the_source_series_and_hold_the_segment(dceCase, tmp_path, asFileList):
     import highdicom as hd
 
-    from LVIPredictorLib import io
+    from LVIPredictorLib.inputs import readers
 
     folder = SAMPLE / "dicom" / "dce"
     # A list of files is what Slicer's DICOM database gives for a series.
@@ -42,7 +42,7 @@ def test_report_and_seg_reference_the_source_series_and_hold_the_segment(dceCase
         dceCase["predictions"], {"dce": dceCase["volume"]}, dceCase["segmentation"], dceCase["segmentId"],
         tmp_path / "sr.dcm", segmentationPath=str(tmp_path / "seg.dcm"), sourceFiles={"dce": source})
     assert written == {"sr": str(tmp_path / "sr.dcm"), "seg": {"dce": str(tmp_path / "seg.dcm")}}
-    image, info = io.read_image_with_info(folder)
+    image, info = readers.read_image_with_info(folder)
     sr, seg = pydicom.dcmread(tmp_path / "sr.dcm"), hd.seg.segread(tmp_path / "seg.dcm")
     assert _evidence(sr) == {info.series_uid: {h.sop_instance_uid for h in info.images},
                              seg.SeriesInstanceUID: {seg.SOPInstanceUID}}
@@ -52,7 +52,7 @@ def test_report_and_seg_reference_the_source_series_and_hold_the_segment(dceCase
     assert probability.value == pytest.approx(prediction.probability, abs=1e-6)
     # The segment, imported from the mask file, comes back on the DICOM series' grid.
     pixels = seg.get_pixels_by_source_instance([h.sop_instance_uid for h in info.images], segment_numbers=[1])[..., 0]
-    expected = sitk.GetArrayFromImage(io.read_mask(SAMPLE / "dce_mask.nii.gz", reference=image)) != 0
+    expected = sitk.GetArrayFromImage(readers.read_mask(SAMPLE / "dce_mask.nii.gz", reference=image)) != 0
     assert np.array_equal(pixels.astype(bool), expected)
 
 

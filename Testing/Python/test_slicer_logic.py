@@ -5,7 +5,7 @@ import pytest
 import SimpleITK as sitk
 
 from slicer_headless import (bundled_models, dynamic_series, headless_slicer, models_dir, module_file,  # noqa: F401
-                             multi_volume)
+                             multi_volume, sample_data)
 from synthetic_images import make_grid, mr_image, rotation_z, sphere_mask
 
 CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
@@ -27,14 +27,14 @@ def case(headless_slicer, tmp_path):
     """A series loaded by Slicer from NIfTI and a VOI segment stored on another (rotated, finer) grid."""
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     image, mask = _series(), _maskOnRotatedFinerGrid()
     sitk.WriteImage(image, str(tmp_path / "t2.nii.gz"))
     volume = slicer.util.loadVolume(str(tmp_path / "t2.nii.gz"), {"singleFile": True})
-    drawnOn = slicer_adapter.addVolumeFromImage(mask, "drawing grid")
+    drawnOn = mrml_adapter.addVolumeFromImage(mask, "drawing grid")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = slicer_adapter.importMaskIntoSegmentation(mask, segmentation, drawnOn, "tumour")
+    segmentId = mrml_adapter.importMaskIntoSegmentation(mask, segmentation, drawnOn, "tumour")
     return {"image": sitk.ReadImage(str(tmp_path / "t2.nii.gz")), "mask": mask, "volume": volume,
             "segmentation": segmentation, "segmentId": segmentId}
 
@@ -134,10 +134,10 @@ def _importTwoLabelMask(module_file, tmp_path, **options):
     (segmentation, segment ID, volume, the mask written)."""
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     image = _series()
-    volume = slicer_adapter.addVolumeFromImage(image, "t2")
+    volume = mrml_adapter.addVolumeFromImage(image, "t2")
     twoLabels = sphere_mask(image, centre=CENTRE, radius=RADIUS) + sphere_mask(image, centre=CENTRE, radius=3.0)
     sitk.WriteImage(twoLabels, str(tmp_path / "itksnap.nii.gz"))
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
@@ -172,20 +172,21 @@ def test_unknown_model_is_an_error_listing_the_bundled_ones(module_file, bundled
         module_file.LVIPredictorLogic().predict(case["volume"], case["segmentation"], case["segmentId"], "nope")
 
 
-def test_sample_case_predicts_like_the_core_from_its_files(module_file, bundled_models, headless_slicer):
+def test_sample_case_predicts_like_the_core_from_its_files(module_file, sample_data, bundled_models, headless_slicer):
     """The self-test's path on the shipped sample case: Slicer loading + mask import = core on the files."""
     import slicer
 
-    from LVIPredictorLib import inference, io
+    from LVIPredictorLib import inference
+    from LVIPredictorLib.inputs import readers
 
-    volume, maskPath = module_file._sampleCase("t2")
+    volume, maskPath = sample_data.sampleCase("t2")
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
     logic = module_file.LVIPredictorLogic()
     segmentId = logic.importMask(maskPath, segmentation, volume)
     viaSlicer = logic.predict(volume, segmentation, segmentId, "t2_resnet3d", device="cpu")
-    image = io.read_image(str(maskPath.parent / module_file.SAMPLE_CASE_FILES["t2"][0]))
+    image = readers.read_image(str(maskPath.parent / sample_data.SAMPLE_CASE_FILES["t2"][0]))
     direct = inference.Predictor(str(bundled_models / "t2_resnet3d.json"), device="cpu").predict(
-        image, io.read_mask(maskPath, reference=image))
+        image, readers.read_mask(maskPath, reference=image))
     assert viaSlicer.probability == pytest.approx(direct.probability, abs=1e-4)
     assert not any("resampled" in warning for warning in viaSlicer.warnings)
 

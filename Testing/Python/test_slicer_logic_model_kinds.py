@@ -14,14 +14,14 @@ CENTRE, RADIUS = (1.0, -2.0, 0.0), 7.0
 def dce_case(headless_slicer, tmp_path):
     import slicer
 
-    from LVIPredictorLib import slicer_adapter
+    from LVIPredictorSlicerLib import mrml_adapter
 
     grid = make_grid(size=(50, 48, 30), spacing=(0.8, 0.8, 1.5), origin=(-18.0, -21.0, -21.0))
     image, mask = mr_image(grid, centre=CENTRE, radius=RADIUS, seed=5), sphere_mask(grid, CENTRE, RADIUS)
     sitk.WriteImage(image, str(tmp_path / "dce.nii.gz"))
     volume = slicer.util.loadVolume(str(tmp_path / "dce.nii.gz"), {"singleFile": True})
     segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
-    segmentId = slicer_adapter.importMaskIntoSegmentation(mask, segmentation, volume, "tumour")
+    segmentId = mrml_adapter.importMaskIntoSegmentation(mask, segmentation, volume, "tumour")
     return {"image": sitk.ReadImage(str(tmp_path / "dce.nii.gz")), "mask": mask, "volume": volume,
             "segmentation": segmentation, "segmentId": segmentId}
 
@@ -49,7 +49,8 @@ def test_logic_predicts_with_a_late_fusion_card_like_its_members(module_file, dc
     """Each member reads its own series through the Logic; the card averages their logits."""
     from core_cards import fresh_card, late_fusion_card
 
-    from LVIPredictorLib import inference, late_fusion
+    from LVIPredictorLib import inference
+    from LVIPredictorLib.models import late_fusion
 
     t2_card, _ = fresh_card(tmp_path, name="vanilla_cnn_2d", sequence="t2", seed=1)
     dce_card, _ = fresh_card(tmp_path, name="vanilla_cnn_2d", sequence="dce", seed=2)

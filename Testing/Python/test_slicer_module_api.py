@@ -18,7 +18,8 @@ from slicer_headless import module_file  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE_FILE = REPO / "LVIPredictor" / "LVIPredictor.py"
-ADAPTER_FILE = REPO / "LVIPredictor" / "LVIPredictorLib" / "slicer_adapter.py"
+# The Slicer-side helpers the module delegates to (they import slicer; the core never does).
+SLICER_LIB_FILES = sorted((REPO / "LVIPredictor" / "LVIPredictorSlicerLib").glob("*.py"))
 UI_FILE = REPO / "Resources" / "UI" / "LVIPredictor.ui"
 
 # Plain Qt widgets the panel may use (all exist in every Qt 5 build Slicer ships).
@@ -58,7 +59,8 @@ def test_every_ui_attribute_used_by_the_module_exists_in_the_ui_file():
 
 
 def test_every_slicer_util_function_used_exists():
-    used = _dottedNames(MODULE_FILE, "slicer.util") | _dottedNames(ADAPTER_FILE, "slicer.util")
+    used = _dottedNames(MODULE_FILE, "slicer.util").union(
+        *(_dottedNames(f, "slicer.util") for f in SLICER_LIB_FILES))
     assert sorted(name for name in used if not hasattr(slicer.util, name)) == []
 
 
@@ -76,7 +78,7 @@ def _mrmlClassesNamed(path):
 
 
 def test_every_slicer_vtk_class_used_exists():
-    used = _mrmlClassesNamed(MODULE_FILE) | _mrmlClassesNamed(ADAPTER_FILE)
+    used = _mrmlClassesNamed(MODULE_FILE).union(*(_mrmlClassesNamed(f) for f in SLICER_LIB_FILES))
     assert {"vtkMRMLTableNode", "vtkMRMLSegmentationNode", "vtkSlicerSegmentationsModuleLogic"} <= used
     assert sorted(name for name in used if not hasattr(slicer, name)) == []
 

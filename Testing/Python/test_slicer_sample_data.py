@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import SimpleITK as sitk
 
-from slicer_headless import bundled_models, headless_slicer, models_dir, module_file  # noqa: F401
+from slicer_headless import bundled_models, headless_slicer, models_dir, module_file, sample_data  # noqa: F401
 
 # Parameters of SampleData.SampleDataLogic.registerCustomSampleDataSource (Slicer 5.x SampleData.py).
 REGISTER_PARAMETERS = ("category", "sampleName", "uris", "fileNames", "nodeNames", "customDownloader",
@@ -27,14 +27,14 @@ def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def test_registration_names_local_files_with_their_checksums_and_no_download(module_file):
-    source = module_file.sampleDataSource()
+def test_registration_names_local_files_with_their_checksums_and_no_download(module_file, sample_data):
+    source = sample_data.sampleDataSource()
     assert set(source) <= set(REGISTER_PARAMETERS)
     count = len(source["uris"])
     assert count == 3
     assert len(source["fileNames"]) == len(source["nodeNames"]) == len(source["loadFileType"]) == len(
         source["checksums"]) == count
-    caseDir = module_file.sampleCaseDir().resolve()
+    caseDir = sample_data.sampleCaseDir().resolve()
     for uri, checksum in zip(source["uris"], source["checksums"]):
         parsed = urllib.parse.urlparse(uri)
         assert parsed.scheme == "file", uri  # never a download
@@ -46,7 +46,8 @@ def test_registration_names_local_files_with_their_checksums_and_no_download(mod
     assert source["loadFileType"] == ["VolumeFile", "VolumeFile", "SegmentationFile"]
 
 
-def test_register_sample_data_hands_exactly_these_arguments_to_sample_data(module_file, monkeypatch):
+def test_register_sample_data_hands_exactly_these_arguments_to_sample_data(module_file, sample_data,
+                                                                             monkeypatch):
     """A stand-in SampleData module with the real method's signature (an unknown keyword fails)."""
     import sys
     import types
@@ -65,18 +66,18 @@ def test_register_sample_data_hands_exactly_these_arguments_to_sample_data(modul
     sampleData.SampleDataLogic = SampleDataLogic
     monkeypatch.setitem(sys.modules, "SampleData", sampleData)
     module_file.registerSampleData()
-    expected = module_file.sampleDataSource()
+    expected = sample_data.sampleDataSource()
     assert len(received) == 1
     assert {key: received[0][key] for key in expected} == expected
     assert received[0]["customDownloader"] is None  # SampleData's own loader, not a custom one
 
 
-def test_loading_the_sample_gives_both_series_and_one_voi_that_predicts(module_file, headless_slicer, bundled_models,
-                                                                        tmp_path):
+def test_loading_the_sample_gives_both_series_and_one_voi_that_predicts(module_file, sample_data, headless_slicer,
+                                                                        bundled_models, tmp_path):
     import slicer
     import vtk
 
-    source = module_file.sampleDataSource()
+    source = sample_data.sampleDataSource()
     cache = tmp_path / "SampleDataCache"
     cache.mkdir()
     loaded = {}
@@ -94,7 +95,7 @@ def test_loading_the_sample_gives_both_series_and_one_voi_that_predicts(module_f
     t2 = loaded["LVI-Sample-001 FS-T2WI"]
     dce = loaded["LVI-Sample-001 DCE phase 2"]
     voi = loaded["LVI-Sample-001 VOI"]
-    caseDir = module_file.sampleCaseDir()
+    caseDir = sample_data.sampleCaseDir()
     for node, fileName in ((t2, "t2.nii.gz"), (dce, "dce_phase2.nii.gz")):
         assert node.IsA("vtkMRMLScalarVolumeNode") and node.GetName().startswith("LVI-Sample-001")
         image = sitk.ReadImage(str(caseDir / fileName))

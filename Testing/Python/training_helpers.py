@@ -1,6 +1,6 @@
 """Small cohorts and a runner for the training tests (imported by test_training_*.py).
 
-``write_blob_cohort`` writes a tiny NIfTI cohort in the cohort format (DESIGN §4): a noisy
+``write_blob_cohort`` writes a tiny NIfTI cohort in the cohort format (docs/design.md §4): a noisy
 volume with one spherical lesion per case whose brightness depends on the label by
 ``signal`` (0 = labels independent of the images). It is cheap enough for unit tests;
 the learning and null tests use the phantom generator's cohorts instead.

@@ -12,6 +12,8 @@ import json
 
 from .phantom.signs import SignModel, best_auc_for_input, input_key
 
+from LVIPredictorLib.vocabulary import sequences
+
 
 def model_input(sequence, dce_phase=2, dynamic=False):
     """The input key (``phantom.signs``) of a model reading ``sequence`` at ``dce_phase``."""
@@ -31,7 +33,7 @@ def for_cohort(recipe, key):
 
 def dce_input(config):
     """(DCE phase, whether the whole dynamic series is read) of a run, from its config.json."""
-    return int(config.get("dce_phase", 2)), bool((config.get("preprocessing") or {}).get("dce_dynamic", False))
+    return sequences.card_phase(config), bool((config.get("preprocessing") or {}).get("dce_dynamic", False))
 
 
 def for_run(config):

@@ -26,7 +26,7 @@ import numpy as np
 
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.preprocessing import Channel, prepare_input, spec_from_dict
-from LVIPredictorLib.sequences import channels, grid_reference, reads_dce
+from LVIPredictorLib.vocabulary.sequences import channels, grid_reference, reads_dce
 
 from . import sources
 from .atomic import atomic_write
@@ -61,11 +61,13 @@ class _Job:
 
 def code_fingerprint():
     """Hash of the core's reading + preprocessing source: a code change invalidates the cache."""
-    from LVIPredictorLib import io, preprocessing, radiomics, sequences
+    import LVIPredictorLib
 
+    root = Path(LVIPredictorLib.__file__).parent
+    files = sorted(p for package in ("dicom", "inputs", "preprocessing") for p in (root / package).glob("*.py"))
     digest = hashlib.sha256()
-    for module in (preprocessing, radiomics, io, sequences):
-        digest.update(Path(module.__file__).read_bytes())
+    for path in files + [root / "vocabulary" / "sequences.py"]:
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

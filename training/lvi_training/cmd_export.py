@@ -18,11 +18,11 @@ def register(subparsers):
                     "their flip views (the card's 'exported_model' says which). Threshold: Youden on the "
                     "out-of-fold predictions. The card holds the architecture, preprocessing spec, threshold, "
                     "held-out metrics with CIs, training command, seed, cohort recipe and library versions. "
-                    "--format also writes the network as STEM.torchscript.pt / STEM.pt2 / STEM.onnx: prepared input rows in, "
-                    "one probability per row out, the ensemble and flips inside; the card records each file "
-                    "(format, file, sha256, input and output) beside its preprocessing spec. Given a model card "
-                    "(.json) instead of a run, --format adds the files beside that card. The radiomics baseline "
-                    "and late-fusion cards have no network and are refused.")
+                    "--format also writes the network as STEM.torchscript.pt / STEM.pt2 / STEM.onnx: prepared "
+                    "input rows in, one probability per row out, the ensemble and flips inside; the card records "
+                    "each file (format, file, sha256, input and output) beside its preprocessing spec. Given a "
+                    "model card (.json) instead of a run, --format adds the files beside that card. The radiomics "
+                    "baseline and late-fusion cards have no network and are refused.")
     p.add_argument("run", help="run folder written by `lvi train`, or a model card .json (with --format)")
     p.add_argument("--out", help="output stem, e.g. Resources/Models/resnet10_3d_dce (required for a run folder)")
     p.add_argument("--model-id", default=None, help="model id in the card (default <model>_<sequence>_<split>)")

@@ -1,6 +1,6 @@
 """``lvi import nnunet|monai SOURCE --out COHORT``: a cohort.csv over an nnU-Net dataset or a MONAI datalist."""
 
-from LVIPredictorLib.sequences import SEQUENCES
+from LVIPredictorLib.vocabulary.sequences import SEQUENCES
 
 from . import importers
 

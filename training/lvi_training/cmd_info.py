@@ -3,6 +3,8 @@ one model card in full, with its weights verified."""
 
 import platform
 
+from LVIPredictorLib.vocabulary import architectures, kinds, sequences
+
 
 def register(subparsers):
     p = subparsers.add_parser("info", help="print library versions, the compute device and the bundled models; "
@@ -11,7 +13,7 @@ def register(subparsers):
                    help="bundled model id or model card JSON: print the card (what the model reads, how it was "
                         "trained, its metrics and threshold) and verify its weights")
     p.add_argument("--markdown", action="store_true",
-                   help="the bundled models as the README's Markdown table (metrics and bounds from their cards)")
+                   help="the bundled models as docs/results.md's Markdown table (metrics and bounds from their cards)")
     p.set_defaults(func=run)
 
 
@@ -54,14 +56,13 @@ MARKDOWN_HEADER = ("| sequence | model | recipe, epochs | OOF AUC (95 % CI, DeLo
 
 
 def markdown_row(card):
-    """One bundled card as a row of the README's table; every figure is read from the card."""
-    from LVIPredictorLib import sequences
+    """One bundled card as a row of docs/results.md's table; every figure is read from the card."""
 
     m, training = card["metrics"], card.get("training") or {}
     recipe = (training.get("recipe") or {}).get("name", "-")
-    if card["architecture"] == "radiomics_lr":
+    if architectures.is_radiomics(card["architecture"]):
         how = "radiomics + LR"
-    elif card["architecture"] == "late_fusion":
+    elif kinds.is_late_fusion(card):
         how = "mean logit of " + " + ".join("{} {}".format(sequences.LABELS[m["sequence"]], m["architecture"])
                                             for m in card["members"])
     else:
@@ -93,7 +94,7 @@ def _ci(metrics, name):
 
 def _architecture_line(card, n_parameters):
     config = card["architecture_config"]
-    if card["architecture"] == "radiomics_lr":
+    if architectures.is_radiomics(card["architecture"]):
         return "radiomics_lr (logistic regression on {} standardised features, {} parameters)".format(
             len(config["feature_names"]), n_parameters)
     ensemble = card.get("ensemble")
@@ -120,17 +121,17 @@ def _bound_line(bound):
 
 
 def show_card(model):
-    from LVIPredictorLib import models, sequences, weights
+    from LVIPredictorLib import models, weights
 
     card = weights.load_card(weights.resolve_card(model))
-    if card["architecture"] == "late_fusion":
+    if kinds.is_late_fusion(card):
         return _show_late_fusion(card, weights.member_cards(card))
     network, _ = weights.load_model(card)  # verifies the SHA-256 and every tensor's shape
     spec = card["preprocessing"]
     training = card.get("training") or {}
     reads = sequences.LABELS[card["sequence"]]
     if sequences.reads_dce(card["sequence"]):
-        reads += " (DCE phase {}, 1 = pre-contrast)".format(card.get("dce_phase", 2))
+        reads += " (DCE phase {}, 1 = pre-contrast)".format(sequences.card_phase(card))
     lines = [
         ("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
         ("card", card["_card_path"]),
@@ -173,7 +174,7 @@ def _print_lines(lines, card):
 
 
 def _show_late_fusion(card, members):
-    from LVIPredictorLib import sequences, weights
+    from LVIPredictorLib import weights
 
     for member in members:
         weights.load_model(member)  # verifies each member's weights file against its SHA-256

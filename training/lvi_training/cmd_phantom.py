@@ -3,6 +3,8 @@
 import sys
 import time
 
+from LVIPredictorLib.vocabulary import sequences
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers):
     p.add_argument("--null", action="store_true", help="labels independent of the images (best AUC 0.5)")
     p.add_argument("--second-label", action="store_true",
                    help="add label 2 (a small adjacent region) to the VOI masks, to exercise the label rule")
-    p.add_argument("--dce-phase", type=int, default=2,
+    p.add_argument("--dce-phase", type=int, default=sequences.DEFAULT_DCE_PHASE,
                    help="DCE temporal position copied to NIfTI, 1 = pre-contrast (default 2: first post-contrast)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--sample", action="store_true",

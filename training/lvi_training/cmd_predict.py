@@ -5,12 +5,12 @@ import sys
 import time
 from pathlib import Path
 
-from LVIPredictorLib import inference, io, sequences, weights
+from LVIPredictorLib import weights
 from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.service import CaseService, outputs, record, series_from_files
+from LVIPredictorLib.vocabulary import sequences
 
 from . import atomic
-
-REPORT_FILES = ("result.json", "overview.png")
 
 
 def register(subparsers):
@@ -23,9 +23,11 @@ def register(subparsers):
                     "on the largest tumour slice); with --dicom-sr / --dicom-seg also a DICOM SR and SEG for PACS.")
     p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
     p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
-    p.add_argument("--t2", nargs=2, metavar=("IMAGE", "MASK"), help="FS-T2WI image (file or DICOM folder) and its VOI")
-    p.add_argument("--dce", nargs=2, metavar=("IMAGE", "MASK"),
-                   help="DCE image (file, or dynamic DICOM series: see --dce-phase) and its VOI")
+    for sequence in sequences.REGISTRY.values():  # --t2, --dce: one option per registered sequence
+        p.add_argument("--" + sequence.name, nargs=2, metavar=("IMAGE", "MASK"),
+                       help="{} image ({}) and its VOI".format(sequence.label, "file, or dynamic DICOM series: see "
+                                                               "--dce-phase" if sequence.dynamic else
+                                                               "file or DICOM folder"))
     p.add_argument("--cohort", help="a cohort folder (cohort.csv; the lvi column may be empty): predict every case "
                                     "with every chosen model whose series the case has; writes predictions.csv")
     p.add_argument("--sequence", choices=sequences.ALL,
@@ -37,9 +39,10 @@ def register(subparsers):
     which.add_argument("--all", action="store_true",
                        help="every bundled model whose sequences were given (default)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    p.add_argument("--dce-phase", type=int, default=2,
-                   help="DCE phase to read from a dynamic DICOM series: 1 = pre-contrast, 2 = first "
-                        "post-contrast (the study's '2nd phase'; default)")
+    p.add_argument("--dce-phase", type=int, default=None,
+                   help="read this phase of a dynamic DCE series for every model (1 = pre-contrast, 2 = first "
+                        "post-contrast, the study's '2nd phase'); a model trained on another phase is flagged. "
+                        "Default: each model reads the phase its card was trained on")
     p.add_argument("--series-uid", help="pick one series of a DICOM folder that holds several (one input only); "
                                         "without it, a folder holding a whole study gives the series that fits "
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")
@@ -60,7 +63,7 @@ def register(subparsers):
 def _inputs(args, cards):
     """{sequence: (image path, mask path)} from --image/--mask or --t2/--dce."""
     single = args.image is not None or args.mask is not None
-    if single and (args.t2 or args.dce):
+    if single and any(getattr(args, name) for name in sequences.SEQUENCES):
         raise LVIError(None, "give either --image/--mask or --t2/--dce, not both")
     if not single:
         inputs = {name: tuple(getattr(args, name)) for name in sequences.SEQUENCES if getattr(args, name)}
@@ -82,7 +85,7 @@ def _inputs(args, cards):
 
 
 def _cards(args):
-    """Model cards chosen by --model, or None for --all (chosen once the inputs are known)."""
+    """Model cards chosen by --model, or None for every bundled model that fits (chosen once the inputs are known)."""
     if not args.model:
         return None
     cards = [weights.load_card(weights.resolve_card(m)) for m in args.model]
@@ -93,140 +96,71 @@ def _cards(args):
     return cards
 
 
-def _bundled_cards(args, given):
-    catalog = weights.bundled_catalog()
-    if not catalog:
-        raise LVIError(str(weights.models_dir()), "no bundled models found (catalog.json missing); "
-                                                  "pass --model CARD.json")
-    wanted = [e for e in catalog if set(sequences.channels(e["sequence"])) <= set(given)
-              and (args.sequence is None or args.image is not None or e["sequence"] == args.sequence)]
-    if not wanted:
+def _chosen(service, args, given, cards):
+    """The cards to run on the series ``given``: --model's, else every bundled model that fits (with
+    --sequence and --t2/--dce: only that sequence's models, e.g. the fused ones)."""
+    only = args.sequence if args.sequence and args.image is None else None
+    chosen, refused = service.choose(given, cards, sequence=only)
+    if refused:
+        card, why = refused[0]
+        raise LVIError(card["_card_path"], why + ": give --t2 IMAGE MASK and --dce IMAGE MASK")
+    if not chosen:
         raise LVIError(str(weights.models_dir()), "no bundled model reads {}".format(
-            args.sequence if args.sequence and args.image is None else " and ".join(sorted(given))))
-    return [weights.load_card(e["card_path"]) for e in wanted]
-
-
-def _phase_warning(card, read_phase):
-    """A warning when the DCE phase read from a dynamic series is not the one the model was trained on."""
-    trained_phase = int(card.get("dce_phase", 2))
-    if sequences.reads_dce(card["sequence"]) and read_phase is not None and read_phase != trained_phase:
-        return "DCE phase {} was read (--dce-phase) but model {} was trained on phase {}".format(
-            read_phase, card["model_id"], trained_phase)
-    return None
+            only or " and ".join(sorted(given))))
+    return chosen
 
 
 def run(args):
-    from .report import write_report
-
     if args.cohort:
-        if any(v is not None for v in (args.image, args.mask, args.t2, args.dce)):
+        if any(getattr(args, name) is not None for name in ("image", "mask") + sequences.SEQUENCES):
             raise LVIError(args.cohort, "give either --cohort or one case's images, not both")
         if args.dicom_sr or args.dicom_seg:
             raise LVIError(args.cohort, "--dicom-sr and --dicom-seg write one case's DICOM report; they do not go "
                                         "with --cohort")
         return _predict_cohort(args)
-    atomic.refuse_to_overwrite(args.out, REPORT_FILES, args.overwrite, describe="a report ({})")
+    atomic.refuse_to_overwrite(args.out, outputs.REPORT_FILES, args.overwrite, describe="a report ({})")
+    service = CaseService(device=args.device)
     cards = _cards(args)
-    inputs = _inputs(args, cards)
-    dicom_outputs = _dicom_outputs(args, inputs)
-    if cards is None:
-        cards = _bundled_cards(args, inputs)
-    for card in cards:
-        lacking = [sequences.LABELS[s] for s in sequences.channels(card["sequence"]) if s not in inputs]
-        if lacking:
-            raise LVIError(card["_card_path"], "model {} needs {} as well: give --t2 IMAGE MASK and --dce IMAGE "
-                                               "MASK".format(card["model_id"], " and ".join(lacking)))
+    paths = _inputs(args, cards)
+    dicom_paths = outputs.dicom_paths(args.dicom_sr, args.dicom_seg, list(paths), args.overwrite)
+    cards = _chosen(service, args, list(paths), cards)
 
-    t0 = time.perf_counter()
-    images, masks, infos = {}, {}, {}
-    for name, (image_path, mask_path) in inputs.items():
-        images[name], infos[name] = io.read_image_with_info(image_path, dce_phase=args.dce_phase,
-                                                            series_uid=args.series_uid, sequence=name)
-        masks[name] = io.read_mask(mask_path, reference=images[name])
-        print("{}: {}".format(sequences.LABELS[name], infos[name].summary()))
-        for line in infos[name].selection:
+    started = time.perf_counter()
+    inputs = {}
+    for name, (image_path, mask_path) in paths.items():
+        inputs[name] = series_from_files(name, image_path, mask_path, dce_phase=args.dce_phase,
+                                         series_uid=args.series_uid)
+        print("{}: {}".format(sequences.LABELS[name], inputs[name].summary))
+        for line in inputs[name].selection:
             print("  " + line)
-    read_seconds = time.perf_counter() - t0
-    sources = _dicom_sources(dicom_outputs, images, masks, infos, cards)
+    read_seconds = time.perf_counter() - started
+    sources = {}
+    if dicom_paths["sr"] is not None or dicom_paths["seg"]:
+        sources = outputs.dicom_sources(inputs, list(inputs), label=weights.voi_label(cards[0]))
 
-    predictions = []
-    for card in cards:
-        predictor = inference.Predictor(card, device=args.device)
-        prediction = predictor.predict_case(
-            images, masks, heatmap=not args.no_heatmap,
-            image_sources={n: str(p[0]) for n, p in inputs.items()},
-            mask_sources={n: str(p[1]) for n, p in inputs.items()},
-            series_descriptions={n: info.series_description for n, info in infos.items()})
-        phase_note = _phase_warning(card, infos["dce"].phase if "dce" in infos else None)
-        if phase_note:
-            prediction.warnings.insert(0, phase_note)
-        predictions.append(prediction)
-    print()
-    print("{:<30} {:>11} {:>6} {:>9} {:>6}".format("model", "probability", "class", "threshold", "device"))
-    for p in predictions:
-        print("{:<30} {:>11.3f} {:>6} {:>9.3f} {:>6}".format(p.model_id, p.probability, "LVI+" if p.label else "LVI-",
-                                                            p.threshold, p.device))
-        for member, probability in p.member_probabilities.items():
-            print("  {:<28} {:>11.3f}   (late-fusion member)".format(member, probability))
-    warnings = [w for info in infos.values() for w in info.warnings]
-    for p in predictions:
-        for w in p.warnings:
-            if w not in warnings:
-                warnings.append(w)
-    for w in warnings:
-        print("warning: {}".format(w))
-
-    # The overview shows DCE when it was given (the grid fused models crop on), else the one series.
-    shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in inputs else next(iter(inputs))
-    image, mask = images[shown], masks[shown]
-    mask_on_grid = mask if io.same_geometry(mask, image) else _mask_on_image_grid(mask, image)
-    series = {n: {"image": str(p[0]), "mask": str(p[1]), "image_info": infos[n].summary(),
-                  "series_selection": infos[n].selection} for n, p in inputs.items()}
-    json_path, png_path = write_report(args.out, image, mask_on_grid, predictions, dict(
-        series, read_seconds=read_seconds, shown=shown), shown)
+    result = service.predict(inputs, cards, heatmap=not args.no_heatmap)
+    result.read_seconds = read_seconds
+    _print_table(result)
+    json_path, png_path = outputs.write_case_report(args.out, result)
     print()
     print("report: {}".format(Path(args.out).resolve()))
     print("  {}\n  {}".format(json_path, png_path))
     if sources:
-        for written in _write_dicom_results(dicom_outputs, sources, predictions, args):
+        for written in outputs.write_dicom(result.predictions, sources, dicom_paths, overwrite=args.overwrite):
             print("  {}".format(written))
     return 0
 
 
-def _dicom_outputs(args, inputs):
-    """{"sr": path or None, "seg": {sequence: path}} for --dicom-sr / --dicom-seg; existing files are refused
-    before anything is read (unless --overwrite)."""
-    from LVIPredictorLib.dicom_results import refuse_existing, segmentation_paths
-
-    seg = segmentation_paths(args.dicom_seg, list(inputs)) if args.dicom_seg else {}
-    outputs = {"sr": args.dicom_sr, "seg": seg}
-    for path in [outputs["sr"]] + list(seg.values()):
-        if path is not None:
-            refuse_existing(path, args.overwrite)
-    return outputs
-
-
-def _dicom_sources(outputs, images, masks, infos, cards):
-    """The DICOM series behind each input, checked before any model runs (the images must be DICOM)."""
-    from LVIPredictorLib.dicom_results import dicom_source
-
-    if outputs["sr"] is None and not outputs["seg"]:
-        return {}
-    label = weights.voi_label(cards[0]) if cards else None
-    return {name: dicom_source(name, images[name], masks[name], infos[name], label=label) for name in images}
-
-
-def _write_dicom_results(outputs, sources, predictions, args):
-    from LVIPredictorLib.dicom_results import write_report, write_segmentation
-
-    written, segmentations = [], {}
-    for name, path in outputs["seg"].items():
-        segmentations[name] = write_segmentation(sources[name], path, overwrite=args.overwrite)
-        written.append("{} (DICOM SEG, {} VOI)".format(path, sequences.LABELS[name]))
-    if outputs["sr"] is not None:
-        write_report(predictions, sources, outputs["sr"], segmentations=segmentations, overwrite=args.overwrite)
-        written.append("{} (DICOM SR)".format(outputs["sr"]))
-    return written
+def _print_table(result):
+    print()
+    print("{:<30} {:>11} {:>6} {:>9} {:>6}".format("model", "probability", "class", "threshold", "device"))
+    for p in result.predictions:
+        print("{:<30} {:>11.3f} {:>6} {:>9.3f} {:>6}".format(p.model_id, p.probability, "LVI+" if p.label else "LVI-",
+                                                            p.threshold, p.device))
+        for member, probability in p.member_probabilities.items():
+            print("  {:<28} {:>11.3f}   (late-fusion member)".format(member, probability))
+    for w in result.warnings():
+        print("warning: {}".format(w))
 
 
 COHORT_FILES = ("predictions.csv", "errors.csv")
@@ -235,9 +169,6 @@ COHORT_FILES = ("predictions.csv", "errors.csv")
 def _predict_cohort(args):
     """Every case of a cohort with every chosen model whose series it has: predictions.csv
     (and errors.csv, exit code 1, when some case could not be predicted; the others still are)."""
-    import csv
-    import io as text_io
-
     from .cohort import load_cohort, validate_cohort
     from .external import predict_cohort_case
 
@@ -245,51 +176,25 @@ def _predict_cohort(args):
     atomic.refuse_to_overwrite(out, COHORT_FILES, args.overwrite)
     cohort = load_cohort(args.cohort)
     validate_cohort(cohort, read_images=False, labels=False).raise_if_problems()
-    cards = _cards(args)
-    if cards is None:
-        cards = _bundled_cards(args, sequences.SEQUENCES)
-    predictors = [inference.Predictor(card, device=args.device) for card in cards]
+    service = CaseService(device=args.device)
+    cards = _cards(args) or service.choose(sequences.SEQUENCES, architecture=None)[0]
     rows, errors = [], []
     for number, case in enumerate(cohort.cases, start=1):
-        read = {}  # each series of the case is read once, for every model that needs it
-        for predictor in predictors:
-            names = predictor.sequences
-            if not case.has(predictor.card["sequence"]):
-                continue
-            try:
-                prediction = predict_cohort_case(predictor, case, args.dce_phase, read)
-            except LVIError as exc:
-                errors.append([case.case_id, predictor.model_id, str(exc)])
-                continue
-            phase_note = _phase_warning(predictor.card, read["dce"][2].phase if "dce" in names else None)
-            warnings = ([phase_note] if phase_note else []) + [w for w in prediction.warnings
-                                                               if w != weights.DEMO_NOTICE]
-            rows.append([case.case_id, case.patient_id, prediction.model_id, prediction.sequence,
-                         "{:.6f}".format(prediction.probability), "LVI+" if prediction.label else "LVI-",
-                         "{:.6f}".format(prediction.threshold), "yes" if prediction.demo else "no",
-                         " | ".join(warnings)])
+        for card, prediction in predict_cohort_case(service, case, cards, args.dce_phase, errors):
+            rows.append([case.case_id, case.patient_id] + list(record.row(prediction).values()))
         if sys.stdout.isatty():
             print("\r{} / {} cases".format(number, len(cohort.cases)), end="", flush=True)
     if sys.stdout.isatty():
         print()
-
-    def table(header, body):
-        buffer = text_io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(body)
-        return buffer.getvalue()
-
     out.mkdir(parents=True, exist_ok=True)
-    atomic.save_text(table(["case_id", "patient_id", "model_id", "sequence", "probability", "class", "threshold",
-                            "demo", "warnings"], rows), out / "predictions.csv")
+    atomic.save_text(_csv(["case_id", "patient_id"] + list(record.COLUMN_NAMES), rows), out / "predictions.csv")
     if errors:
-        atomic.save_text(table(["case_id", "model_id", "error"], errors), out / "errors.csv")
+        atomic.save_text(_csv(["case_id", "model_id", "error"], errors), out / "errors.csv")
     elif (out / "errors.csv").exists():
         (out / "errors.csv").unlink()  # from an earlier run being overwritten: no longer true
     print("{} prediction(s) for {} case(s) with {} model(s): {}".format(
-        len(rows), len({r[0] for r in rows}), len(predictors), out / "predictions.csv"))
-    if any(p.card.get("demo") for p in predictors):
+        len(rows), len({r[0] for r in rows}), len(cards), out / "predictions.csv"))
+    if any(card.get("demo") for card in cards):
         print("note: {}".format(weights.DEMO_NOTICE))
     if errors:
         print("{} case/model pair(s) could not be predicted; see {}".format(len(errors), out / "errors.csv"))
@@ -299,6 +204,12 @@ def _predict_cohort(args):
     return 0
 
 
-def _mask_on_image_grid(mask, image):
-    import SimpleITK as sitk
-    return sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+def _csv(header, body):
+    import csv
+    import io as text_io
+
+    buffer = text_io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return buffer.getvalue()

@@ -3,8 +3,9 @@ networks, and each model's best possible AUC on a phantom cohort."""
 
 from dataclasses import replace
 
-from LVIPredictorLib.models import MODEL_NAMES, RADIOMICS
-from LVIPredictorLib.sequences import FUSED
+
+from LVIPredictorLib.vocabulary.sequences import FUSED
+from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic, bounds, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
@@ -32,12 +33,12 @@ def register(subparsers):
 def run(args):
     results, best_possible = {}, {}
     for seq, model in table.combinations(fusion=args.fusion):
-        if model == RADIOMICS and not args.radiomics:
+        if model == architectures.RADIOMICS_BASELINE and not args.radiomics:
             continue
-        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.MODEL_LABEL[model]), flush=True)
+        print("== {} {} ==".format(table.SEQUENCE_LABEL[seq], table.model_label(model)), flush=True)
         folder = table.run_folder(args.out, seq, model)
         req = request_from_args(args, model, seq, str(folder))
-        if model == RADIOMICS:  # the recipe's network options do not apply to it
+        if model == architectures.RADIOMICS_BASELINE:  # the recipe's network options do not apply to it
             req = replace(req, recipe=recipes.DEFAULT_RECIPE, epochs=None,
                           **{k: None for k in CNN_ONLY_OPTIONS})
         results[(seq, model)] = train_run(req)
@@ -56,7 +57,7 @@ def run(args):
 
 def late_fusion_rows(out_dir, results, best_possible, seed):
     """Add each network's late fusion (its FS-T2WI and DCE runs in ``out_dir``) to ``results``."""
-    for model in MODEL_NAMES:
+    for model in architectures.STUDY_NETWORKS:
         if ("t2", model) not in results or ("dce", model) not in results:
             continue
         runs = [table.run_folder(out_dir, seq, model) for seq in ("t2", "dce")]

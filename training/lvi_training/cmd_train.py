@@ -2,9 +2,10 @@
 
 import argparse
 
-from LVIPredictorLib.models import CLASSIFIERS
+
 from LVIPredictorLib.preprocessing import MASK_ENCODINGS, NORMALIZATIONS
-from LVIPredictorLib.sequences import ALL
+from LVIPredictorLib.vocabulary.sequences import ALL
+from LVIPredictorLib.vocabulary import architectures, sequences
 
 from . import cache, engine, recipes, splits
 from .recipes import AUGMENTATIONS
@@ -36,7 +37,7 @@ def add_training_options(p):
     p.add_argument("--spacing", type=float, nargs=3, metavar=("X", "Y", "Z"),
                    help="target spacing in mm instead of the default (2D: Z is ignored, native slices kept)")
     p.add_argument("--n-slices", type=int, default=None, help="2D models: largest VOI cross-sections per case")
-    p.add_argument("--dce-phase", type=int, default=2,
+    p.add_argument("--dce-phase", type=int, default=sequences.DEFAULT_DCE_PHASE,
                    help="phase of a dynamic DICOM series to read (1 = pre-contrast; default 2 = first post-contrast)")
     p.add_argument("--cache-dir", default=None, help="preprocessed-input cache (default COHORT/.lvi_cache)")
     p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache")
@@ -89,7 +90,7 @@ def register(subparsers):
                     "every 10% of batches, 100 epochs, batch 64 2D / 8 3D). Re-running the same command on an "
                     "unfinished run resumes it. Multi-GPU/CPU: torchrun --nproc_per_node N $(which lvi) train ...")
     add_training_options(p)
-    p.add_argument("--model", required=True, choices=CLASSIFIERS,
+    p.add_argument("--model", required=True, choices=architectures.names(),
                    help="one of the study's three networks, or radiomics_lr: the radiomics + logistic-regression "
                         "baseline of the LVI literature")
     p.add_argument("--sequence", required=True, choices=ALL,

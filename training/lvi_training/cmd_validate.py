@@ -2,7 +2,7 @@
 
 from LVIPredictorLib.errors import LVIError
 
-from LVIPredictorLib.sequences import ALL
+from LVIPredictorLib.vocabulary.sequences import ALL
 
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
 

@@ -1,10 +1,10 @@
 """A training cohort: ``cohort.csv`` read, checked row by row, summarised.
 
-Format (DESIGN §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
+Format (docs/design.md §4): columns ``case_id, patient_id, lvi (0/1), t2_image, t2_mask,
 dce_image, dce_mask`` plus optional clinical columns; paths relative to the CSV; an
 empty cell means that sequence is missing for the case. An image cell may name a folder
 holding a whole DICOM study: each sequence's column then reads the series of that sequence
-(LVIPredictorLib.series_selection), so both cells may name the same folder. An optional ``cohort.json``
+(LVIPredictorLib.dicom.selection), so both cells may name the same folder. An optional ``cohort.json``
 next to the CSV (written by the phantom generator) describes how the cohort was made.
 
 Validation collects EVERY problem before reporting, because a researcher fixing an
@@ -20,8 +20,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.io import same_geometry
-from LVIPredictorLib.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
+from LVIPredictorLib.inputs.readers import same_geometry
+from LVIPredictorLib.vocabulary.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
 
 from . import sources
 
@@ -104,7 +104,7 @@ def load_cohort(path):
     path = Path(path)
     csv_path = path / "cohort.csv" if path.is_dir() else path
     if not csv_path.is_file():
-        raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (DESIGN §4)")
+        raise InputError(str(csv_path), "no cohort.csv here; a cohort is a folder with cohort.csv (docs/design.md §4)")
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]

@@ -1,6 +1,6 @@
 """The training loop for one fold, and scoring of cases with a trained model.
 
-Paper defaults (DESIGN §1): Adam, lr 1e-3, the lr multiplied by 0.9 every 10 % of the
+Paper defaults (docs/design.md §1): Adam, lr 1e-3, the lr multiplied by 0.9 every 10 % of the
 total number of batches (StepLR stepped per batch: 10 decays, final lr ~3.5e-4),
 100 epochs, batch 64 for 2D models and 8 for the 3D model.
 

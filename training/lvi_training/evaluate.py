@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.late_fusion import mean_logit
+from LVIPredictorLib.models.late_fusion import mean_logit
 
 from . import atomic, metrics, plots
 

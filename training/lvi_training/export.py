@@ -1,4 +1,4 @@
-"""Export a run's model as safetensors + model card (DESIGN §4), loadable by Predictor and Slicer.
+"""Export a run's model as safetensors + model card (docs/design.md §4), loadable by Predictor and Slicer.
 
 Which weights: the paper split exports its single model (trained on the 90 %); cv5
 exports ``final/`` — the model trained the same way on ALL cases after the CV — whose
@@ -10,9 +10,11 @@ best available estimate of how the exported model performs on new patients.
 from datetime import datetime, timezone
 from pathlib import Path
 
-from LVIPredictorLib import sequences, weights
+from LVIPredictorLib import weights
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.errors import InputError, WeightsError
-from LVIPredictorLib.models import RADIOMICS, Ensemble, build_model
+from LVIPredictorLib.models import Ensemble, build_model
+from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic, bounds, checkpoints, interchange_formats
 from .evaluate import load_metrics
@@ -86,7 +88,7 @@ def build_card(run_dir, model_id=None):
                                            " and ".join(sequences.LABELS[n] for n in names)))
     card = {"model_id": model_id or "{}_{}_{}".format(config["model"], config["sequence"], config["split"]),
             "architecture": config["model"], "architecture_config": config["architecture_config"],
-            "sequence": config["sequence"], "dce_phase": int(config.get("dce_phase", 2)),
+            "sequence": config["sequence"], "dce_phase": sequences.card_phase(config),
             "preprocessing": config["preprocessing"],
             "threshold": float(m["export_threshold"]), "threshold_method": m["export_threshold_method"],
             "demo": demo,
@@ -164,7 +166,7 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
             if path.exists() and not overwrite:
                 raise WeightsError(str(path), "already exists; refusing to overwrite (pass --overwrite)")
     if dtype is None:
-        dtype = "float32" if config["model"] == RADIOMICS else "float16"
+        dtype = "float32" if config["model"] == architectures.RADIOMICS_BASELINE else "float16"
     model = load_run_model(run_dir, config)
     weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
     if reference_case is not None:

@@ -1,6 +1,6 @@
 """A trained model scored on a cohort: external validation of bundled or exported weights.
 
-Every case goes through :class:`LVIPredictorLib.inference.Predictor` — the reading,
+Every case goes through :class:`LVIPredictorLib.service.CaseService` — the reading,
 preprocessing and frozen threshold of a prediction in Slicer or ``lvi predict`` — so the
 figures describe exactly what users of the model get. The threshold is the model card's:
 choosing one on the test cohort would flatter the result. A case that cannot be scored
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from LVIPredictorLib import inference, io, sequences, weights
-from LVIPredictorLib.errors import InputError
+from LVIPredictorLib import weights
+from LVIPredictorLib.errors import InputError, LVIError
+from LVIPredictorLib.service import CaseService, series_from_files
+from LVIPredictorLib.vocabulary import sequences
 
 from . import atomic, metrics
 from .cohort import load_cohort, validate_cohort
@@ -39,17 +41,18 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     if len(set(labels)) < 2:
         raise InputError(str(cohort.csv_path), "{} case(s) have {} image+mask, but an AUC needs LVI+ and LVI- "
                                                "cases among them".format(len(cases), sequences.LABELS[sequence]))
-    phase = int(dce_phase or card.get("dce_phase", 2))
-    predictor = inference.Predictor(card, device=device)
+    phase = int(dce_phase or sequences.card_phase(card))
+    service = CaseService(device=device)
     rows, errors = [], []
     for index, case in enumerate(cases):
         if progress is not None:
             progress(index, len(cases))
-        try:
-            prediction = predict_cohort_case(predictor, case, phase)
-        except InputError as exc:
-            errors.append("case {}: {}".format(case.case_id, exc))
+        failed = []
+        done = predict_cohort_case(service, case, [card], dce_phase, failed)
+        if failed:
+            errors.append("case {}: {}".format(case.case_id, failed[0][2]))
             continue
+        prediction = done[0][1]
         rows.append({"case_id": case.case_id, "patient_id": case.patient_id, "lvi": int(case.lvi),
                      "fold": "external", "probability": prediction.probability, "threshold": prediction.threshold,
                      "slice_probabilities": prediction.slice_probabilities})
@@ -68,7 +71,7 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     out = {"model_id": card["model_id"], "model_card": card["_card_path"], "weights_sha256": card["weights_sha256"],
            "architecture": card["architecture"], "sequence": sequence, "dce_phase": phase if "dce" in names else None,
            "cohort": str(Path(cohort.root).resolve()), "cohort_csv_sha256": file_sha256(cohort.csv_path),
-           "scope": "external cohort, {} cases".format(len(rows)), "device": predictor.device,
+           "scope": "external cohort, {} cases".format(len(rows)), "device": service.predictor(card).device,
            "threshold": float(card["threshold"]),
            "threshold_rule": "the model card's threshold ({}), frozen".format(card.get("threshold_method", "?")),
            "warnings": warnings}
@@ -81,22 +84,31 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
     return out
 
 
-def predict_cohort_case(predictor, case, dce_phase, read=None):
-    """One cohort case through ``predictor`` — the reading and prediction path of ``lvi predict``.
+def predict_cohort_case(service, case, cards, dce_phase, errors):
+    """[(card, Prediction)] for every card whose series ``case`` has; each series is read once, and a
+    case/model pair that fails goes to ``errors`` as [case id, model id, message]."""
+    needed = sorted({n for card in cards if case.has(card["sequence"]) for n in sequences.channels(card["sequence"])})
+    inputs, failed = {}, {}
+    for name in needed:
+        try:
+            inputs[name] = series_from_files(name, case.images[name], case.masks[name], dce_phase=dce_phase)
+        except LVIError as exc:
+            failed[name] = exc
+    done = []
+    for card in cards:
+        if not case.has(card["sequence"]):
+            continue
+        names = sequences.channels(card["sequence"])
+        problem = next((failed[n] for n in names if n in failed), None)
+        if problem is None:
+            try:
+                done.append((card, service.predict({n: inputs[n] for n in names}, [card]).predictions[0]))
+                continue
+            except LVIError as exc:
+                problem = exc
+        errors.append([case.case_id, card["model_id"], str(problem)])
+    return done
 
-    ``read`` ({series: (image, mask, ImageInfo)}) keeps each series of the case read once when
-    several models score it; a dynamic DICOM series is read at ``dce_phase``.
-    """
-    read = {} if read is None else read
-    names = predictor.sequences
-    for name in names:
-        if name not in read:
-            image, info = io.read_image_with_info(case.images[name], dce_phase=dce_phase, sequence=name)
-            read[name] = (image, io.read_mask(case.masks[name], reference=image), info)
-    return predictor.predict_case({n: read[n][0] for n in names}, {n: read[n][1] for n in names},
-                                  image_sources={n: str(case.images[n]) for n in names},
-                                  mask_sources={n: str(case.masks[n]) for n in names},
-                                  series_descriptions={n: read[n][2].series_description for n in names})
 
 
 def headline(m):

@@ -21,9 +21,12 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
-from LVIPredictorLib import late_fusion, sequences, weights
+from LVIPredictorLib import weights
+from LVIPredictorLib.models import late_fusion
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.atomic_files import write_json_atomic
 from LVIPredictorLib.errors import InputError, WeightsError
+from LVIPredictorLib.vocabulary import kinds
 
 from . import atomic, bounds, metrics
 from .evaluate import aligned_out_of_fold, fold_results, load_metrics
@@ -33,7 +36,7 @@ from .export import _CARD_METRICS, DEMO_WORDS, INTENDED_USE, load_run_model
 def _member(card_path, run_dir):
     """(card, run config) of one member, checked to be the model that run exported."""
     card = weights.load_card(card_path)
-    if late_fusion.is_late_fusion(card):
+    if kinds.is_late_fusion(card):
         raise WeightsError(str(card_path), "is a late-fusion model; a member must be a model of its own (fuse "
                                            "its members directly)")
     weights.load_model(card)  # its weights file: present, checksum and tensors as the card says
@@ -149,13 +152,14 @@ def build_card(members, model_id, command):
     reads = late_fusion.fused_sequence(card["sequence"] for card in cards)
     seed = int(configs[0].get("seed", 0))
     summary, labels, fused = out_of_fold_metrics(run_dirs, seed)
-    dce_phase = next((int(card.get("dce_phase", 2)) for card in cards if sequences.reads_dce(card["sequence"])), 2)
+    dce_phase = next((sequences.card_phase(card) for card in cards if sequences.reads_dce(card["sequence"])),
+                     sequences.DEFAULT_DCE_PHASE)
     demo = any(card.get("demo") for card in cards)
     member_entries = [{"card": Path(card["_card_path"]).name, "sequence": card["sequence"],
                        "model_id": card["model_id"], "architecture": card["architecture"],
                        "weights_sha256": card["weights_sha256"]} for card in cards]
     card = {
-        "schema_version": weights.CARD_SCHEMA_VERSION, "model_id": model_id, "architecture": late_fusion.ARCHITECTURE,
+        "schema_version": weights.CARD_SCHEMA_VERSION, "model_id": model_id, "architecture": kinds.LATE_FUSION,
         "sequence": reads, "dce_phase": dce_phase, "members": member_entries,
         "combine": late_fusion.COMBINE,
         "weights_sha256": late_fusion.members_sha256([m["weights_sha256"] for m in member_entries]),

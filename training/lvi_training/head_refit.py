@@ -14,7 +14,7 @@ Nothing else changes: the refitted weights sit in the network's own last layer, 
 architecture, its weights file, the prediction path (slice probabilities averaged with the
 area weights) and Slicer are as before. The held-out fold is never looked at.
 
-Why it helps (README, "Bundled models"): an L2 fit on a few hundred cases is a better-posed
+Why it helps (docs/results.md, "Bundled models"): an L2 fit on a few hundred cases is a better-posed
 problem than a last layer learnt end to end on slices that all carry their case's label, and
 pooling gives it the whole VOI at once. It lifted the 2D networks by 0.004-0.035 out of fold (the
 VanillaCNNs most) and left the 3D ones, which have nothing to pool, nearly unchanged. On the fused

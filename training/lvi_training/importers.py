@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from LVIPredictorLib.cohort_export import COHORT_CSV, REQUIRED_COLUMNS
+from LVIPredictorLib.outputs.cohort_export import COHORT_CSV, REQUIRED_COLUMNS
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.sequences import LABELS, SEQUENCES
+from LVIPredictorLib.vocabulary.sequences import LABELS, SEQUENCES
 
 from .cohort import Problem
 

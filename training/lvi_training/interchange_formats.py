@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from LVIPredictorLib import late_fusion, models, sequences, weights
+from LVIPredictorLib import weights
 from LVIPredictorLib.atomic_files import write_json_atomic
 from LVIPredictorLib.errors import InputError, WeightsError
+from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 
 # torch_export: torch.export's ExportedProgram (torch.export.load(...).module()), the successor torch
 # names now that it deprecates TorchScript; TorchScript stays for the C++ libtorch and older tools.
@@ -51,13 +52,16 @@ class ProbabilityPerRow(nn.Module):
 
 
 def refuse_without_network(card, source):
-    """One line for the cards that hold no network."""
-    if late_fusion.is_late_fusion(card):
+    """One line for the cards whose kind is not a pixel network (vocabulary.kinds)."""
+    kind = kinds.kind_of(card)
+    if kind.name == kinds.LATE_FUSION:
         raise InputError(source, "is a late-fusion model: it has no network of its own to export; export each "
                                  "member's card instead ({})".format(", ".join(m["card"] for m in card["members"])))
-    if card["architecture"] == models.RADIOMICS:
+    if kind.name == architectures.RADIOMICS:
         raise InputError(source, "is the radiomics baseline (features + logistic regression): it has no network "
                                  "to export as TorchScript/ONNX")
+    if kind.name != architectures.NETWORK:
+        raise InputError(source, "is a {} model: only networks are exported to TorchScript/ONNX".format(kind.label))
 
 
 def example_input(card):

@@ -1,4 +1,4 @@
-"""Honest binary-classification statistics (DESIGN §6).
+"""Honest binary-classification statistics (docs/design.md §6).
 
 - AUC with a 95 % CI two ways: DeLong's variance (fast O(n log n) algorithm of Sun & Xu,
   IEEE SPL 2014) and a stratified percentile bootstrap (seeded).

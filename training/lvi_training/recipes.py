@@ -8,13 +8,13 @@ line (``lvi train --recipe paper --mask-channel`` is one ablation step), and the
 values — not the recipe's name — go into the run's identity and the model card, so a card
 says exactly what was done even if a recipe's defaults change later.
 
-``paper`` is the study's recipe as DESIGN §1 gives it (Adam, lr 1e-3 decayed x0.9 every 10 %
+``paper`` is the study's recipe as docs/design.md §1 gives it (Adam, lr 1e-3 decayed x0.9 every 10 %
 of the batches, 100 epochs, the last epoch's weights, full-width networks) with our choices
 where the paper is silent (z-score inside a 64 mm crop with a 5 mm margin, flips/shifts/
 intensity augmentation, area-weighted 2D slices).
 
 ``small-data`` is what the ablation in ``benchmarks/ablation.py`` measured to learn more on a
-cohort of the study's size (see the README for the table and the command): the VOI as an
+cohort of the study's size (see docs/results.md for the table and the command): the VOI as an
 extra input channel encoded as a signed distance map (the shape and margin of the tumour are
 the strongest signs a single series carries), 15 VOI cross-sections per case for the 2D
 networks, quarter-width networks with decoupled weight decay, the epoch chosen on an inner

@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from LVIPredictorLib import inference, io, late_fusion, preprocessing, sequences, weights
+from LVIPredictorLib import inference, preprocessing, weights
+from LVIPredictorLib.inputs import readers
+from LVIPredictorLib.models import late_fusion
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.atomic_files import write_json_atomic
 
 # Sample-case files per sequence (relative to the case folder).
@@ -29,8 +32,8 @@ def sample_inputs(case_dir, sequence):
     images, masks = {}, {}
     for name in sequences.channels(sequence):
         image_name, mask_name = CASE_FILES[name]
-        images[name] = io.read_image(Path(case_dir) / image_name)
-        masks[name] = io.read_mask(Path(case_dir) / mask_name, reference=images[name])
+        images[name] = readers.read_image(Path(case_dir) / image_name)
+        masks[name] = readers.read_mask(Path(case_dir) / mask_name, reference=images[name])
     return images, masks
 
 

@@ -13,7 +13,7 @@ Re-running the same command on an incomplete run resumes it (finished folds are 
 an unfinished fold continues from its checkpoint). A run folder that holds a different
 configuration is never touched unless ``--overwrite`` is given.
 
-Thresholds (DESIGN §6: chosen on training data, frozen):
+Thresholds (docs/design.md §6: chosen on training data, frozen):
 - per fold: Youden's J on that fold's TRAINING-case predictions, frozen before the
   held-out fold is scored; the pooled out-of-fold accuracy/sensitivity/specificity use
   each case's own fold threshold.
@@ -39,12 +39,14 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from LVIPredictorLib import models, radiomics
+from LVIPredictorLib import models
+from LVIPredictorLib.preprocessing import radiomics
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
 from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
-from LVIPredictorLib.radiomics import RadiomicsSpec
-from LVIPredictorLib.sequences import channels, reads_dce
+from LVIPredictorLib.preprocessing.radiomics import RadiomicsSpec
+from LVIPredictorLib.vocabulary.sequences import channels, reads_dce
+from LVIPredictorLib.vocabulary import architectures, sequences
 
 from . import (cache, atomic, checkpoints, distributed, engine, evaluate, head_refit, logistic_fit, metrics, radiomics_fit,
                recipes, splits, voi_shape)
@@ -73,7 +75,7 @@ class RunRequest:
     crop_size: Optional[List[int]] = None      # (x, y, z) voxels, overrides the model's default spec
     spacing: Optional[List[float]] = None      # (x, y, z) mm; for 2D z is ignored (native slices)
     n_slices: Optional[int] = None
-    dce_phase: int = 2
+    dce_phase: int = sequences.DEFAULT_DCE_PHASE
     cache_dir: Optional[str] = None
     workers: int = cache.DEFAULT_WORKERS
     threads: Optional[int] = None
@@ -111,11 +113,11 @@ def resolve_recipe(req):
 
     The radiomics baseline has no epochs or network: its "recipe" is fixed (radiomics_fit.py).
     """
-    if req.model == models.RADIOMICS:
+    if req.model == architectures.RADIOMICS_BASELINE:
         given = [k for k in CNN_ONLY_OPTIONS if getattr(req, k) is not None]
         if given:
             raise InputError(None, "{} apply to the CNNs only, not to {}".format(
-                ", ".join("--" + k.replace("_", "-") for k in given), models.RADIOMICS))
+                ", ".join("--" + k.replace("_", "-") for k in given), architectures.RADIOMICS_BASELINE))
         return recipes.RADIOMICS
     recipe = recipes.get_recipe(req.recipe, **{k: getattr(req, k) for k in RECIPE_OPTIONS})
     if req.epochs is not None:
@@ -154,10 +156,10 @@ def canonical_command(req):
     """The `lvi train` command that reproduces this run, every result-deciding option explicit."""
     parts = ["lvi", "train", "--cohort", str(req.cohort), "--model", req.model, "--sequence", req.sequence,
              "--split", req.split]
-    if req.model != models.RADIOMICS:
+    if req.model != architectures.RADIOMICS_BASELINE:
         parts += ["--epochs", str(resolve_recipe(req).epochs)]
     parts += ["--seed", str(req.seed), "--device", req.device]
-    if req.model != models.RADIOMICS:  # explicit, so the command outlives a change of the default
+    if req.model != architectures.RADIOMICS_BASELINE:  # explicit, so the command outlives a change of the default
         parts += ["--recipe", req.recipe]
     parts += _recipe_flags(req)
     if req.batch_size:
@@ -181,7 +183,7 @@ def canonical_command(req):
 
 
 def build_spec(req, recipe=None):
-    if req.model == models.RADIOMICS:
+    if req.model == architectures.RADIOMICS_BASELINE:
         return RadiomicsSpec()
     recipe = recipe or resolve_recipe(req)
     spec = default_spec(req.model)
@@ -202,7 +204,7 @@ def build_spec(req, recipe=None):
 def architecture_config(model, spec, sequence, width=1.0):
     """The model's configuration for this spec's input size, the sequence's channels and the recipe's
     width; an unusable size is an InputError now, not later."""
-    if model == models.RADIOMICS:
+    if model == architectures.RADIOMICS_BASELINE:
         return {"feature_names": radiomics.feature_names(spec, channels(sequence))}
     config = models.scaled_config(model, width)
     if "input_size" in config:
@@ -337,7 +339,7 @@ def train_run(req):
         recipe = resolve_recipe(req)
         spec = build_spec(req, recipe)
         arch = architecture_config(req.model, spec, req.sequence, recipe.width)
-        batch_size = int(req.batch_size or models.PAPER_BATCH_SIZE.get(req.model, 64))
+        batch_size = int(req.batch_size or (architectures.get(req.model).paper_batch_size or 64))
         identity = _identity(req, cohort, spec, arch, batch_size, recipe)
         digest = identity_digest(identity)
 
@@ -452,7 +454,7 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
     if recipe.val_fraction > 0:
         fit_cases, val_cases = splits.inner_validation(fold.train, data.labels, patients, recipe.val_fraction,
                                                        engine.derive_seed(settings.seed, tag, "inner-validation"))
-    if settings.model == models.RADIOMICS:
+    if settings.model == architectures.RADIOMICS_BASELINE:
         model, history = radiomics_fit.fit_fold(data, fold.train, patients,
                                                 settings.architecture_config["feature_names"], settings.seed)
         if ctx.is_main:
@@ -462,7 +464,7 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, digest, progress,
         model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag, digest,
                                            progress=progress, val_cases=val_cases)
     refit = None
-    if ctx.is_main and recipe.head_refit and settings.model != models.RADIOMICS:
+    if ctx.is_main and recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE:
         refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device, fold_dir / "checkpoint.pt")
         log.info("%s: last layer refitted on %d cases' pooled features (C %.3g, inner-CV log-loss %.4f)", tag,
                  refit["cases"], refit["C"], refit["inner_cv_log_loss"])
@@ -500,7 +502,7 @@ def _rows(cases, indices, probs, slice_probs):
 
 
 def _optimizer_words(req, recipe):
-    if req.model == models.RADIOMICS:
+    if req.model == architectures.RADIOMICS_BASELINE:
         return {"name": "L2 logistic regression (scikit-learn lbfgs)",
                 "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training fold".format(
                     [round(float(c), 4) for c in logistic_fit.C_GRID], logistic_fit.INNER_FOLDS)}

@@ -1,6 +1,6 @@
 """Where training reads image files from disk, and how it fingerprints them.
 
-Reading goes through ``LVIPredictorLib.io`` (the same reader the Slicer module and
+Reading goes through ``LVIPredictorLib.inputs.readers`` (the same reader the Slicer module and
 ``Predictor`` use) so a cohort is read exactly as a single case would be at prediction
 time. The content hash is what keys the preprocessing cache: it changes when a file's
 bytes change, not when it is touched or copied.
@@ -16,18 +16,18 @@ _CHUNK = 1 << 20
 def read_image(path, dce_phase=None, sequence=None):
     """Read an image file or DICOM series folder (``dce_phase`` picks the dynamic phase; ``sequence``,
     "t2" or "dce", the series of that sequence when the folder holds a whole study)."""
-    from LVIPredictorLib import io
+    from LVIPredictorLib.inputs import readers
 
     if dce_phase is None:
-        return io.read_image(str(path), sequence=sequence)
-    return io.read_image(str(path), dce_phase=int(dce_phase), sequence=sequence)
+        return readers.read_image(str(path), sequence=sequence)
+    return readers.read_image(str(path), dce_phase=int(dce_phase), sequence=sequence)
 
 
 def read_mask(path, reference=None):
     """Read a VOI mask; on the reference's grid (to float precision) it takes its exact geometry."""
-    from LVIPredictorLib import io
+    from LVIPredictorLib.inputs import readers
 
-    return io.read_mask(str(path), reference=reference)
+    return readers.read_mask(str(path), reference=reference)
 
 
 def content_hash(path):

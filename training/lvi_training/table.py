@@ -13,15 +13,13 @@ import csv
 import io
 from pathlib import Path
 
-from LVIPredictorLib.models import CLASSIFIERS, MODEL_NAMES
-from LVIPredictorLib.sequences import FUSED
-from LVIPredictorLib.sequences import LABELS as SEQUENCE_LABEL
+from LVIPredictorLib.vocabulary import architectures
+from LVIPredictorLib.vocabulary.sequences import FUSED
+from LVIPredictorLib.vocabulary.sequences import LABELS as SEQUENCE_LABEL
 
 from . import atomic
 
 SEQUENCE_ORDER = ("dce", "t2")
-MODEL_LABEL = {"vanilla_cnn_2d": "2D VanillaCNN", "resnet10_2d": "2D ResNet10", "resnet10_3d": "3D ResNet10",
-               "radiomics_lr": "Radiomics + LR (baseline)"}
 
 # (accuracy, sensitivity, specificity, AUC) on the paper's validation set (n = 46).
 PAPER_TABLE1 = {
@@ -44,14 +42,14 @@ def late_fusion_model(model):
 
 def model_label(model):
     if model.startswith(LATE_FUSION):
-        return "{}, late fusion of the FS-T2WI and DCE runs".format(MODEL_LABEL[model[len(LATE_FUSION):]])
-    return MODEL_LABEL[model]
+        return "{}, late fusion of the FS-T2WI and DCE runs".format(model_label(model[len(LATE_FUSION):]))
+    return architectures.get(model).label
 
 
 def combinations(fusion=False):
     """(sequence, model) rows: the paper's three networks and the radiomics baseline beside them."""
     order = SEQUENCE_ORDER + ((FUSED,) if fusion else ())
-    return [(seq, model) for seq in order for model in CLASSIFIERS]
+    return [(seq, model) for seq in order for model in architectures.names()]
 
 
 def run_folder(out_dir, sequence, model):
@@ -64,7 +62,7 @@ def table_rows(results, best_possible=None):
     phantom's bound for that model's input (bounds.for_run) or None}."""
     rows = []
     best_possible = best_possible or {}
-    late = [(FUSED, late_fusion_model(model)) for model in MODEL_NAMES]
+    late = [(FUSED, late_fusion_model(model)) for model in architectures.STUDY_NETWORKS]
     for seq, model in combinations(fusion=any(key[0] == FUSED for key in results)) + late:
         if (seq, model) not in results:
             continue

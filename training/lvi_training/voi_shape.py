@@ -11,8 +11,9 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-from LVIPredictorLib import io, radiomics
-from LVIPredictorLib.sequences import grid_reference
+from LVIPredictorLib.inputs import readers
+from LVIPredictorLib.preprocessing import radiomics
+from LVIPredictorLib.vocabulary.sequences import grid_reference
 
 NAMES = ("VOI volume", "VOI extent along z", "axial slices the VOI crosses", "VOI irregularity (1 - sphericity)")
 
@@ -34,6 +35,6 @@ def auxiliary_targets(cases, sequence):
     rows = []
     for case in cases:
         path = case.masks[grid_reference(sequence)]
-        _, extent, _, irregularity = descriptors(io.read_mask(path), str(path))
+        _, extent, _, irregularity = descriptors(readers.read_mask(path), str(path))
         rows.append((math.log(extent), irregularity))
     return np.asarray(rows, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Write phantom cases and whole cohorts to disk (the cohort format of DESIGN section 4).
+"""Write phantom cases and whole cohorts to disk (the cohort format of docs/design.md §4).
 
 Case folder::
 
@@ -24,6 +24,8 @@ from .acquisition import PRESETS
 from .case import generate_case
 from .signs import PAPER_INPUTS, SEQUENCE_SIGNS, SignModel, best_auc, best_auc_by_input
 
+from LVIPredictorLib.vocabulary import sequences
+
 GENERATOR_VERSION = "1"
 OUTPUTS = ("dicom", "nifti")
 CSV_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask", "age")
@@ -38,7 +40,7 @@ class CohortSpec:
     signal: float = 1.0
     null: bool = False
     second_label: bool = False
-    dce_phase: int = 2  # temporal position copied to NIfTI; 1 = pre-contrast
+    dce_phase: int = sequences.DEFAULT_DCE_PHASE  # temporal position copied to NIfTI; 1 = pre-contrast
 
     def sign_model(self):
         return SignModel(signal=self.signal, null=self.null)
@@ -52,7 +54,7 @@ class CohortSpec:
 def _inputs_of(spec):
     """The paper's inputs, plus those of the phase written to NIfTI when it is not phase 2."""
     keys = list(PAPER_INPUTS)
-    if spec.dce_phase != 2:
+    if spec.dce_phase != sequences.DEFAULT_DCE_PHASE:
         keys += ["dce_phase{}".format(spec.dce_phase), "t2+dce_phase{}".format(spec.dce_phase)]
     return keys
 

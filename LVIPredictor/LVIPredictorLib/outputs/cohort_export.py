@@ -1,4 +1,4 @@
-"""Add one case to a cohort folder (DESIGN §4) without disturbing what is there.
+"""Add one case to a cohort folder (docs/design.md §4) without disturbing what is there.
 
 A cohort folder holds ``cohort.csv`` (columns case_id, patient_id, lvi, t2_image,
 t2_mask, dce_image, dce_mask, plus optional clinical columns) and the files it points
@@ -23,7 +23,7 @@ import SimpleITK as sitk
 
 from LVIPredictorLib.atomic_files import write_bytes_atomic
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.sequences import SEQUENCES
+from LVIPredictorLib.vocabulary.sequences import SEQUENCES
 
 COHORT_CSV = "cohort.csv"
 REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask")

@@ -28,19 +28,7 @@ from typing import Dict, Sequence, Tuple
 import torch
 from torch import nn
 
-MODEL_NAMES = ("vanilla_cnn_2d", "resnet10_2d", "resnet10_3d")  # the study's three networks
-RADIOMICS = "radiomics_lr"
-CLASSIFIERS = MODEL_NAMES + (RADIOMICS,)  # everything `lvi train` can train
-
-# Default input size (spatial, in array order: (Y, X) for 2D, (Z, Y, X) for 3D).
-DEFAULT_INPUT_SIZE = {
-    "vanilla_cnn_2d": (64, 64),
-    "resnet10_2d": (64, 64),
-    "resnet10_3d": (32, 64, 64),
-}
-
-# The paper's batch sizes: 64 for the 2D models, 8 for the 3D model.
-PAPER_BATCH_SIZE = {"vanilla_cnn_2d": 64, "resnet10_2d": 64, "resnet10_3d": 8}
+from LVIPredictorLib.vocabulary import architectures
 
 
 def _layers(dims):
@@ -232,53 +220,59 @@ def scaled_config(name, width, **cfg):
     def scale(n):
         return max(4, int(round(n * width)))
 
-    if name == "vanilla_cnn_2d":
-        config["base_width"] = scale(config.get("base_width", 32))
-        config["hidden"] = scale(config.get("hidden", 512))
-    else:
-        config["widths"] = [scale(w) for w in config.get("widths", (64, 128, 256, 512))]
-        if name == "resnet10_3d":
-            config["head_widths"] = [scale(w) for w in config.get("head_widths", (128, 64))]
+    # Widths the entry leaves to its builder's defaults are scaled from those defaults.
+    defaults = {"base_width": 32, "hidden": 512, "widths": (64, 128, 256, 512), "head_widths": (128, 64)}
+    for key in architectures.get(name).width_keys:
+        value = config.get(key, defaults[key])
+        config[key] = [scale(w) for w in value] if isinstance(value, (list, tuple)) else scale(value)
     return config
 
 
 def default_config(name):
     # type: (str) -> Dict
     """The architecture configuration used when a card or the CLI gives none."""
-    if name == "vanilla_cnn_2d":
-        return {"in_channels": 1, "base_width": 32, "dropout": 0.5, "input_size": list(DEFAULT_INPUT_SIZE[name])}
-    if name == "resnet10_2d":
-        return {"in_channels": 1}
-    if name == "resnet10_3d":
-        return {"in_channels": 1, "head_widths": [128, 64], "input_size": list(DEFAULT_INPUT_SIZE[name])}
-    raise ValueError("unknown model {!r}; choose one of {}".format(name, ", ".join(MODEL_NAMES)))
+    return architectures.get(name).default_config()
 
 
 def build_model(name, **cfg):
     """Build a model by registry name; ``cfg`` overrides :func:`default_config`."""
-    if name == RADIOMICS:
-        if "feature_names" not in cfg:
-            raise ValueError("radiomics_lr needs feature_names")
-        return RadiomicsLogistic(**cfg)
-    config = default_config(name)
+    architecture = architectures.get(name)
+    config = architecture.default_config()
     config.update(cfg)
-    if name == "vanilla_cnn_2d":
-        config["input_size"] = tuple(config["input_size"])
-        return VanillaCNN2D(**config)
+    return architecture.build(**config)
+
+
+def build_vanilla_cnn_2d(**config):
+    config["input_size"] = tuple(config["input_size"])
+    return VanillaCNN2D(**config)
+
+
+def build_resnet10_2d(**config):
     if "widths" in config:
         config["widths"] = tuple(config["widths"])
-    if name == "resnet10_2d":
-        return ResNet10(dims=2, head="gap", **config)
+    return ResNet10(dims=2, head="gap", **config)
+
+
+def build_resnet10_3d(**config):
+    if "widths" in config:
+        config["widths"] = tuple(config["widths"])
     config["input_size"] = tuple(config["input_size"])
     config["head_widths"] = tuple(config["head_widths"])
     return ResNet10(dims=3, dilated=True, head="conv_pool", **config)
 
 
+def build_radiomics_lr(**config):
+    if "feature_names" not in config:
+        raise ValueError("radiomics_lr needs feature_names")
+    return RadiomicsLogistic(**config)
+
+
 def model_dims(name):
     # type: (str) -> int
-    if name not in MODEL_NAMES:
-        raise ValueError("unknown model {!r}; choose one of {}".format(name, ", ".join(MODEL_NAMES)))
-    return len(DEFAULT_INPUT_SIZE[name])
+    architecture = architectures.get(name)
+    if not architecture.is_network:
+        raise ValueError("{} is not a network; it has no input dimensionality".format(name))
+    return architecture.dims
 
 
 def count_parameters(module):
@@ -295,7 +289,7 @@ def backbone_parameters(model):
 
 def input_shape(name, batch_size=1, in_channels=1, input_size=None):
     # type: (str, int, int, Sequence[int]) -> Tuple[int, ...]
-    size = tuple(input_size or DEFAULT_INPUT_SIZE[name])
+    size = tuple(input_size or architectures.get(name).input_size)
     return (batch_size, in_channels) + size
 
 

@@ -9,7 +9,7 @@ slower than the same arithmetic through oneDNN.
 What is done: every ``Conv2d``/``Conv3d`` runs through ``torch.mkldnn_convolution`` (oneDNN) on CPU
 float32 input; anything else (CUDA, MPS, other dtypes, non-zero padding modes) takes the module's
 own path. Measured with the alternatives, each on its own and interleaved
-(``python benchmarks/bench_forward.py --threads 1``; figures in the README's Performance section):
+(``python benchmarks/bench_forward.py --threads 1``; figures in docs/benchmarks.md):
 oneDNN made the 3D forward ~2.1-2.3x faster and left the 2D models (batch 3, which ATen already
 sends to oneDNN) unchanged. Not applied: BatchNorm folded into the convolutions (no gain, alone or
 on top); channels-last memory order, which depends on the architecture (~1.4x for VanillaCNN 2D,

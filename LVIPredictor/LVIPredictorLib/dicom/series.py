@@ -1,14 +1,14 @@
 """DICOM series: folder scanning and grouping by series, choosing the series a sequence needs,
 DCE phase splitting and ordering, slice geometry checks, and reading the chosen images' pixels.
-Callers go through :mod:`LVIPredictorLib.io`, which also documents the DCE phase numbering
+Callers go through :mod:`LVIPredictorLib.inputs.readers`, which also documents the DCE phase numbering
 (phase 1 = pre-contrast).
 
-Only headers are read to group and order (:mod:`LVIPredictorLib.dicom_headers`, which reads
+Only headers are read to group and order (:mod:`LVIPredictorLib.dicom.headers`, which reads
 each file's first bytes; the first file of each series is read in full for the attributes that
-choose a series); pixels are read for the chosen phase only (:mod:`LVIPredictorLib.dicom_pixels`).
-Enhanced (multi-frame) MR files are split into frames by :mod:`LVIPredictorLib.enhanced_mr` and
+choose a series); pixels are read for the chosen phase only (:mod:`LVIPredictorLib.dicom.pixels`).
+Enhanced (multi-frame) MR files are split into frames by :mod:`LVIPredictorLib.dicom.enhanced_mr` and
 then checked like single-frame files. Choosing among several series by sequence is
-:mod:`LVIPredictorLib.series_selection`.
+:mod:`LVIPredictorLib.dicom.selection`.
 
 What is checked here, each failure an :class:`InputError` naming the file or folder: a folder
 without DICOM images; several candidate series (none or several fitting the sequence asked for,
@@ -26,10 +26,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from LVIPredictorLib import enhanced_mr, series_selection
-from LVIPredictorLib.dicom_headers import (SeriesAttributes, SliceHeader, looks_like_dicom, read_header,
+from LVIPredictorLib.dicom import enhanced_mr
+from LVIPredictorLib.dicom import selection as series_selection
+from LVIPredictorLib.dicom.headers import (SeriesAttributes, SliceHeader, looks_like_dicom, read_header,
                                            read_series_attributes)
-from LVIPredictorLib.dicom_pixels import itk_reason, read_pixels
+from LVIPredictorLib.dicom.pixels import itk_reason, read_pixels
 from LVIPredictorLib.errors import InputError
 
 __all__ = ["DicomScan", "ImageInfo", "SeriesInfo", "check_phase", "itk_reason", "list_dicom_series",
@@ -105,7 +106,7 @@ class DicomScan:
 
 @dataclass
 class ImageInfo:
-    """What :func:`LVIPredictorLib.io.read_image_with_info` read, and how it chose (files and DICOM)."""
+    """What :func:`LVIPredictorLib.inputs.readers.read_image_with_info` read, and how it chose (files and DICOM)."""
 
     source: str
     kind: str  # "file" or "dicom"
@@ -215,7 +216,7 @@ def read_dicom_file(path: str, dce_phase: int, require_3d: bool) -> Tuple[sitk.I
 def read_dicom_folder(folder: str, dce_phase: int, series_uid: Optional[str], require_3d: bool,
                       sequence: Optional[str] = None) -> Tuple[sitk.Image, ImageInfo]:
     """The series of ``folder`` that ``series_uid`` names, the only one, or the one that fits
-    ``sequence`` ("t2" or "dce"; see :mod:`LVIPredictorLib.series_selection`)."""
+    ``sequence`` ("t2" or "dce"; see :mod:`LVIPredictorLib.dicom.selection`)."""
     return read_scan(scan_dicom_folder(folder), dce_phase, series_uid, require_3d, sequence)
 
 
@@ -245,14 +246,14 @@ def read_scan(scan: DicomScan, dce_phase: int, series_uid: Optional[str], requir
         raise InputError(folder, "holds {} image series; say which sequence you want (--sequence t2 or dce) or {}:"
                                  "\n{}".format(len(scan.series), series_selection.CHOOSE_WITH,
                                                series_selection.listing(scan.series)))
-    selection = series_selection.choose(scan.series, sequence, folder)
-    if selection.warning:
-        notes.append(selection.warning)
-    if len(selection.series) > 1:
-        image, info = _read_phase_series(folder, selection.series, dce_phase, require_3d, notes)
+    chosen = series_selection.choose(scan.series, sequence, folder)
+    if chosen.warning:
+        notes.append(chosen.warning)
+    if len(chosen.series) > 1:
+        image, info = _read_phase_series(folder, chosen.series, dce_phase, require_3d, notes)
     else:
-        image, info = read_series(folder, selection.series[0], dce_phase, require_3d, notes)
-    info.selection = [selection.reason] + ["not taken: " + other for other in selection.others]
+        image, info = read_series(folder, chosen.series[0], dce_phase, require_3d, notes)
+    info.selection = [chosen.reason] + ["not taken: " + other for other in chosen.others]
     return image, info
 
 

@@ -33,7 +33,8 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from LVIPredictorLib import __version__, sequences
+from LVIPredictorLib import __version__
+from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.errors import InputError
 
 PRIVATE_SCHEME = "99LVIPRED"
@@ -72,7 +73,7 @@ class DicomSource:
     """A DICOM series a prediction was made on, with its VOI on the series' own grid."""
 
     sequence: str  # "t2" or "dce"
-    info: object  # LVIPredictorLib.dicom_series.ImageInfo of the read
+    info: object  # LVIPredictorLib.dicom.series.ImageInfo of the read
     image: sitk.Image
     mask: sitk.Image  # uint8, on ``image``'s grid, non-zero = VOI (after the label rule)
 
@@ -87,9 +88,9 @@ def dicom_source(sequence, image, mask, info, label=None) -> DicomSource:
         raise InputError(getattr(info, "source", None), "is not a DICOM series; a DICOM SR or SEG must reference "
                                                         "the DICOM images the prediction was made on (give the "
                                                         "DICOM folder instead of a NIfTI/NRRD file)")
-    from LVIPredictorLib import io
+    from LVIPredictorLib.inputs import readers
 
-    if not io.same_geometry(mask, image):
+    if not readers.same_geometry(mask, image):
         mask = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     voxels = sitk.GetArrayFromImage(mask)
     binary = (voxels == label) if label is not None else (voxels != 0)

@@ -14,56 +14,13 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from . import fast_inference, late_fusion, sequences
-from . import weights as weights_module
-from .errors import LVIError
-from .models import RADIOMICS, Ensemble
-from .preprocessing import Channel, aggregate_slice_scores, prepare_input
-
-# Words in a DICOM SeriesDescription that betray each sequence (Siemens/GE/Philips habits).
-_SEQUENCE_HINTS = {
-    "t2": ("t2", "stir", "tirm", "tse", "fse"),
-    "dce": ("dyn", "vibe", "fl3d", "t1", "dce", "thrive", "lava", "vibrant", "sub"),
-}
-
-
-def resolve_device(device="auto"):
-    # type: (str) -> str
-    """'auto' picks CUDA, then Apple MPS, then the CPU. Asking for a missing device is an error."""
-    device = (device or "auto").lower()
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LVIError(None, "device {!r} was requested but torch sees no CUDA GPU (torch {} {})".format(
-            device, torch.__version__, "CPU build" if torch.version.cuda is None else "CUDA " + torch.version.cuda))
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise LVIError(None, "device 'mps' was requested but is not available")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise LVIError(None, "unknown device {!r}; use auto, cpu, cuda or mps".format(device))
-    return device
-
-
-def sequence_warning(series_description, sequence):
-    # type: (Optional[str], str) -> Optional[str]
-    """A warning when a series description looks like the other sequence than the model's."""
-    if not series_description:
-        return None
-    text = series_description.lower()
-    other = "dce" if sequence == "t2" else "t2"
-    own_hit = any(w in text for w in _SEQUENCE_HINTS[sequence])
-    other_hit = any(w in text for w in _SEQUENCE_HINTS[other])
-    if other_hit and not own_hit:
-        names = {"t2": "FS-T2WI", "dce": "DCE"}
-        return "series '{}' looks like {} but this model was trained on {}".format(
-            series_description, names[other], names[sequence])
-    return None
+from LVIPredictorLib import weights as weights_module
+from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.inference import fast, heatmaps
+from LVIPredictorLib.inference.devices import resolve_device
+from LVIPredictorLib.models import late_fusion
+from LVIPredictorLib.preprocessing import Channel, aggregate_slice_scores, prepare_input
+from LVIPredictorLib.vocabulary import kinds, sequences
 
 
 @dataclass
@@ -84,11 +41,13 @@ class Prediction:
     heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
     # A late-fusion model: what each member said on its own (model id -> probability).
     member_probabilities: Dict[str, float] = field(default_factory=dict)
+    # The DCE phase the model read (1 = pre-contrast), when it reads DCE and the phase is known.
+    dce_phase: Optional[int] = None
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
                                            "sequence", "weights_sha256", "device", "warnings", "timings",
-                                           "slice_probabilities", "demo")}
+                                           "slice_probabilities", "demo", "dce_phase")}
         d["warnings"] = list(self.warnings)
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
@@ -109,12 +68,12 @@ class Predictor:
         if not isinstance(card, dict):
             card = weights_module.load_card(card)
         self.members = []  # type: List[Predictor]
-        if late_fusion.is_late_fusion(card):
+        if kinds.is_late_fusion(card):
             self.card, self.model, self.spec = card, None, None
             self.members = [Predictor(member, device=self.device) for member in weights_module.member_cards(card)]
         else:
             self.model, self.card = weights_module.load_model(card, device=self.device)
-            fast_inference.optimize_for_inference(self.model, self.device)
+            fast.optimize_for_inference(self.model, self.device)
             self.spec = weights_module.card_spec(self.card)
         self.load_seconds = time.perf_counter() - start
 
@@ -170,11 +129,12 @@ class Predictor:
         t0 = time.perf_counter()
         x = torch.from_numpy(prepared.inputs).to(self.device)
         notes = []
-        if heatmap and self.card["architecture"] == RADIOMICS:
+        kind = kinds.kind_of(self.card)
+        if heatmap and not kind.heatmap:
             heatmap = False
-            notes.append("no heat-map for the radiomics model: it reads features of the whole VOI, not pixels")
+            notes.append(kind.no_heatmap_reason)
         if heatmap:
-            logits, cams = _grad_cam(self.model, x)
+            logits, cams = heatmaps.grad_cam(self.model, x, self.card["architecture"])
         else:
             with torch.inference_mode():
                 logits = self.model(x)
@@ -187,7 +147,7 @@ class Predictor:
             hint = (series_descriptions or {}).get(name)
             if hint is None and images[name].HasMetaDataKey("lvi:series_description"):
                 hint = images[name].GetMetaData("lvi:series_description")
-            seq_warning = sequence_warning(hint, name)
+            seq_warning = sequences.description_warning(hint, name)
             if seq_warning:
                 warnings.append(seq_warning)
         demo = bool(self.card.get("demo", False))
@@ -197,7 +157,7 @@ class Predictor:
         heat = None
         if heatmap:
             t0 = time.perf_counter()
-            heat = _heatmap_on_image_grid(cams, prepared, image)
+            heat = heatmaps.on_image_grid(cams, prepared, image)
             timings["heatmap"] = time.perf_counter() - t0
         threshold = float(self.card["threshold"])
         return Prediction(
@@ -248,56 +208,3 @@ class Predictor:
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             demo=demo, heatmap=heat, heatmap_sequence=shown_on if heat is not None else None,
             member_probabilities={p.model_id: p.probability for p in parts})
-
-
-def _grad_cam(model, x):
-    """Logits and Grad-CAM maps (one per input row, at input resolution, scaled to [0, 1])."""
-    if isinstance(model, Ensemble):
-        # The ensemble's own output (every member, every view) is the prediction; the map is the
-        # members' mean Grad-CAM on the input as given.
-        with torch.inference_mode():
-            logits = model(x)
-        cams = np.mean([_grad_cam(member, x)[1] for member in model.members], axis=0)
-        peak = cams.reshape(cams.shape[0], -1).max(axis=1).clip(min=1e-12)
-        return logits, cams / peak.reshape((-1,) + (1,) * (cams.ndim - 1))
-    captured = {}
-
-    def keep(_module, _inputs, output):
-        output.retain_grad()
-        captured["features"] = output
-
-    features_module = model.layer4 if hasattr(model, "layer4") else model.body
-    handle = features_module.register_forward_hook(keep)
-    try:
-        with torch.enable_grad():
-            logits = model(x)
-            logits.sum().backward()
-    finally:
-        handle.remove()
-        model.zero_grad(set_to_none=True)
-    a = captured["features"]
-    g = a.grad
-    reduce_dims = tuple(range(2, a.dim()))
-    weights = g.mean(dim=reduce_dims, keepdim=True)
-    cam = torch.relu((weights * a).sum(dim=1, keepdim=True))
-    mode = "trilinear" if cam.dim() == 5 else "bilinear"
-    cam = torch.nn.functional.interpolate(cam, size=tuple(x.shape[2:]), mode=mode, align_corners=False)
-    flat = cam.reshape(cam.shape[0], -1)
-    peak = flat.max(dim=1, keepdim=True).values.clamp_min(1e-12)
-    cam = (flat / peak).reshape(cam.shape)
-    return logits.detach(), cam[:, 0].detach().cpu().numpy()
-
-
-def _heatmap_on_image_grid(cams, prepared, image):
-    """Place the crop-grid Grad-CAM into physical space and resample it onto the image grid."""
-    reference = prepared.crop_reference
-    z, y, x = sitk.GetArrayViewFromImage(reference).shape
-    volume = np.zeros((z, y, x), dtype=np.float32)
-    if prepared.slice_indices:
-        for row, k in enumerate(prepared.slice_indices):
-            volume[k] = cams[row]
-    else:
-        volume[:] = cams[0]
-    crop = sitk.GetImageFromArray(volume)
-    crop.CopyInformation(reference)
-    return sitk.Resample(crop, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)

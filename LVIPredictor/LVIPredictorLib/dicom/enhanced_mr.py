@@ -1,7 +1,7 @@
 """Enhanced (multi-frame) MR DICOM: one file holding every slice — and, for a dynamic series,
 every phase — with each frame's geometry and timing in its per-frame functional groups.
 
-Each frame becomes a :class:`~LVIPredictorLib.dicom_headers.SliceHeader` placed by its own
+Each frame becomes a :class:`~LVIPredictorLib.dicom.headers.SliceHeader` placed by its own
 ImagePositionPatient (PlanePositionSequence), with orientation and pixel spacing from its own or
 the shared groups, so the frames go through the same geometry checks as single-frame files
 (orientation, duplicates, gaps). Phases are told apart by the FrameContentSequence's
@@ -18,7 +18,7 @@ from typing import List
 import numpy as np
 import pydicom
 
-from LVIPredictorLib.dicom_headers import SliceHeader, optional, optional_floats, seconds
+from LVIPredictorLib.dicom.headers import SliceHeader, optional, optional_floats, seconds
 from LVIPredictorLib.errors import InputError
 
 

@@ -44,7 +44,7 @@ values do not follow. The ones that keep an IBSI name agree with pyradiomics 3.0
 breast case in Testing/Data/pyradiomics_breast1 (Testing/Python/test_radiomics_reference.py).
 
 Everything is a pure function of (images, VOIs, spec); bad input gets the same errors as
-the CNN path (they share the VOI checks of ``preprocessing``).
+the CNN path (they share the VOI checks of ``inputs.voi``).
 """
 
 import math
@@ -54,7 +54,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputError
+from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.inputs.voi import agreement, locate_voi
+from LVIPredictorLib.preprocessing.spec import PreparedCase
 
 KIND = "radiomics"
 GLCM_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # (dy, dx): in-plane neighbours
@@ -140,14 +142,13 @@ def current_names(names):
 def extract(channels, spec, sequence_names, grid_channel=0):
     """Feature vector of one case: a ``PreparedCase`` with ``inputs`` (1, F) float32.
 
-    ``channels`` are ``preprocessing.Channel`` objects in ``sequence_names`` order; a DCE
+    ``channels`` are ``inputs.voi.Channel`` objects in ``sequence_names`` order; a DCE
     channel of a ``dce_dynamic`` spec carries its series' phases in ``Channel.phases``.
     """
-    from . import preprocessing  # the shared VOI checks; imported here as preprocessing imports this module lazily
 
     warnings = []  # type: List[str]
-    vois = [preprocessing.locate_voi(ch, spec, warnings, named=len(channels) > 1) for ch in channels]
-    warnings += preprocessing.voi_agreement_of(channels, vois, grid_channel, spec)
+    vois = [locate_voi(ch, spec, warnings, named=len(channels) > 1) for ch in channels]
+    warnings += agreement(channels, vois, grid_channel, spec)
     values = []
     for name, channel, voi in zip(sequence_names, channels, vois):
         values += _series_features(channel, voi, spec, dynamic=(name == "dce" and spec.dce_dynamic))
@@ -156,7 +157,7 @@ def extract(channels, spec, sequence_names, grid_channel=0):
         bad = [n for n, v in zip(feature_names(spec, sequence_names), vector) if not np.isfinite(v)]
         raise InputError(channels[0].image_source, "radiomics features are not finite ({}); the VOI or the image "
                                                    "is degenerate".format(", ".join(bad)))
-    return preprocessing.PreparedCase(inputs=vector.astype(np.float32)[np.newaxis], slice_weights=np.ones(1),
+    return PreparedCase(inputs=vector.astype(np.float32)[np.newaxis], slice_weights=np.ones(1),
                                       warnings=warnings, crop_reference=None, slice_indices=[],
                                       voi_volume_mm3=vois[grid_channel].volume_mm3)
 

@@ -3,7 +3,7 @@
 Formats: NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), a single DICOM
 file, or a folder of DICOM files (searched recursively).
 
-DCE phase numbering (DESIGN §5): phase 1 is the first acquisition of the dynamic series, i.e. the
+DCE phase numbering (docs/design.md §5): phase 1 is the first acquisition of the dynamic series, i.e. the
 pre-contrast one; phase 2 is the second acquisition = the first post-contrast. The paper exports
 "the 2nd phase" because the tumour has enhanced by then while the background parenchyma has not
 yet, so ``dce_phase=2`` is the default. The phase only matters for dynamic input (a DICOM series
@@ -15,7 +15,7 @@ unreadable / truncated files; a 2D image when 3D is required; multi-component (R
 NaN/Inf voxels (read from the NIfTI file itself, as ITK hides them). A constant image is NOT
 rejected on reading (a reader should not judge content); :func:`check_image`, which preprocessing
 calls, rejects it. DICOM series (grouping, phase selection, missing slices, undecodable pixels)
-are handled in :mod:`LVIPredictorLib.dicom_series`; its public names are re-exported here so
+are handled in :mod:`LVIPredictorLib.dicom.series`; its public names are re-exported here so
 callers import every reading name from this module.
 """
 
@@ -28,10 +28,11 @@ from typing import List, Optional, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from LVIPredictorLib.dicom_series import (DicomScan, ImageInfo, SeriesInfo, check_phase, itk_reason,
-                                          list_dicom_series, looks_like_dicom, read_dicom_file,
-                                          read_dicom_folder, read_scan, scan_dicom_files, scan_dicom_folder)
+from LVIPredictorLib.dicom.series import (DicomScan, ImageInfo, SeriesInfo, check_phase, itk_reason,
+                                          list_dicom_series, looks_like_dicom, read_dicom_file, read_dicom_folder,
+                                          read_scan, scan_dicom_files, scan_dicom_folder)
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.vocabulary.sequences import DEFAULT_DCE_PHASE
 
 __all__ = ["DEFAULT_DCE_PHASE", "IMAGE_FILE_SUFFIXES", "DicomScan", "ImageInfo", "SeriesInfo",
            "check_image", "list_dicom_series", "mask_labels", "read_dicom_files_with_info", "read_image",
@@ -40,7 +41,6 @@ __all__ = ["DEFAULT_DCE_PHASE", "IMAGE_FILE_SUFFIXES", "DicomScan", "ImageInfo",
 logger = logging.getLogger(__name__)
 
 IMAGE_FILE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-DEFAULT_DCE_PHASE = 2
 
 
 # ----------------------------------------------------------------------------- public API
@@ -61,7 +61,7 @@ def read_image_with_info(path, *, dce_phase: int = DEFAULT_DCE_PHASE,
     ``dce_phase`` (1-based, phase 1 = pre-contrast, default 2 = first post-contrast) is used only
     when the input is dynamic; ``series_uid`` picks one series of a folder holding several;
     ``sequence`` ("t2" or "dce") picks the series of that sequence out of a folder holding a whole
-    study (:mod:`LVIPredictorLib.series_selection`; ``info.selection`` says why);
+    study (:mod:`LVIPredictorLib.dicom.selection`; ``info.selection`` says why);
     ``require_3d`` (default True) rejects a single slice. A folder whose series share one grid and
     one description (up to numbers) is read as one DCE series exported as a series per phase.
     An enhanced (multi-frame) MR file is read like a series (its frames placed and phased by their

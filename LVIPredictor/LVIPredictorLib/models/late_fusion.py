@@ -17,7 +17,7 @@ its members by how deeply they are nested.
 
 Why it exists: on the phantom cohort, the fused network (both sequences as channels of one
 CNN) overfitted its image pathway, and averaging single-sequence networks beat it
-(``benchmarks/RESULTS.md``).
+(``docs/results.md``).
 """
 
 import hashlib
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import sequences
-from .errors import WeightsError
+from LVIPredictorLib.errors import WeightsError
+from LVIPredictorLib.vocabulary import kinds, sequences
 
-ARCHITECTURE = "late_fusion"
 REQUIRED_KEYS = ("model_id", "architecture", "sequence", "threshold", "members", "weights_sha256")
 COMBINE = "mean logit, equal weights"
 # Probabilities are clipped before the logit: a member that says exactly 0 or 1 must not make the
@@ -67,10 +66,6 @@ def fused_sequence(member_sequences):
     read = {name for sequence in member_sequences for name in sequences.channels(sequence)}
     present = [name for name in sequences.SEQUENCES if name in read]
     return present[0] if len(present) == 1 else sequences.FUSED
-
-
-def is_late_fusion(card):
-    return isinstance(card, dict) and card.get("architecture") == ARCHITECTURE
 
 
 def check_card(card, source):
@@ -120,7 +115,7 @@ def member_cards(card, load_card):
             raise WeightsError(str(path), "member card named by the late-fusion model {} is missing".format(
                 card["model_id"]))
         member_card = load_card(path)
-        if is_late_fusion(member_card):
+        if kinds.is_late_fusion(member_card):
             raise WeightsError(str(path), "a late-fusion member must be a model of its own, not another "
                                           "late-fusion model")
         if member_card["sequence"] != member.get("sequence"):

@@ -1,12 +1,12 @@
 """Pixels of the chosen DICOM images (already placed and ordered by their headers) as one volume.
 
 Uncompressed little-endian grey-level images whose headers say where their pixels start
-(:class:`~LVIPredictorLib.dicom_headers.PixelLayout`) are read straight into one array: the
+(:class:`~LVIPredictorLib.dicom.headers.PixelLayout`) are read straight into one array: the
 values GDCM gives for the same files (unused high bits masked, signed values sign-extended from
 BitsStored, the stored type kept), without GDCM parsing every file again (~2-3x faster for a DCE
 phase of 96 slices). Anything else goes to GDCM through SimpleITK — compressed transfer syntaxes,
 MONOCHROME1 (GDCM inverts it), a rescale other than identity (GDCM picks the output type) — or, for
-a compressed multi-frame image, to pydicom (:mod:`LVIPredictorLib.enhanced_mr`).
+a compressed multi-frame image, to pydicom (:mod:`LVIPredictorLib.dicom.enhanced_mr`).
 """
 
 from typing import List, Optional
@@ -14,7 +14,7 @@ from typing import List, Optional
 import numpy as np
 import SimpleITK as sitk
 
-from LVIPredictorLib.dicom_headers import SliceHeader
+from LVIPredictorLib.dicom.headers import SliceHeader
 from LVIPredictorLib.errors import InputError
 
 _TYPES = {(8, 0): np.uint8, (8, 1): np.int8, (16, 0): np.uint16, (16, 1): np.int16,
@@ -27,7 +27,7 @@ def read_pixels(headers: List[SliceHeader], source: str) -> sitk.Image:
     if array is not None:
         return sitk.GetImageFromArray(array)
     if any(h.frame is not None for h in headers):
-        from LVIPredictorLib import enhanced_mr
+        from LVIPredictorLib.dicom import enhanced_mr
 
         return sitk.GetImageFromArray(enhanced_mr.decode_frames(headers))
     return read_with_gdcm([h.path for h in headers], source)

@@ -1,10 +1,12 @@
 """The prediction report: a JSON of every result and a PNG of the VOI with its heat-map."""
 
-import json
+import io
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from LVIPredictorLib.atomic_files import write_bytes_atomic, write_json_atomic
 
 
 def largest_voi_slice(mask_on_image):
@@ -13,8 +15,8 @@ def largest_voi_slice(mask_on_image):
     return int(np.argmax(arr.reshape(arr.shape[0], -1).astype(bool).sum(axis=1)))
 
 
-def write_report(out_dir, image, mask, predictions, inputs, sequence=None):
-    """Write result.json and overview.png into ``out_dir``; returns their paths.
+def write_report(out_dir, image, mask, predictions, payload, sequence=None):
+    """Write ``payload`` as result.json and overview.png into ``out_dir``; returns their paths.
 
     ``mask`` must be on the image grid (see preprocessing); ``image`` is the series
     ``sequence``; ``predictions`` are core Prediction objects, and the heat-map of the first
@@ -27,8 +29,7 @@ def write_report(out_dir, image, mask, predictions, inputs, sequence=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "result.json"
-    payload = {"inputs": inputs, "predictions": [p.to_dict() for p in predictions]}
-    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json_atomic(json_path, payload)
 
     k = largest_voi_slice(mask)
     img = sitk.GetArrayViewFromImage(image)[k].astype(np.float32)
@@ -56,6 +57,8 @@ def write_report(out_dir, image, mask, predictions, inputs, sequence=None):
     fig.text(0.02, 0.01, "\n".join(lines), family="monospace", fontsize=8, va="bottom")
     fig.subplots_adjust(bottom=0.08 + 0.03 * len(lines), top=0.93, wspace=0.05)
     png_path = out_dir / "overview.png"
-    fig.savefig(str(png_path), dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    write_bytes_atomic(png_path, buffer.getvalue())
     plt.close(fig)
     return json_path, png_path

@@ -1,0 +1,63 @@
+"""Model kinds: what sort of thing a model card describes, and how each sort behaves.
+
+- ``network``: a pixel network (the study's three, or a registered one) — crops in, a logit
+  out, a Grad-CAM heat-map on request, exportable to other runtimes.
+- ``radiomics``: the radiomics baseline — a feature vector of the whole VOI in, a logistic
+  regression out; no pixels, so no heat-map.
+- ``late_fusion``: several trained models, each reading its own series, averaged — no weights
+  of its own; its heat-maps are its members'.
+
+Code asks the kind (``kind_of(card).heatmap``) instead of testing architecture names.
+"""
+
+from LVIPredictorLib.vocabulary import architectures
+
+LATE_FUSION = "late_fusion"
+
+
+class ModelKind(object):
+    def __init__(self, name, label, heatmap, no_heatmap_reason=None, has_network=True):
+        self.name = name
+        self.label = label
+        self.heatmap = heatmap
+        self.no_heatmap_reason = no_heatmap_reason
+        self.has_network = has_network  # an nn.Module of its own, stored in a safetensors file
+
+    def __repr__(self):
+        return "ModelKind({!r})".format(self.name)
+
+
+KINDS = {
+    architectures.NETWORK: ModelKind(architectures.NETWORK, "network", heatmap=True),
+    architectures.RADIOMICS: ModelKind(
+        architectures.RADIOMICS, "radiomics + logistic regression", heatmap=False,
+        no_heatmap_reason="no heat-map for the radiomics model: it reads features of the whole VOI, not pixels"),
+    LATE_FUSION: ModelKind(LATE_FUSION, "late fusion (networks averaged)", heatmap=True, has_network=False),
+}
+
+
+def kind_name(architecture):
+    # type: (str) -> str
+    if architecture == LATE_FUSION:
+        return LATE_FUSION
+    return architectures.get(architecture).kind
+
+
+def kind_of(card):
+    # type: (dict) -> ModelKind
+    """The kind of a model card (by its ``architecture`` field)."""
+    return KINDS[kind_name(card.get("architecture"))]
+
+
+def is_late_fusion(card):
+    # type: (dict) -> bool
+    return isinstance(card, dict) and card.get("architecture") == LATE_FUSION
+
+
+# Names shown where a person picks an architecture (the Slicer panel): the registry's networks and
+# baseline, then the late fusion. None = every model that fits the given series.
+def display_choices():
+    choices = [("All matching models", None)]
+    choices += [(a.short_label, a.name) for a in architectures.REGISTRY.values()]
+    choices.append(("Late fusion (networks averaged)", LATE_FUSION))
+    return choices

@@ -1,0 +1,47 @@
+"""The DICOM report of a prediction made in Slicer: the SR (TID 1500) and the SEG of the VOI, written on
+each series' own DICOM images (from Slicer's DICOM database, or files given)."""
+
+import logging
+from typing import Optional
+
+from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorSlicerLib import mrml_adapter, scene
+
+
+def writeDicomReport(predictions, volumeNodes, segmentationNode, segmentId, reportPath,
+                     segmentationPath: Optional[str] = None, sourceFiles: Optional[dict] = None,
+                     dcePhase: int = sequences.DEFAULT_DCE_PHASE, overwrite: bool = False) -> dict:
+    """See LVIPredictorLogic.writeDicomReport."""
+    from LVIPredictorLib.dicom import sr_seg
+    from LVIPredictorLib.inputs import readers
+    from LVIPredictorLib.service import outputs
+
+    volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
+    used = sorted({n for p in predictions for n in sequences.channels(p.sequence)})
+    missing = [sequences.LABELS[n] for n in used if n not in volumeNodes]
+    if missing:
+        raise InputError(str(reportPath), "the predictions read {}; pass its volume node in volumeNodes".format(
+            " and ".join(missing)))
+    paths = outputs.dicom_paths(reportPath, segmentationPath, used, overwrite)
+    sources = {}
+    for name in used:
+        volumeNode = volumeNodes[name]
+        given = (sourceFiles or {}).get(name)
+        if given is not None and not isinstance(given, (list, tuple)):
+            image, info = readers.read_image_with_info(given, dce_phase=dcePhase, sequence=name)
+        else:
+            files = list(given) if given is not None else scene.dicomFiles(volumeNode)
+            image, info = readers.read_dicom_files_with_info(files, source=mrml_adapter.nodeSource(volumeNode),
+                                                             dce_phase=dcePhase, sequence=name)
+        shown = mrml_adapter.imageFromVolume(volumeNode)
+        if not readers.same_geometry(shown, image, tol=1e-3):
+            raise InputError(mrml_adapter.nodeSource(volumeNode),
+                             "does not lie on the grid of the DICOM series {} ({}); the report must reference the "
+                             "images the prediction was made on".format(info.series_uid, info.source))
+        mask = mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, shown)
+        sources[name] = sr_seg.dicom_source(name, image, mask, info)
+    outputs.write_dicom(predictions, sources, paths, overwrite=overwrite)
+    logging.info("LVIPredictor: DICOM SR %s%s", reportPath,
+                 "".join(", SEG {}".format(path) for path in paths["seg"].values()))
+    return {"sr": str(reportPath), "seg": paths["seg"]}
