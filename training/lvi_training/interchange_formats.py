@@ -65,13 +65,13 @@ def refuse_without_network(card, source):
 
 
 def example_input(card):
-    """A zero input of the shape the card's preprocessing gives (2D: its n_slices rows)."""
+    """A zero input of the shape the card's preprocessing gives (2D: n_slices rows, at least two)."""
     spec = weights.card_spec(card)
     # 2D: at least two rows, so that neither exporter fixes the row count at 1 (a VOI thinner than
     # n_slices gives fewer rows).
     rows = max(spec.n_slices, 2) if spec.dims == 2 else 1
     channels = spec.input_channels(len(sequences.channels(card["sequence"])))
-    return torch.zeros((max(rows, 1), channels) + tuple(spec.model_input_size()), dtype=torch.float32)
+    return torch.zeros((rows, channels) + tuple(spec.model_input_size()), dtype=torch.float32)
 
 
 def interchange_path(card_path, fmt):
