@@ -166,6 +166,11 @@ def _check_radiomics_features(card, spec, source):
 
     expected = radiomics.feature_names(spec, sequences.channels(card["sequence"]))
     given = (card.get("architecture_config") or {}).get("feature_names")
+    if isinstance(given, list) and given != expected and radiomics.current_names(given) == expected:
+        # A card written before six features were renamed (radiomics.RENAMED): same values, so it is
+        # read under the current names rather than refused.
+        card["architecture_config"] = dict(card["architecture_config"], feature_names=expected)
+        given = expected
     if given != expected:
         raise WeightsError(source, "the radiomics model's feature_names do not match the features its spec computes "
                                    "for {} ({} expected, {} given)".format(card["sequence"], len(expected),

@@ -34,8 +34,8 @@ def test_shape_features_measure_a_sphere():
     f, prepared = _features(mr_image(ISO), sphere_mask(ISO))
     assert prepared.inputs.shape == (1, len(radiomics.feature_names(SPEC, ("dce",))))
     assert math.exp(f["dce.log_volume"]) == pytest.approx(4 / 3 * math.pi * 8 ** 3, rel=0.05)
-    assert math.exp(f["dce.log_max_diameter"]) == pytest.approx(16.0, abs=1.5)
-    assert f["dce.sphericity"] > 0.85 and f["dce.elongation"] == pytest.approx(1.0, abs=0.1)
+    assert math.exp(f["dce.log_max_voxel_centre_distance"]) == pytest.approx(16.0, abs=1.5)
+    assert f["dce.itk_roundness"] > 0.85 and f["dce.major_to_minor_axis_ratio"] == pytest.approx(1.0, abs=0.1)
     assert prepared.voi_volume_mm3 == pytest.approx(math.exp(f["dce.log_volume"]), rel=0.01)
 
 
@@ -67,8 +67,8 @@ def test_a_spiculated_outline_is_less_spherical_than_a_round_one():
     mask.CopyInformation(ISO)
     round_, _ = _features(mr_image(ISO), sphere_mask(ISO))
     spiculated, _ = _features(mr_image(ISO), mask)
-    assert spiculated["dce.sphericity"] < round_["dce.sphericity"] - 0.05
-    assert spiculated["dce.surface_to_volume"] > round_["dce.surface_to_volume"]
+    assert spiculated["dce.itk_roundness"] < round_["dce.itk_roundness"] - 0.05
+    assert spiculated["dce.itk_perimeter_to_volume"] > round_["dce.itk_perimeter_to_volume"]
 
 
 def test_anisotropic_thick_slices_and_a_mask_on_another_grid():

@@ -35,13 +35,13 @@ def register(subparsers):
 def run(args):
     results, best_possible = {}, {}
     rows = [(seq, model) for seq, model in table.combinations(fusion=args.fusion)
-            if args.radiomics or model != architectures.RADIOMICS_BASELINE]
+            if args.radiomics or not architectures.is_radiomics(model)]
     for number, (seq, model) in enumerate(rows, start=1):
         folder = table.run_folder(args.out, seq, model)
         notice("== {}/{}: {} {} in {} ==".format(number, len(rows), table.SEQUENCE_LABEL[seq],
                                                  table.model_label(model), folder), quiet=args.quiet)
         req = request_from_args(args, model, seq, str(folder))
-        if model == architectures.RADIOMICS_BASELINE:  # the recipe's network options do not apply to it
+        if architectures.is_radiomics(model):  # the recipe's network options do not apply to it
             req = replace(req, recipe=recipes.DEFAULT_RECIPE, epochs=None,
                           **{k: None for k in CNN_ONLY_OPTIONS})
         results[(seq, model)] = train_run(req)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from LVIPredictorLib import weights
 from LVIPredictorLib.vocabulary import sequences
-from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.errors import InputError, WeightsError
 from LVIPredictorLib.models import Ensemble, build_model
 from LVIPredictorLib.vocabulary import architectures
 
-from . import atomic, bounds, checkpoints
+from . import atomic, bounds, checkpoints, interchange_formats
 from .evaluate import load_metrics
 
 INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from {} "
@@ -149,20 +149,29 @@ def load_run_model(run_dir, config=None):
     return model.eval()
 
 
-def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None):
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None, formats=()):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
     ``dtype`` None: float16 for the networks, float32 for the radiomics baseline (its
     standardisation constants need the precision, and it is tiny). With ``reference_case`` (a
     sample case folder) the card also records the model's probability on it, from the stored
-    and from the float32 weights (see reference.py).
+    and from the float32 weights (see reference.py). ``formats`` ("torchscript", "onnx"): the
+    network also in those files beside the card, recorded in it (interchange_formats.py).
     """
     card, config = build_card(run_dir, model_id)
+    if formats:  # refused before anything is written
+        interchange_formats.refuse_without_network(card, str(run_dir))
+        for fmt in formats:
+            path = interchange_formats.interchange_path(Path(str(out_stem) + ".json"), fmt)
+            if path.exists() and not overwrite:
+                raise WeightsError(str(path), "already exists; refusing to overwrite (pass --overwrite)")
     if dtype is None:
-        dtype = "float32" if config["model"] == architectures.RADIOMICS_BASELINE else "float16"
+        dtype = "float32" if architectures.is_radiomics(config["model"]) else "float16"
     model = load_run_model(run_dir, config)
     weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
     if reference_case is not None:
         from .reference import record_reference_prediction
         record_reference_prediction(card_path, model, reference_case)
+    if formats:
+        interchange_formats.export_card(card_path, formats, overwrite=overwrite)
     return weights_path, card_path

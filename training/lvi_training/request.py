@@ -70,7 +70,7 @@ def resolve_recipe(req):
 
     The radiomics baseline has no epochs or network: its "recipe" is fixed (radiomics_fit.py).
     """
-    if req.model == architectures.RADIOMICS_BASELINE:
+    if architectures.is_radiomics(req.model):
         given = [k for k in CNN_ONLY_OPTIONS if getattr(req, k) is not None]
         if given:
             raise InputError(None, "{} apply to the CNNs only, not to {}".format(
@@ -94,7 +94,7 @@ def resolve_recipe(req):
 
 
 def build_spec(req, recipe=None):
-    if req.model == architectures.RADIOMICS_BASELINE:
+    if architectures.is_radiomics(req.model):
         return RadiomicsSpec()
     recipe = recipe or resolve_recipe(req)
     spec = default_spec(req.model)
@@ -115,7 +115,7 @@ def build_spec(req, recipe=None):
 def architecture_config(model, spec, sequence, width=1.0):
     """The model's configuration for this spec's input size, the sequence's channels and the recipe's
     width; an unusable size is an InputError now, not later."""
-    if model == architectures.RADIOMICS_BASELINE:
+    if architectures.is_radiomics(model):
         return {"feature_names": radiomics.feature_names(spec, channels(sequence))}
     config = models.scaled_config(model, width)
     if "input_size" in config:

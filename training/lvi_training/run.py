@@ -39,6 +39,8 @@ import torch
 from LVIPredictorLib import models
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
+from LVIPredictorLib.preprocessing import radiomics
+from LVIPredictorLib.vocabulary import architectures
 from LVIPredictorLib.vocabulary.sequences import channels
 
 from . import (atomic, cache, checkpoints, distributed, engine, evaluate, head_refit, metrics, radiomics_fit, recipes,
@@ -48,7 +50,6 @@ from .monitor import RunMonitor
 from .progress import Progress, notice
 from .request import architecture_config, build_spec, resolve_recipe
 from .run_record import _identity, identity_digest, record_resume_command, run_config
-from LVIPredictorLib.vocabulary import architectures
 
 log = logging.getLogger("lvi_training")
 
@@ -96,6 +97,9 @@ def _prepare_folder(run_dir, identity, overwrite):
             raise InputError(str(run_dir), "exists and is not a run folder; choose another --out (or --overwrite)")
         else:
             previous = atomic.load_json(config_path).get("identity")
+            old_names = ((previous or {}).get("architecture_config") or {}).get("feature_names")
+            if old_names:  # a radiomics run from before its features were renamed (radiomics.RENAMED) resumes
+                previous["architecture_config"]["feature_names"] = radiomics.current_names(old_names)
             if previous != identity:
                 changed = sorted(k for k in set(identity) | set(previous or {})
                                  if (previous or {}).get(k) != identity.get(k))
@@ -274,7 +278,7 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, plan, monitor):
     if plan.recipe.val_fraction > 0:
         fit_cases, val_cases = splits.inner_validation(fold.train, data.labels, patients, plan.recipe.val_fraction,
                                                        engine.derive_seed(settings.seed, tag, "inner-validation"))
-    if settings.model == architectures.RADIOMICS_BASELINE:
+    if architectures.is_radiomics(settings.model):
         model, history = radiomics_fit.fit_fold(data, fold.train, patients,
                                                 settings.architecture_config["feature_names"], settings.seed)
         if ctx.is_main:
@@ -284,11 +288,10 @@ def _train_one(tag, fold, settings, data, cases, run_dir, ctx, plan, monitor):
         model, history = engine.train_fold(settings, data, fit_cases, ctx, fold_dir / "checkpoint.pt", tag,
                                            plan.digest, val_cases=val_cases, monitor=monitor)
     if ctx.is_main:
-        monitor.note("{}: {}scoring its cases".format(
-            tag, "refitting the last layer, " if plan.recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE
-            else ""))
+        refits_head = plan.recipe.head_refit and not architectures.is_radiomics(settings.model)
+        monitor.note("{}: {}scoring its cases".format(tag, "refitting the last layer, " if refits_head else ""))
         refit = None
-        if plan.recipe.head_refit and settings.model != architectures.RADIOMICS_BASELINE:
+        if refits_head:
             refit = _refit_head(model, data, fold.train, patients, settings.seed, ctx.device,
                                 fold_dir / "checkpoint.pt")
             log.info("%s: last layer refitted on %d cases' pooled features (C %.3g, inner-CV log-loss %.4f)", tag,

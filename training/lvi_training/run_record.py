@@ -50,10 +50,10 @@ def canonical_command(req):
     """The `lvi train` command that reproduces this run, every result-deciding option explicit."""
     parts = ["lvi", "train", "--cohort", str(req.cohort), "--model", req.model, "--sequence", req.sequence,
              "--split", req.split]
-    if req.model != architectures.RADIOMICS_BASELINE:
+    if not architectures.is_radiomics(req.model):
         parts += ["--epochs", str(resolve_recipe(req).epochs)]
     parts += ["--seed", str(req.seed), "--device", req.device]
-    if req.model != architectures.RADIOMICS_BASELINE:  # explicit, so the command outlives a change of the default
+    if not architectures.is_radiomics(req.model):  # explicit, so the command outlives a change of the default
         parts += ["--recipe", req.recipe]
     parts += _recipe_flags(req)
     if req.batch_size:
@@ -158,7 +158,7 @@ def run_options(req, recipe, batch_size):
     options = {"cohort": str(Path(req.cohort).resolve()), "model": req.model, "sequence": req.sequence,
                "split": req.split, "seed": req.seed, "device": req.device, "pos_weight": req.pos_weight,
                "augment": req.augment}
-    if req.model != architectures.RADIOMICS_BASELINE:
+    if not architectures.is_radiomics(req.model):
         options.update(recipe=req.recipe, epochs=recipe.epochs, batch_size=batch_size,
                        **{name: getattr(recipe, name) for name in RECIPE_OPTIONS})
         given = {"crop_size": req.crop_size, "spacing": req.spacing, "n_slices": req.n_slices or recipe.slices}
@@ -173,7 +173,7 @@ def run_options(req, recipe, batch_size):
 
 
 def _optimizer_words(req, recipe):
-    if req.model == architectures.RADIOMICS_BASELINE:
+    if architectures.is_radiomics(req.model):
         return {"name": "L2 logistic regression (scikit-learn lbfgs)",
                 "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training fold".format(
                     [round(float(c), 4) for c in logistic_fit.C_GRID], logistic_fit.INNER_FOLDS)}

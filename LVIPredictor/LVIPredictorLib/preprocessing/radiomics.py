@@ -9,23 +9,39 @@ model card.
 
 Per series (features are prefixed ``t2.`` / ``dce.``), on the series' own grid, in mm:
 
-- shape of the VOI (SimpleITK ``LabelShapeStatisticsImageFilter``): ``log_volume`` (mm^3),
-  ``log_max_diameter`` (Feret, mm), ``sphericity`` (SimpleITK's roundness), ``surface_to_volume``
-  (1/mm), ``elongation``, ``flatness``;
+- shape of the VOI (SimpleITK ``LabelShapeStatisticsImageFilter``, voxel-based, no surface
+  mesh): ``log_volume`` (voxel count x voxel volume, mm^3: IBSI's volume by voxel counting);
+  ``log_max_voxel_centre_distance`` (mm: the largest distance between two VOI voxel centres,
+  SimpleITK's Feret diameter; IBSI's maximum 3D diameter is measured between mesh vertices, half a
+  voxel further out); ``itk_roundness`` (SimpleITK's roundness: the surface of the sphere of the
+  VOI's voxel volume over ITK's surface estimate; not IBSI's mesh-based sphericity);
+  ``itk_perimeter_to_volume`` (1/mm: ITK's surface estimate, which it calls perimeter, over the
+  voxel volume; not IBSI's mesh surface-to-volume ratio); ``major_to_minor_axis_ratio`` and
+  ``minor_to_least_axis_ratio`` (square roots of ratios of the principal moments of the voxel
+  centres, SimpleITK's elongation and flatness: sqrt(lambda_major / lambda_minor), the reciprocal of
+  IBSI's elongation, and sqrt(lambda_minor / lambda_least), IBSI's elongation over IBSI's flatness);
+
 - first-order statistics of the VOI's intensities relative to the breast background (the
   median of the tissue 5-15 mm outside the VOI; magnitude MR has a true zero, so the ratio is
-  meaningful where absolute values are not): ``mean``, ``sd``, ``p10``, ``p90``,
-  ``skewness``, ``kurtosis``, ``entropy``;
+  meaningful where absolute values are not): ``mean``, ``sd`` (population), ``p10``, ``p90``,
+  ``skewness``, ``pearson_kurtosis`` (the fourth standardised moment, IBSI's (excess) kurtosis
+  + 3, as pyradiomics computes it), ``entropy`` (of a histogram of ``histogram_bins`` bins over
+  the VOI's range, log2);
 - texture: a grey-level co-occurrence matrix of the VOI (16 levels over its 1st-99th
   percentile range, the four in-plane neighbour directions — slices are thick — symmetric,
-  pooled): ``glcm_contrast``, ``glcm_homogeneity``, ``glcm_energy``, ``glcm_correlation``,
-  ``glcm_entropy``;
+  pooled into one matrix): ``glcm_contrast``, ``glcm_homogeneity`` (IBSI's inverse difference
+  moment, sum p / (1 + (i - j)^2)), ``glcm_energy`` (IBSI's angular second moment),
+  ``glcm_correlation``, ``glcm_entropy`` (joint entropy, log2);
 - the peritumoral ring (0 to ``ring_mm`` outside the VOI), where oedema and vessels show:
   ``ring_mean``, ``ring_p90``, ``ring_sd`` (background-relative) and ``ring_to_voi`` (mean
   ratio); ``rim_to_core``: the VOI's outer 2 mm against its inside (rim enhancement);
 - DCE with the dynamic series (``dce_dynamic``): ``wash_in`` = mean (S2 - S1) / S1 and
   ``wash_out`` = mean (S_last - S2) / S2 inside the VOI, from the pre-contrast phase, the
   model's phase and the last phase.
+
+Until they were renamed (``RENAMED``) six of these carried IBSI names whose definitions the
+values do not follow. The ones that keep an IBSI name agree with pyradiomics 3.0.1 on the real
+breast case in Testing/Data/pyradiomics_breast1 (Testing/Python/test_radiomics_reference.py).
 
 Everything is a pure function of (images, VOIs, spec); bad input gets the same errors as
 the CNN path (they share the VOI checks of ``inputs.voi``).
@@ -46,8 +62,16 @@ KIND = "radiomics"
 GLCM_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # (dy, dx): in-plane neighbours
 RIM_MM = 2.0
 
-SHAPE = ("log_volume", "log_max_diameter", "sphericity", "surface_to_volume", "elongation", "flatness")
-FIRST_ORDER = ("mean", "sd", "p10", "p90", "skewness", "kurtosis", "entropy")
+SHAPE = ("log_volume", "log_max_voxel_centre_distance", "itk_roundness", "itk_perimeter_to_volume",
+         "major_to_minor_axis_ratio", "minor_to_least_axis_ratio")
+FIRST_ORDER = ("mean", "sd", "p10", "p90", "skewness", "pearson_kurtosis", "entropy")
+# Names these features had until they were renamed to say what they compute (the values did not
+# change): they promised IBSI definitions the values do not follow. A card written with the old
+# names still loads, read through this map (``current_names``): refusing it would break models
+# whose predictions are exactly what they were.
+RENAMED = {"log_max_diameter": "log_max_voxel_centre_distance", "sphericity": "itk_roundness",
+           "surface_to_volume": "itk_perimeter_to_volume", "elongation": "major_to_minor_axis_ratio",
+           "flatness": "minor_to_least_axis_ratio", "kurtosis": "pearson_kurtosis"}
 TEXTURE = ("glcm_contrast", "glcm_homogeneity", "glcm_energy", "glcm_correlation", "glcm_entropy")
 RING = ("ring_mean", "ring_p90", "ring_sd", "ring_to_voi", "rim_to_core")
 KINETICS = ("wash_in", "wash_out")
@@ -103,6 +127,16 @@ def feature_names(spec, sequence_names):
             own += KINETICS
         names += ["{}.{}".format(seq, n) for n in own]
     return names
+
+
+def current_names(names):
+    # type: (Sequence[str]) -> List[str]
+    """``names`` (``<series>.<feature>``) with the features renamed since (``RENAMED``) under their new names."""
+    out = []
+    for name in names:
+        series, _, feature = str(name).rpartition(".")
+        out.append("{}.{}".format(series, RENAMED[feature]) if series and feature in RENAMED else name)
+    return out
 
 
 def extract(channels, spec, sequence_names, grid_channel=0):
