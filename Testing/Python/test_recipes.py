@@ -74,10 +74,10 @@ def test_the_voi_distance_channel_measures_depth_inside_the_tumour():
     for radius in (5.0, 10.0):
         out = preprocessing.preprocess(mr_image(grid), sphere_mask(grid, radius=radius), spec)
         assert out.inputs.shape[1] == 2
-        depth = out.inputs[0, 1] * preprocessing.DISTANCE_SCALE_MM
+        depth = out.inputs[0, 1] * preprocessing.spec.DISTANCE_SCALE_MM
         voi = sitk.GetArrayViewFromImage(out.crop_reference) > 0
         assert np.all(depth[voi] >= -1e-6) and np.all(depth[~voi] < 0)  # the surface voxels are at depth 0
-        assert depth.min() == pytest.approx(preprocessing.DISTANCE_RANGE_MM[0])
+        assert depth.min() == pytest.approx(preprocessing.spec.DISTANCE_RANGE_MM[0])
         deepest.append(float(depth[voi].max()))
     # The depth of the centre grows with the tumour (on the 2 mm z grid it is a few mm under the radius).
     assert 1.5 < deepest[0] < 5.0 < deepest[1] < 10.0
@@ -93,7 +93,7 @@ def test_the_voi_thickness_channel_gives_every_2d_slice_the_tumours_extent_along
     for radius in (6.0, 12.0):
         out = preprocessing.preprocess(mr_image(grid), sphere_mask(grid, radius=radius), spec)
         assert out.inputs.shape[1] == 3
-        thickness = out.inputs[:, 2] * preprocessing.THICKNESS_SCALE_MM
+        thickness = out.inputs[:, 2] * preprocessing.spec.THICKNESS_SCALE_MM
         assert np.array_equal(thickness, np.broadcast_to(thickness[0], thickness.shape))  # one map per case
         voi = sitk.GetArrayViewFromImage(out.crop_reference) > 0
         assert np.array_equal(thickness[0] > 0, voi.any(axis=0))  # zero off the tumour's footprint

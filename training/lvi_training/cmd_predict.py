@@ -48,7 +48,7 @@ def register(subparsers):
                                         "the sequence (FS-T2WI or the dynamic DCE series) and says why")
     p.add_argument("--label", type=_label_value, metavar="N",
                    help="use only the voxels of label N of each VOI mask (a mask holding several labelled "
-                        "structures); default: every non-zero voxel is tumour")
+                        "structures); without it every non-zero voxel is tumour")
     p.add_argument("--out", default="lvi-report", help="report folder (default: ./lvi-report)")
     p.add_argument("--dicom-sr", metavar="OUT.dcm",
                    help="also write the prediction(s) as a DICOM Structured Report (TID 1500 measurement report: "
