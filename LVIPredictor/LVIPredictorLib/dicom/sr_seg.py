@@ -20,8 +20,9 @@ probability, the threshold) use the private scheme ``99LVIPRED``, declared in th
 scheme table. The report is not verified and not final (``UNVERIFIED``, ``PRELIMINARY``): a machine
 wrote it.
 
-Each SEG is one series per sequence (its own series number and description), with the source
-series' Laterality when the source has one and the VOI's author as ContentCreatorName when known.
+Each SEG is one series per sequence (its own series number and description); its segment's anatomic
+region is the breast, with the source series' Laterality as modifier when the source has one, and the
+VOI's author is its ContentCreatorName when known.
 
 Not supported: a SEG on one phase of a dynamic enhanced (multi-frame) file — highdicom places SEG frames
 by the source frames' positions, which the phases share (the SR without a SEG works).
@@ -215,9 +216,14 @@ def write_segmentation(source: DicomSource, path, overwrite: bool = False, files
     except (ValueError, TypeError, AttributeError) as error:
         raise InputError(source.info.source, "the VOI cannot be written as a DICOM SEG on series {} ({})".format(
             source.series_uid, error))
+    # The side goes with the segment: its anatomic region (breast) with the source's laterality as
+    # modifier. Not as General Series Laterality: dciodvfy (dicom3tools 2022-06) calls that attribute an
+    # error in a SEG whatever the body part, and without BodyPartExamined the standard does not ask for it.
     side = laterality(source)
-    # Type 2C for a paired body part: the side when the source says it, else present and empty (unknown).
-    seg.Laterality = side or ""
+    region = _code_item(codes["breast"])
+    if side:
+        region.AnatomicRegionModifierSequence = [_code_item(_laterality_code(side))]
+    seg.SegmentSequence[0].AnatomicRegionSequence = [region]
     if "ContentCreatorName" not in seg:
         seg.ContentCreatorName = ""
     _save(seg, path, files)
@@ -300,12 +306,21 @@ def write_report(predictions, sources: Dict[str, DicomSource], path, segmentatio
     return sr
 
 
+def _laterality_code(side):
+    return _code(_LATERALITY[side][0], "SCT", _LATERALITY[side][1])
+
+
+def _code_item(code) -> pydicom.Dataset:
+    item = pydicom.Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code.value, code.scheme_designator, code.meaning
+    return item
+
+
 def _finding_site(source: DicomSource):
     import highdicom as hd
 
     side = laterality(source)
-    return hd.sr.FindingSite(_codes()["breast"], laterality=_code(_LATERALITY[side][0], "SCT",
-                                                                  _LATERALITY[side][1]) if side else None)
+    return hd.sr.FindingSite(_codes()["breast"], laterality=_laterality_code(side) if side else None)
 
 
 def _parameters(prediction, used: Sequence[DicomSource]) -> List[str]:
