@@ -149,6 +149,40 @@ def load_run_model(run_dir, config=None):
     return model.eval()
 
 
+def _earlier_export(out_stem, want_reference):
+    """What ``out_stem`` already holds: None, "partial" (an export killed before its end) or "complete".
+
+    The weights are written first and the card last (the card holds the weights' SHA-256; with a
+    reference case, its reference prediction is added after), so a card that is missing, unreadable,
+    names other weights or lacks the asked-for reference prediction marks an export that never
+    finished: nothing loads it, and exporting again replaces it.
+    """
+    weights_path = Path(str(out_stem) + ".safetensors")
+    card_path = Path(str(out_stem) + ".json")
+    if not weights_path.exists() and not card_path.exists():
+        return None
+    if not weights_path.exists() or not card_path.exists():
+        return "partial"
+    try:
+        card = atomic.load_json(card_path)
+        matches = card.get("weights_sha256") == weights.sha256_of(weights_path)
+    except (ValueError, UnicodeDecodeError, AttributeError, OSError):
+        return "partial"
+    if not matches or (want_reference and "reference_prediction" not in card):
+        return "partial"
+    return "complete"
+
+
+def _check_earlier_export(out_stem, overwrite, want_reference):
+    """Whether the files at ``out_stem`` are to be replaced; a complete export is refused without
+    --overwrite (a partial one is replaced: it is the leftover of a killed export)."""
+    found = _earlier_export(out_stem, want_reference)
+    if found == "complete" and not overwrite:
+        raise InputError(str(out_stem) + ".json", "already holds a complete export; choose another --out or pass "
+                                                  "--overwrite to replace it")
+    return overwrite or found == "partial"
+
+
 def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
@@ -157,11 +191,12 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     sample case folder) the card also records the model's probability on it, from the stored
     and from the float32 weights (see reference.py).
     """
+    replace = _check_earlier_export(out_stem, overwrite, reference_case is not None)
     card, config = build_card(run_dir, model_id)
     if dtype is None:
         dtype = "float32" if config["model"] == architectures.RADIOMICS_BASELINE else "float16"
     model = load_run_model(run_dir, config)
-    weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
+    weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=replace)
     if reference_case is not None:
         from .reference import record_reference_prediction
         record_reference_prediction(card_path, model, reference_case)
