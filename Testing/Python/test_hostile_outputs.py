@@ -20,6 +20,7 @@ import pytest
 from LVIPredictorLib.errors import InputError
 from lvi_training.cli import main
 from lvi_training.reference import default_sample_case
+from training_helpers import FAST_2D, blob_cohort  # noqa: F401 (fixture)
 
 SAMPLE = default_sample_case()
 MODEL = "demo-dce-vanilla_cnn_2d"
@@ -239,3 +240,53 @@ def test_the_slicer_path_gets_the_same_checks_in_its_own_words(tmp_path):
     (tmp_path / "sr.dcm").write_bytes(b"earlier")
     with pytest.raises(InputError, match=r"pass overwrite=True to replace it"):
         outputs.dicom_paths(str(tmp_path / "sr.dcm"), None, ["dce"], False, inputs=inputs, option="overwrite=True")
+
+
+# ----------------------------------------------------------------------------- lvi export after a kill
+
+@pytest.fixture(scope="module")
+def tiny_run(blob_cohort, tmp_path_factory):  # noqa: F811
+    run = tmp_path_factory.mktemp("export") / "run"
+    assert main(["train", "--cohort", str(blob_cohort), "--out", str(run), "--model", "vanilla_cnn_2d", "--sequence",
+                 "t2", "--split", "paper", "--epochs", "1", "--seed", "3"] + FAST_2D) == 0
+    return run
+
+
+def _leave_weights_only(stem):
+    Path(str(stem) + ".json").unlink()  # killed after the weights, before the card
+
+
+def _leave_other_weights(stem):
+    Path(str(stem) + ".safetensors").write_bytes(b"half a file")  # killed while writing the next weights
+
+
+def _leave_card_only(stem):
+    Path(str(stem) + ".safetensors").unlink()
+
+
+@pytest.mark.parametrize("leftover", [_leave_weights_only, _leave_other_weights, _leave_card_only],
+                         ids=["weights without card", "card naming other weights", "card without weights"])
+def test_export_after_a_kill_replaces_the_partial_export(tiny_run, tmp_path, capsys, leftover):
+    from LVIPredictorLib import weights
+
+    stem = tmp_path / "model"
+    assert main(["export", str(tiny_run), "--out", str(stem)]) == 0
+    complete = Path(str(stem) + ".safetensors").read_bytes()
+    leftover(stem)
+    assert main(["export", str(tiny_run), "--out", str(stem)]) == 0, capsys.readouterr().err
+    card = weights.load_card(str(stem) + ".json")
+    assert card["weights_sha256"] == weights.sha256_of(str(stem) + ".safetensors")
+    assert Path(str(stem) + ".safetensors").read_bytes() == complete  # the same export, whole
+
+
+def test_a_complete_export_is_kept_unless_overwrite(tiny_run, tmp_path, capsys):
+    stem = tmp_path / "model"
+    assert main(["export", str(tiny_run), "--out", str(stem)]) == 0
+    before = Path(str(stem) + ".json").read_bytes()
+    capsys.readouterr()
+    assert main(["export", str(tiny_run), "--out", str(stem)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "model.json: already holds a complete export" in line and "pass --overwrite" in line
+    assert "overwrite=True" not in line
+    assert Path(str(stem) + ".json").read_bytes() == before
+    assert main(["export", str(tiny_run), "--out", str(stem), "--overwrite"]) == 0
