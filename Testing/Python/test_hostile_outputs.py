@@ -290,3 +290,14 @@ def test_a_complete_export_is_kept_unless_overwrite(tiny_run, tmp_path, capsys):
     assert "overwrite=True" not in line
     assert Path(str(stem) + ".json").read_bytes() == before
     assert main(["export", str(tiny_run), "--out", str(stem), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("cut", ["metrics.json", "fold_0/result.json", "fold_0/checkpoint.pt"])
+def test_export_of_a_run_killed_while_training_is_refused_in_one_line(tiny_run, tmp_path, capsys, cut):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / cut).unlink()
+    assert main(["export", str(run), "--out", str(tmp_path / "model")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert str(run) in line and ("did not finish" in line or "is missing" in line)
+    assert not list(tmp_path.glob("model.*"))

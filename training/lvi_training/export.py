@@ -43,12 +43,33 @@ def _recipe_summary(recipe):
     return {k: recipe[k] for k in keys if k in recipe}
 
 
+_UNFINISHED = ("did not finish ({} was not trained to the end: killed or still running); re-run the same "
+               "`lvi train` command, which resumes it, then export")
+
+
+def _present(path):
+    if not path.exists():
+        raise InputError(str(path), "is missing; the run folder is incomplete (re-run the same `lvi train` command)")
+    return path
+
+
+def check_run_finished(run_dir):
+    """A run folder that `lvi train` finished: its config and metrics written (the metrics come last)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise InputError(str(run_dir), "is not a run folder written by `lvi train` (no config.json)")
+    if not (run_dir / "metrics.json").exists():
+        raise InputError(str(run_dir), _UNFINISHED.format("the run"))
+
+
 def exported_checkpoint(run_dir, config):
     """The checkpoint of the single exported model (a fold ensemble has none: see load_run_model)."""
     run_dir = Path(run_dir)
     if config["split"] == "paper":
-        return run_dir / "fold_0" / "checkpoint.pt"
-    path = run_dir / "final" / "checkpoint.pt"
+        if not (run_dir / "fold_0" / "result.json").exists():
+            raise InputError(str(run_dir), _UNFINISHED.format("its model"))
+        return _present(run_dir / "fold_0" / "checkpoint.pt")
+    path = _present(run_dir / "final" / "checkpoint.pt")
     if not (run_dir / "final" / "result.json").exists():
         raise InputError(str(run_dir), "has no finished final model (trained with --no-final-model, or "
                          "interrupted); re-run `lvi train` without --no-final-model to train it")
@@ -191,6 +212,7 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     sample case folder) the card also records the model's probability on it, from the stored
     and from the float32 weights (see reference.py).
     """
+    check_run_finished(run_dir)
     replace = _check_earlier_export(out_stem, overwrite, reference_case is not None)
     card, config = build_card(run_dir, model_id)
     if dtype is None:
