@@ -301,3 +301,28 @@ def test_export_of_a_run_killed_while_training_is_refused_in_one_line(tiny_run, 
     [line] = capsys.readouterr().err.strip().splitlines()
     assert str(run) in line and ("did not finish" in line or "is missing" in line)
     assert not list(tmp_path.glob("model.*"))
+
+
+def test_a_disk_that_fills_during_the_writes_leaves_no_output_and_no_temporary(tmp_path, monkeypatch):
+    """The up-front free-space check is an estimate; ENOSPC at write is the backstop (injected at the
+    second file's flush to disk, where a full disk reports it)."""
+    from LVIPredictorLib.atomic_files import StagedFiles
+
+    (tmp_path / "old.json").write_text("an earlier result")
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(InputError, match=r"b\.json: cannot be written: no space left on its disk"):
+        with StagedFiles() as files:
+            files.write_json(tmp_path / "a.json", {"a": 1})
+            files.write_bytes(tmp_path / "b.json", b"{}")
+            files.write_bytes(tmp_path / "old.json", b"replaced")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+    assert (tmp_path / "old.json").read_text() == "an earlier result"
