@@ -2,6 +2,7 @@
 each series' own DICOM images (from Slicer's DICOM database, or files given)."""
 
 import logging
+import os
 from typing import Optional
 
 from LVIPredictorLib.errors import InputError
@@ -23,16 +24,26 @@ def writeDicomReport(predictions, volumeNodes, segmentationNode, segmentId, repo
     if missing:
         raise InputError(str(reportPath), "the predictions read {}; pass its volume node in volumeNodes".format(
             " and ".join(missing)))
-    paths = outputs.dicom_paths(reportPath, segmentationPath, used, overwrite)
+    files, inputs = {}, set()
+    for name in used:
+        given = (sourceFiles or {}).get(name)
+        if given is not None and not isinstance(given, (list, tuple)):
+            files[name] = str(given)  # an image file or a series folder
+            inputs.add(str(given))
+        else:
+            files[name] = list(given) if given is not None else scene.dicomFiles(volumeNodes[name])
+            # A series folder would take a SEG written into it as one of its slices: its folders count.
+            inputs.update(str(p) for p in files[name])
+            inputs.update(os.path.dirname(os.path.abspath(str(p))) for p in files[name])
+    paths = outputs.dicom_paths(reportPath, segmentationPath, used, overwrite, inputs=sorted(inputs),
+                                option="overwrite=True")
     sources = {}
     for name in used:
         volumeNode = volumeNodes[name]
-        given = (sourceFiles or {}).get(name)
-        if given is not None and not isinstance(given, (list, tuple)):
-            image, info = readers.read_image_with_info(given, dce_phase=dcePhase, sequence=name)
+        if not isinstance(files[name], list):
+            image, info = readers.read_image_with_info(files[name], dce_phase=dcePhase, sequence=name)
         else:
-            files = list(given) if given is not None else scene.dicomFiles(volumeNode)
-            image, info = readers.read_dicom_files_with_info(files, source=mrml_adapter.nodeSource(volumeNode),
+            image, info = readers.read_dicom_files_with_info(files[name], source=mrml_adapter.nodeSource(volumeNode),
                                                              dce_phase=dcePhase, sequence=name)
         shown = mrml_adapter.imageFromVolume(volumeNode)
         if not readers.same_geometry(shown, image, tol=1e-3):

@@ -4,6 +4,7 @@ import math
 import os
 
 import numpy as np
+import pydicom
 import pytest
 import SimpleITK as sitk
 
@@ -188,3 +189,21 @@ def test_non_orthonormal_orientation_is_an_error(tmp_path):
     write_mr_series(tmp_path, n_slices=3, orientation=(1.0, 0.0, 0.0, 0.0, 0.9, 0.3))
     with pytest.raises(InputError, match="not orthonormal"):
         read_image(tmp_path)
+
+
+def test_a_rescale_that_starts_on_the_second_slice_is_applied_per_slice_in_float(tmp_path):
+    """GDCM's series reader takes the output type from the first file: with the identity rescale there
+    and a fractional slope from the second slice on, the rescaled values came back truncated."""
+    written = write_mr_series(tmp_path, n_slices=3, shuffle=False)
+    slopes, intercepts = [1.0, 0.25, 0.5], [0.0, 0.5, -3.0]
+    for path, slope, intercept in zip(written.files, slopes, intercepts):
+        ds = pydicom.dcmread(path)
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        ds.save_as(path)
+    image, _ = read_image_with_info(str(tmp_path))
+    got = sitk.GetArrayFromImage(image)
+    stored = np.stack([pydicom.dcmread(p).pixel_array for p in written.files]).astype(np.float64)
+    expected = stored * np.asarray(slopes)[:, None, None] + np.asarray(intercepts)[:, None, None]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert not np.allclose(got[1], np.round(got[1]))  # fractional values kept

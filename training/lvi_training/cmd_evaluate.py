@@ -1,7 +1,10 @@
 """``lvi evaluate RUN`` (recompute a run's metrics) or ``lvi evaluate --model M --cohort C --out DIR``
 (score a trained model on a cohort: external validation)."""
 
+from pathlib import Path
+
 from LVIPredictorLib.errors import LVIError
+from LVIPredictorLib.service import outputs
 
 from . import external
 from .evaluate import evaluate_run, headline
@@ -39,6 +42,9 @@ def run(args):
                if value is None]
     if missing:
         raise LVIError(None, "scoring a model on a cohort needs {}".format(", ".join(missing)))
+    # Checked before the cohort is read and scored: a file, read-only folder or full disk is said now.
+    outputs.check_output_folder(args.out, external.OUTPUTS, args.overwrite,
+                                inputs=[Path(args.cohort) / "cohort.csv"])
     result = external.evaluate_model(args.model, args.cohort, args.out, device=args.device,
                                      dce_phase=args.dce_phase, overwrite=args.overwrite)
     for warning in result["warnings"]:

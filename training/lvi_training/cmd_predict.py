@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 from LVIPredictorLib import weights
+from LVIPredictorLib.atomic_files import StagedFiles
 from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.service import CaseService, outputs, record, series_from_files
 from LVIPredictorLib.vocabulary import sequences
 
-from . import atomic
 
 
 def register(subparsers):
@@ -129,11 +129,12 @@ def run(args):
             raise LVIError(args.cohort, "--dicom-sr and --dicom-seg write one case's DICOM report; they do not go "
                                         "with --cohort")
         return _predict_cohort(args)
-    atomic.refuse_to_overwrite(args.out, outputs.REPORT_FILES, args.overwrite, describe="a report ({})")
-    service = CaseService(device=args.device)
     cards = _cards(args)
     paths = _inputs(args, cards)
-    dicom_paths = outputs.dicom_paths(args.dicom_sr, args.dicom_seg, list(paths), args.overwrite)
+    # Every output checked (writable, distinct, not an input, no link) before any work.
+    out_paths = outputs.case_outputs(args.out, args.dicom_sr, args.dicom_seg, list(paths),
+                                     inputs=[p for pair in paths.values() for p in pair], overwrite=args.overwrite)
+    service = CaseService(device=args.device)
     cards = _chosen(service, args, list(paths), cards)
 
     started = time.perf_counter()
@@ -146,19 +147,17 @@ def run(args):
             print("  " + line)
     read_seconds = time.perf_counter() - started
     sources = {}
-    if dicom_paths["sr"] is not None or dicom_paths["seg"]:
+    if out_paths["sr"] is not None or out_paths["seg"]:
         sources = outputs.dicom_sources(inputs, list(inputs), label=weights.voi_label(cards[0]))
 
     result = service.predict(inputs, cards, heatmap=not args.no_heatmap)
     result.read_seconds = read_seconds
     _print_table(result)
-    json_path, png_path = outputs.write_case_report(args.out, result)
+    written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite)
     print()
     print("report: {}".format(Path(args.out).resolve()))
-    print("  {}\n  {}".format(json_path, png_path))
-    if sources:
-        for written in outputs.write_dicom(result.predictions, sources, dicom_paths, overwrite=args.overwrite):
-            print("  {}".format(written))
+    for line in written:
+        print("  {}".format(line))
     return 0
 
 
@@ -184,7 +183,8 @@ def _predict_cohort(args):
     from .external import predict_cohort_case
 
     out = Path(args.out)
-    atomic.refuse_to_overwrite(out, COHORT_FILES, args.overwrite)
+    outputs.check_output_folder(out, COHORT_FILES, args.overwrite,
+                                inputs=[Path(args.cohort) / "cohort.csv"])
     cohort = load_cohort(args.cohort)
     validate_cohort(cohort, read_images=False, labels=False).raise_if_problems()
     service = CaseService(device=args.device)
@@ -198,11 +198,12 @@ def _predict_cohort(args):
             print("\r{} / {} cases".format(number, len(cohort.cases)), end="", flush=True)
     if sys.stdout.isatty():
         print()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.save_text(_csv(["case_id", "patient_id"] + list(record.COLUMN_NAMES), rows), out / "predictions.csv")
-    if errors:
-        atomic.save_text(_csv(["case_id", "model_id", "error"], errors), out / "errors.csv")
-    elif (out / "errors.csv").exists():
+    with StagedFiles() as files:  # both tables or neither
+        files.write_bytes(out / "predictions.csv",
+                          _csv(["case_id", "patient_id"] + list(record.COLUMN_NAMES), rows).encode("utf-8"))
+        if errors:
+            files.write_bytes(out / "errors.csv", _csv(["case_id", "model_id", "error"], errors).encode("utf-8"))
+    if not errors and (out / "errors.csv").exists():
         (out / "errors.csv").unlink()  # from an earlier run being overwritten: no longer true
     print("{} prediction(s) for {} case(s) with {} model(s): {}".format(
         len(rows), len({r[0] for r in rows}), len(cards), out / "predictions.csv"))

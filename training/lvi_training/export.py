@@ -43,12 +43,33 @@ def _recipe_summary(recipe):
     return {k: recipe[k] for k in keys if k in recipe}
 
 
+_UNFINISHED = ("did not finish ({} was not trained to the end: killed or still running); re-run the same "
+               "`lvi train` command, which resumes it, then export")
+
+
+def _present(path):
+    if not path.exists():
+        raise InputError(str(path), "is missing; the run folder is incomplete (re-run the same `lvi train` command)")
+    return path
+
+
+def check_run_finished(run_dir):
+    """A run folder that `lvi train` finished: its config and metrics written (the metrics come last)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise InputError(str(run_dir), "is not a run folder written by `lvi train` (no config.json)")
+    if not (run_dir / "metrics.json").exists():
+        raise InputError(str(run_dir), _UNFINISHED.format("the run"))
+
+
 def exported_checkpoint(run_dir, config):
     """The checkpoint of the single exported model (a fold ensemble has none: see load_run_model)."""
     run_dir = Path(run_dir)
     if config["split"] == "paper":
-        return run_dir / "fold_0" / "checkpoint.pt"
-    path = run_dir / "final" / "checkpoint.pt"
+        if not (run_dir / "fold_0" / "result.json").exists():
+            raise InputError(str(run_dir), _UNFINISHED.format("its model"))
+        return _present(run_dir / "fold_0" / "checkpoint.pt")
+    path = _present(run_dir / "final" / "checkpoint.pt")
     if not (run_dir / "final" / "result.json").exists():
         raise InputError(str(run_dir), "has no finished final model (trained with --no-final-model, or "
                          "interrupted); re-run `lvi train` without --no-final-model to train it")
@@ -149,6 +170,40 @@ def load_run_model(run_dir, config=None):
     return model.eval()
 
 
+def _earlier_export(out_stem, want_reference):
+    """What ``out_stem`` already holds: None, "partial" (an export killed before its end) or "complete".
+
+    The weights are written first and the card last (the card holds the weights' SHA-256; with a
+    reference case, its reference prediction is added after), so a card that is missing, unreadable,
+    names other weights or lacks the asked-for reference prediction marks an export that never
+    finished: nothing loads it, and exporting again replaces it.
+    """
+    weights_path = Path(str(out_stem) + ".safetensors")
+    card_path = Path(str(out_stem) + ".json")
+    if not weights_path.exists() and not card_path.exists():
+        return None
+    if not weights_path.exists() or not card_path.exists():
+        return "partial"
+    try:
+        card = atomic.load_json(card_path)
+        matches = card.get("weights_sha256") == weights.sha256_of(weights_path)
+    except (ValueError, UnicodeDecodeError, AttributeError, OSError):
+        return "partial"
+    if not matches or (want_reference and "reference_prediction" not in card):
+        return "partial"
+    return "complete"
+
+
+def _check_earlier_export(out_stem, overwrite, want_reference):
+    """Whether the files at ``out_stem`` are to be replaced; a complete export is refused without
+    --overwrite (a partial one is replaced: it is the leftover of a killed export)."""
+    found = _earlier_export(out_stem, want_reference)
+    if found == "complete" and not overwrite:
+        raise InputError(str(out_stem) + ".json", "already holds a complete export; choose another --out or pass "
+                                                  "--overwrite to replace it")
+    return overwrite or found == "partial"
+
+
 def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None, formats=()):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
@@ -158,6 +213,8 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     and from the float32 weights (see reference.py). ``formats`` ("torchscript", "onnx"): the
     network also in those files beside the card, recorded in it (interchange_formats.py).
     """
+    check_run_finished(run_dir)
+    replace = _check_earlier_export(out_stem, overwrite, reference_case is not None)
     card, config = build_card(run_dir, model_id)
     if formats:  # refused before anything is written
         interchange_formats.refuse_without_network(card, str(run_dir))
@@ -168,7 +225,7 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     if dtype is None:
         dtype = "float32" if architectures.is_radiomics(config["model"]) else "float16"
     model = load_run_model(run_dir, config)
-    weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=overwrite)
+    weights_path, card_path = weights.save_model(model, card, out_stem, dtype=dtype, overwrite=replace)
     if reference_case is not None:
         from .reference import record_reference_prediction
         record_reference_prediction(card_path, model, reference_case)

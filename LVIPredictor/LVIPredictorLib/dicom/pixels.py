@@ -7,6 +7,10 @@ BitsStored, the stored type kept), without GDCM parsing every file again (~2-3x 
 phase of 96 slices). Anything else goes to GDCM through SimpleITK — compressed transfer syntaxes,
 MONOCHROME1 (GDCM inverts it), a rescale other than identity (GDCM picks the output type) — or, for
 a compressed multi-frame image, to pydicom (:mod:`LVIPredictorLib.dicom.enhanced_mr`).
+
+A rescale that differs from slice to slice is applied here, slice by slice, in float32: GDCM's series
+reader picks the output type from the first file, so a series whose first slice has the identity
+rescale and a later one a fractional slope came back truncated to integers.
 """
 
 from typing import List, Optional
@@ -30,12 +34,36 @@ def read_pixels(headers: List[SliceHeader], source: str) -> sitk.Image:
         from LVIPredictorLib.dicom import enhanced_mr
 
         return sitk.GetImageFromArray(enhanced_mr.decode_frames(headers))
+    if len({(h.rescale_slope, h.rescale_intercept) for h in headers}) > 1:
+        return sitk.GetImageFromArray(_rescaled_per_slice(headers, source))
     return read_with_gdcm([h.path for h in headers], source)
 
 
-def read_native(headers: List[SliceHeader]) -> Optional[np.ndarray]:
+def _rescaled_per_slice(headers: List[SliceHeader], source: str) -> np.ndarray:
+    """Stored values (read natively) times each slice's own slope plus its intercept, in float32;
+    compressed files are read one by one by GDCM, which rescales each by its own header."""
+    stored = read_native(headers, stored_values=True)
+    if stored is None:
+        return np.stack([_one_file_with_gdcm(h.path) for h in headers])
+    slopes = np.asarray([h.rescale_slope for h in headers], dtype=np.float64)[:, None, None]
+    intercepts = np.asarray([h.rescale_intercept for h in headers], dtype=np.float64)[:, None, None]
+    return (stored.astype(np.float64) * slopes + intercepts).astype(np.float32)
+
+
+def _one_file_with_gdcm(path: str) -> np.ndarray:
+    """One file's pixels, rescaled by GDCM with that file's own slope and intercept, as float32."""
+    try:
+        image = sitk.ReadImage(path, imageIO="GDCMImageIO")
+    except RuntimeError as error:
+        raise InputError(path, "pixel data cannot be decoded (truncated file or unsupported compression: "
+                               "{})".format(itk_reason(error)))
+    return sitk.GetArrayFromImage(image).reshape(image.GetSize()[1], image.GetSize()[0]).astype(np.float32)
+
+
+def read_native(headers: List[SliceHeader], stored_values: bool = False) -> Optional[np.ndarray]:
     """The pixels as (slices, rows, columns) when every image is plain uncompressed grey levels
-    with the same layout; None when GDCM (or pydicom) must decode them."""
+    with the same layout and the identity rescale (any rescale with ``stored_values``: the values
+    before it); None when GDCM (or pydicom) must decode them."""
     first = headers[0].pixels
     if first is None or first.samples_per_pixel != 1 or first.photometric != "MONOCHROME2":
         return None
@@ -47,7 +75,8 @@ def read_native(headers: List[SliceHeader]) -> Optional[np.ndarray]:
     for header in headers:
         layout = header.pixels
         if layout is None or (header.rows, header.columns) != (rows, columns) or \
-                (header.rescale_slope, header.rescale_intercept) != (1.0, 0.0) or _kind(layout) != _kind(first):
+                (not stored_values and (header.rescale_slope, header.rescale_intercept) != (1.0, 0.0)) or \
+                _kind(layout) != _kind(first):
             return None
         frames = header.n_frames if header.frame is not None else 1
         # An odd-sized 8-bit element carries one padding byte.

@@ -5,16 +5,24 @@ The report holds one measurement group (TID 1411, volumetric ROI) per prediction
 
 - the probability of LVI and the model's decision threshold (numeric, unit "1"), the VOI volume (mm3);
 - the class as a qualitative evaluation (Present / Absent, SNOMED CT);
-- the model as algorithm identification (TID 4019): name = model id, version = LVIPredictor's,
-  parameters = weights SHA-256, architecture, sequence(s), DCE phase, threshold rule, demo flag, and for
-  a late-fusion model each member's own probability;
+- the model as algorithm identification (TID 4019) of the measurements it made (the probability and
+  the threshold), where TID 300 puts it: name = model id, version = LVIPredictor's, parameters = weights
+  SHA-256, architecture, sequence(s), DCE phase, threshold rule, demo flag, and for a late-fusion model
+  each member's own probability. The group itself carries no algorithm: its VOI was drawn by a person;
 - the VOI: the segment of the DICOM SEG written with it, or — without a SEG — an ellipsoid with the
   VOI's centre, axes and second moments (SCOORD3D in the series' frame of reference). Both name the
   source series; every image read for the prediction is listed as evidence.
 
-Concepts with a standard code use it (DCM, SCT, UCUM); the three without one (LVI, its probability,
-the threshold) use the private scheme ``99LVIPRED``, declared in the report's coding scheme table.
-The report is not verified and not final (``UNVERIFIED``, ``PRELIMINARY``): a machine wrote it.
+Observers (TID 1001): the person who drew the VOI (named when known, else "Unknown") and LVIPredictor
+as the device. Concepts with a standard code use it, from the context group the template names where
+it names one (the procedure from CID 100, laterality from CID 244); the three without one (LVI, its
+probability, the threshold) use the private scheme ``99LVIPRED``, declared in the report's coding
+scheme table. The report is not verified and not final (``UNVERIFIED``, ``PRELIMINARY``): a machine
+wrote it.
+
+Each SEG is one series per sequence (its own series number and description); its segment's anatomic
+region is the breast, with the source series' Laterality as modifier when the source has one, and the
+VOI's author is its ContentCreatorName when known.
 
 Not supported: a SEG on one phase of a dynamic enhanced (multi-frame) file — highdicom places SEG frames
 by the source frames' positions, which the phases share (the SR without a SEG works).
@@ -39,7 +47,9 @@ from LVIPredictorLib.errors import InputError
 
 PRIVATE_SCHEME = "99LVIPRED"
 SR_SERIES_NUMBER = 9901
-SEG_SERIES_NUMBER = 9902
+# One SEG series per sequence, so a PACS shows the T2 and the DCE VOI apart.
+SEG_SERIES_NUMBERS = {name: 9902 + index for index, name in enumerate(sequences.REGISTRY)}
+UNKNOWN_PERSON = "Unknown^"  # a family name alone (a bare word is ambiguous as a PN)
 # A fixed UID for LVIPredictor as the observing device (name-based UUID, "2.25." form).
 DEVICE_UID = "2.25.{}".format(uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/lvipredictor/LVIPredictor").int)
 
@@ -52,7 +62,9 @@ def _code(value, scheme, meaning):
 
 def _codes():
     return {
-        "procedure": _code("241615005", "SCT", "MRI of breast"),
+        # CID 100 (Quantitative Diagnostic Imaging Procedures) has no breast MRI; its MRI entry is
+        # body-region neutral, and the breast is said by the finding site.
+        "procedure": _code("25056-3", "LN", "MRI unspecified body region"),
         "lesion": _code("52988006", "SCT", "Lesion"),
         "breast": _code("76752008", "SCT", "Breast"),
         "present": _code("52101004", "SCT", "Present"),
@@ -61,6 +73,8 @@ def _codes():
         "category": _code("49755003", "SCT", "Morphologically abnormal structure"),
         "neoplasm": _code("108369006", "SCT", "Neoplasm"),
         "unity": _code("1", "UCUM", "no units"),
+        "person": _code("121006", "DCM", "Person"),
+        "device": _code("121007", "DCM", "Device"),
         "mm3": _code("mm3", "UCUM", "cubic millimeter"),
         "lvi": _code("LVI", PRIVATE_SCHEME, "Lymphovascular invasion"),
         "probability": _code("LVIPROB", PRIVATE_SCHEME, "Probability of lymphovascular invasion"),
@@ -110,10 +124,27 @@ def segmentation_paths(path, names: Sequence[str]) -> Dict[str, str]:
     return {name: "{}-{}{}".format(stem, name, suffix or ".dcm") for name in names}
 
 
-def refuse_existing(path, overwrite: bool) -> None:
-    if os.path.exists(str(path)) and not overwrite:
-        raise InputError(str(path), "already exists; choose another file or pass --overwrite (overwrite=True) to "
-                                    "replace it")
+def refuse_existing(path, overwrite: bool, option: str = "--overwrite") -> None:
+    """``option`` is how the caller spells "replace it" (``--overwrite`` on the command line)."""
+    if os.path.lexists(str(path)) and not overwrite:
+        raise InputError(str(path), "already exists; choose another file or pass {} to replace it".format(option))
+
+
+_LATERALITY = {"L": ("7771000", "Left"), "R": ("24028007", "Right"), "B": ("51440002", "Bilateral")}
+
+
+def laterality(source: DicomSource) -> Optional[str]:
+    """The source series' Laterality (or the first image's ImageLaterality): "L", "R", "B" or None."""
+    path = source.info.images[0].path
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Laterality", "ImageLaterality"])
+    except Exception as error:  # the file was read moments ago; say what changed
+        raise InputError(path, "cannot be read again for the DICOM report ({})".format(error))
+    for keyword in ("Laterality", "ImageLaterality"):
+        value = str(ds.get(keyword, "") or "").strip().upper()
+        if value in _LATERALITY:
+            return value
+    return None
 
 
 # ----------------------------------------------------------------------------- evidence
@@ -141,8 +172,13 @@ _TYPE_2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyD
 
 # ----------------------------------------------------------------------------- SEG
 
-def write_segmentation(source: DicomSource, path, overwrite: bool = False):
-    """The VOI as a binary DICOM SEG on the source series' images; returns the SEG dataset."""
+def write_segmentation(source: DicomSource, path, overwrite: bool = False, files=None,
+                       voi_author: Optional[str] = None):
+    """The VOI as a binary DICOM SEG on the source series' images; returns the SEG dataset.
+
+    ``files``: a StagedFiles to stage it in (else it is written atomically now); ``voi_author``: the
+    person who drew the VOI, when known (ContentCreatorName; empty otherwise, as type 2 allows).
+    """
     import highdicom as hd
 
     refuse_existing(path, overwrite)
@@ -172,23 +208,35 @@ def write_segmentation(source: DicomSource, path, overwrite: bool = False):
         seg = hd.seg.Segmentation(
             source_images=datasets, pixel_array=pixel_array,
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[description],
-            series_instance_uid=hd.UID(), series_number=SEG_SERIES_NUMBER, sop_instance_uid=hd.UID(),
-            instance_number=1, manufacturer="LVIPredictor", manufacturer_model_name="LVIPredictor",
-            software_versions=__version__, device_serial_number="none",
-            series_description="LVIPredictor VOI")
+            series_instance_uid=hd.UID(), series_number=SEG_SERIES_NUMBERS[source.sequence],
+            sop_instance_uid=hd.UID(), instance_number=1, manufacturer="LVIPredictor",
+            manufacturer_model_name="LVIPredictor", software_versions=__version__, device_serial_number="none",
+            series_description="LVIPredictor VOI {}".format(sequences.LABELS[source.sequence]),
+            content_creator_name=voi_author or None)
     except (ValueError, TypeError, AttributeError) as error:
         raise InputError(source.info.source, "the VOI cannot be written as a DICOM SEG on series {} ({})".format(
             source.series_uid, error))
-    _save(seg, path)
+    # The side goes with the segment: its anatomic region (breast) with the source's laterality as
+    # modifier. Not as General Series Laterality: dciodvfy (dicom3tools 2022-06) calls that attribute an
+    # error in a SEG whatever the body part, and without BodyPartExamined the standard does not ask for it.
+    side = laterality(source)
+    region = _code_item(codes["breast"])
+    if side:
+        region.AnatomicRegionModifierSequence = [_code_item(_laterality_code(side))]
+    seg.SegmentSequence[0].AnatomicRegionSequence = [region]
+    if "ContentCreatorName" not in seg:
+        seg.ContentCreatorName = ""
+    _save(seg, path, files)
     return seg
 
 
 # ----------------------------------------------------------------------------- SR
 
 def write_report(predictions, sources: Dict[str, DicomSource], path, segmentations: Optional[Dict] = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, files=None, voi_author: Optional[str] = None):
     """One TID 1500 measurement report for ``predictions`` (core Prediction objects) on ``sources``
-    ({sequence: DicomSource}); ``segmentations`` ({sequence: SEG dataset}) are referenced when given."""
+    ({sequence: DicomSource}); ``segmentations`` ({sequence: SEG dataset}) are referenced when given.
+    ``files`` and ``voi_author`` as for :func:`write_segmentation`."""
     import highdicom as hd
 
     refuse_existing(path, overwrite)
@@ -206,6 +254,7 @@ def write_report(predictions, sources: Dict[str, DicomSource], path, segmentatio
             raise InputError(str(path), "model {} read {}, which is not a DICOM series here".format(
                 prediction.model_id, " and ".join(sequences.LABELS[n] for n in missing)))
         shown = sources[sequences.grid_reference(prediction.sequence)]
+        # The measurements' algorithm (TID 300 row 9, TID 4019); not the group's, whose VOI a person drew.
         algorithm = hd.sr.AlgorithmIdentification(
             name=prediction.model_id, version="LVIPredictor {}".format(__version__),
             parameters=_parameters(prediction, [sources[n] for n in names]))
@@ -223,8 +272,7 @@ def write_report(predictions, sources: Dict[str, DicomSource], path, segmentatio
         groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="LVI prediction {} ({})".format(
                 prediction.model_id, sequences.LABELS[prediction.sequence])),
-            finding_type=codes["lesion"], finding_sites=[hd.sr.FindingSite(codes["breast"])],
-            algorithm_id=algorithm, **region,
+            finding_type=codes["lesion"], finding_sites=[_finding_site(shown)], **region,
             measurements=[
                 hd.sr.Measurement(name=codes["probability"], value=float(prediction.probability),
                                   unit=codes["unity"], algorithm_id=algorithm),
@@ -233,13 +281,18 @@ def write_report(predictions, sources: Dict[str, DicomSource], path, segmentatio
                 hd.sr.Measurement(name=codes["volume"], value=_volume_mm3(shown.mask), unit=codes["mm3"])],
             qualitative_evaluations=[hd.sr.QualitativeEvaluation(
                 name=codes["lvi"], value=codes["present"] if prediction.label else codes["absent"])]))
-    observer = hd.sr.ObserverContext(
-        observer_type=_code("121007", "DCM", "Device"),
+    # TID 1001: the person who drew the VOI (often not known here) and the device that measured.
+    person = hd.sr.ObserverContext(
+        observer_type=codes["person"],
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name=voi_author or UNKNOWN_PERSON))
+    device = hd.sr.ObserverContext(
+        observer_type=codes["device"],
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=DEVICE_UID, name="LVIPredictor", manufacturer_name="LVIPredictor",
             model_name="LVIPredictor {}".format(__version__)))
     report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        observation_context=hd.sr.ObservationContext(observer_person_context=person, observer_device_context=device),
         procedure_reported=codes["procedure"], imaging_measurements=groups)
     try:
         sr = hd.sr.Comprehensive3DSR(
@@ -249,8 +302,25 @@ def write_report(predictions, sources: Dict[str, DicomSource], path, segmentatio
     except (ValueError, TypeError) as error:
         raise InputError(str(path), "the DICOM SR cannot be made from these series ({})".format(error))
     sr.CodingSchemeIdentificationSequence = [_private_scheme()]
-    _save(sr, path)
+    _save(sr, path, files)
     return sr
+
+
+def _laterality_code(side):
+    return _code(_LATERALITY[side][0], "SCT", _LATERALITY[side][1])
+
+
+def _code_item(code) -> pydicom.Dataset:
+    item = pydicom.Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code.value, code.scheme_designator, code.meaning
+    return item
+
+
+def _finding_site(source: DicomSource):
+    import highdicom as hd
+
+    side = laterality(source)
+    return hd.sr.FindingSite(_codes()["breast"], laterality=_laterality_code(side) if side else None)
 
 
 def _parameters(prediction, used: Sequence[DicomSource]) -> List[str]:
@@ -315,7 +385,7 @@ def _ellipsoid(mask: sitk.Image) -> np.ndarray:
     return np.asarray(ends, dtype=np.float64)
 
 
-def _save(dataset, path) -> None:
+def _save(dataset, path, files=None) -> None:
     from LVIPredictorLib.atomic_files import write_bytes_atomic
 
     buffer = bytes_io.BytesIO()
@@ -323,4 +393,4 @@ def _save(dataset, path) -> None:
         dataset.save_as(buffer, enforce_file_format=True)
     except TypeError:  # pydicom < 3
         dataset.save_as(buffer, write_like_original=False)
-    write_bytes_atomic(path, buffer.getvalue())
+    (files.write_bytes if files is not None else write_bytes_atomic)(path, buffer.getvalue())

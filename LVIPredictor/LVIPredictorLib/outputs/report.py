@@ -15,12 +15,14 @@ def largest_voi_slice(mask_on_image):
     return int(np.argmax(arr.reshape(arr.shape[0], -1).astype(bool).sum(axis=1)))
 
 
-def write_report(out_dir, image, mask, predictions, payload, sequence=None):
+def write_report(out_dir, image, mask, predictions, payload, sequence=None, files=None):
     """Write ``payload`` as result.json and overview.png into ``out_dir``; returns their paths.
 
     ``mask`` must be on the image grid (see preprocessing); ``image`` is the series
     ``sequence``; ``predictions`` are core Prediction objects, and the heat-map of the first
-    whose heat-map lies on this series' grid is drawn.
+    whose heat-map lies on this series' grid is drawn. With ``files`` (an
+    :class:`~LVIPredictorLib.atomic_files.StagedFiles`) both files are staged there, to be put in
+    place with the run's other outputs; without it each is written atomically now.
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -29,7 +31,7 @@ def write_report(out_dir, image, mask, predictions, payload, sequence=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "result.json"
-    write_json_atomic(json_path, payload)
+    (files.write_json if files is not None else write_json_atomic)(json_path, payload)
 
     k = largest_voi_slice(mask)
     img = sitk.GetArrayViewFromImage(image)[k].astype(np.float32)
@@ -59,6 +61,6 @@ def write_report(out_dir, image, mask, predictions, payload, sequence=None):
     png_path = out_dir / "overview.png"
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    write_bytes_atomic(png_path, buffer.getvalue())
+    (files.write_bytes if files is not None else write_bytes_atomic)(png_path, buffer.getvalue())
     plt.close(fig)
     return json_path, png_path

@@ -4,7 +4,12 @@ Everything in the files is a function of (seed, case index): UIDs are name-based
 UUIDs of the case, dates and times from the case's own
 random stream, so the same seed writes the same bytes on any machine and day.
 The DCE series holds every temporal position in one series, as the scanner exports
-it; TemporalPositionIdentifier 1 is the pre-contrast acquisition.
+it; TemporalPositionIdentifier 1 is the pre-contrast acquisition, and each position's time is its
+AcquisitionTime (no TriggerTime: the MR Image module allows it only for gated or triggered scans,
+and dciodvfy calls it an error otherwise).
+
+The headers pass dciodvfy without errors: AccessionNumber (type 2) is present and empty (no order),
+Laterality (type 2C, BREAST is paired) is the side a one-breast field of view lies on.
 """
 
 import os
@@ -54,6 +59,17 @@ def _ds_number(value):
     return float("{:.4f}".format(value))
 
 
+def _laterality(grid):
+    """"L" or "R" when the field of view lies on one side of the midline (LPS x = 0; +x is the
+    patient's left), else empty: a bilateral acquisition has no single side."""
+    ends = [grid.origin[0], grid.origin[0] + grid.spacing[0] * (grid.size[0] - 1)]
+    if min(ends) > 0:
+        return "L"
+    if max(ends) < 0:
+        return "R"
+    return ""
+
+
 def _base_dataset(case, name, series, patient_id):
     info = SERIES[name]
     grid = series.grid
@@ -68,6 +84,7 @@ def _base_dataset(case, name, series, patient_id):
     ds.Manufacturer = "SIEMENS"
     ds.InstitutionName = "LVIPredictor phantom"
     ds.ReferringPhysicianName = ""
+    ds.AccessionNumber = ""
     ds.StationName = "PHANTOM"
     ds.StudyDescription = "MR MAMMA BDS"
     ds.SeriesDescription = info["SeriesDescription"]
@@ -78,6 +95,7 @@ def _base_dataset(case, name, series, patient_id):
     ds.PatientSex = "F"
     ds.PatientAge = "{:03d}Y".format(case.age)
     ds.BodyPartExamined = "BREAST"
+    ds.Laterality = _laterality(grid)
     ds.ScanningSequence = info["ScanningSequence"]
     ds.SequenceVariant = info["SequenceVariant"]
     ds.ScanOptions = info["ScanOptions"]
@@ -135,7 +153,6 @@ def write_series(case, name, series, folder, patient_id):
         seconds = start + 60.0 * t_min
         if name == "dce":
             ds.TemporalPositionIdentifier = phase + 1
-            ds.TriggerTime = _ds_number(60000.0 * t_min)
         ds.AcquisitionNumber = phase + 1
         ds.AcquisitionTime = ds.ContentTime = _time(seconds)
         for k in range(n_slices):
