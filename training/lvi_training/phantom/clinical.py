@@ -77,11 +77,11 @@ def sample_clinical(rng, signs, model):
     par = model.parameters()
     hidden = int(rng.random() < model.prevalence) if model.null else int(signs["lvi"])
     values = {
-        "tumour_size_mm": float(round(math.exp(signs["log_diameter"]))),
+        "tumour_size_mm": int(round(math.exp(signs["log_diameter"]))),
         "peritumoral_edema": int(signs["oedema"]),
         "mri_aln": int(rng.random() < par["mri_aln"][hidden]),
         "her2": int(rng.random() < par["her2"][hidden]),
-        "ki67": float(round(float(_truncated_normal(rng, par["ki67"][hidden], model.ki67_sd, *KI67_RANGE)))),
+        "ki67": int(round(float(_truncated_normal(rng, par["ki67"][hidden], model.ki67_sd, *KI67_RANGE)))),
     }
     missing = rng.random(len(COLUMNS))
     return {name: (None if u < MISSING_RATE[name] else values[name]) for name, u in zip(COLUMNS, missing)}
