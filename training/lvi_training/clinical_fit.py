@@ -130,9 +130,14 @@ def _design(values, fill, names, imaging=None):
 
 def fit(values, labels, patients, names, seed, imaging=None):
     """A clinical (or combined, with ``imaging`` probabilities) model fitted on these training cases."""
+    from threadpoolctl import threadpool_limits
+
     fill = clinical.fill_values(clinical.column_values(values, names), names)
     x = _design(values, fill, names, imaging)
-    fitted = fit_l2_logistic(x, labels, patients, seed)
+    # A few dozen cases x a dozen features: BLAS threads only fight each other (measured 10x slower
+    # with the default threads than with one on a busy 2-core machine).
+    with threadpool_limits(limits=1):
+        fitted = fit_l2_logistic(x, labels, patients, seed)
     weights, bias = fitted.raw_weights()
     return {"names": list(names), "fill": dict(fill), "coefficients": [float(w) for w in weights],
             "intercept": float(bias), "with_imaging": imaging is not None, "C": fitted.C,
@@ -227,7 +232,41 @@ def train_clinical_run(cohort_path, model, out, split="cv5", seed=0, imaging_run
         jobs.append((FINAL_FOLD, splits.all_cases_fold(len(cases))))
     for tag, fold in jobs:
         _fit_fold(tag, fold, cases, values, labels, patients, names, seed, imaging, run_dir)
-    return evaluate.evaluate_run(run_dir)
+    result = evaluate.evaluate_run(run_dir)
+    if model == COMBINED:
+        _combined_figures(run_dir, folds, values, labels, patients, names, seed, imaging, imaging_config,
+                          final_model)
+    return result
+
+
+def _combined_figures(run_dir, folds, values, labels, patients, names, seed, imaging, imaging_config, with_final):
+    """nomogram.png (the final model: the one exported) and decision_curve.png (out-of-fold scores of the
+    combined model, its imaging run and the clinical columns alone, fitted on the same folds)."""
+    from . import clinical_plots
+
+    combined = np.zeros(len(labels))
+    clinical_only = np.zeros(len(labels))
+    for fold in folds:
+        combined[fold.test] = _held_out(run_dir, fold, len(labels))[fold.test]
+        alone = fit([values[i] for i in fold.train], labels[fold.train], patients[fold.train], names, seed)
+        clinical_only[fold.test] = probabilities(alone, [values[i] for i in fold.test])
+    imaging_name = "imaging alone ({} {})".format(imaging_config["model"], imaging_config["sequence"])
+    clinical_plots.decision_curve(labels, {"clinical + imaging (combined)": combined, imaging_name: imaging,
+                                           "clinical columns alone": clinical_only},
+                                  run_dir / "decision_curve.png",
+                                  "Decision curve, out-of-fold predictions (n = {}, {} LVI+)".format(
+                                      len(labels), int(labels.sum())))
+    if with_final:
+        clinical_plots.nomogram(final_model(run_dir), run_dir / "nomogram.png",
+                                "Nomogram: clinical columns + {} {} probability (final model)".format(
+                                    imaging_config["model"], imaging_config["sequence"]))
+
+
+def _held_out(run_dir, fold, n):
+    out = np.zeros(n)
+    rows = atomic.load_json(run_dir / "fold_{}".format(fold.index) / "result.json")["test"]
+    out[fold.test] = [r["probability"] for r in rows]
+    return out
 
 
 def _fit_fold(tag, fold, cases, values, labels, patients, names, seed, imaging, run_dir):
