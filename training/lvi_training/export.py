@@ -149,7 +149,8 @@ def load_run_model(run_dir, config=None):
     return model.eval()
 
 
-def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None):
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None,
+               imaging_card=None):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
     ``dtype`` None: float16 for the networks, float32 for the radiomics baseline (its
@@ -157,6 +158,13 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     sample case folder) the card also records the model's probability on it, from the stored
     and from the float32 weights (see reference.py).
     """
+    from . import clinical_export, clinical_fit
+
+    if atomic.load_json(Path(run_dir) / "config.json").get("model") in clinical_fit.MODELS:
+        # A logistic regression on clinical columns: a card, no weights file (clinical_export.py).
+        return None, clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
+    if imaging_card is not None:
+        raise InputError(str(imaging_card), "--imaging-card goes with a combined (clinical + imaging) run only")
     card, config = build_card(run_dir, model_id)
     if dtype is None:
         dtype = "float32" if config["model"] == architectures.RADIOMICS_BASELINE else "float16"
