@@ -2,7 +2,8 @@
 (the clinical columns with an imaging run's out-of-fold score).
 
 Both are L2 logistic regressions (``logistic_fit``: standardised features, C chosen by 5-fold CV by
-patient inside the training fold) on the clinical columns the cohort has, each with a missing
+patient inside the training fold, the intercept-only model among the candidates so that columns
+that do not help in the inner CV are not used) on the clinical columns the cohort has, each with a missing
 indicator, missing values filled with the training fold's median / most frequent value
 (LVIPredictorLib.clinical states the rule; the fill values come from training cases only).
 
@@ -137,7 +138,7 @@ def fit(values, labels, patients, names, seed, imaging=None):
     # A few dozen cases x a dozen features: BLAS threads only fight each other (measured 10x slower
     # with the default threads than with one on a busy 2-core machine).
     with threadpool_limits(limits=1):
-        fitted = fit_l2_logistic(x, labels, patients, seed)
+        fitted = fit_l2_logistic(x, labels, patients, seed, null_candidate=True)
     weights, bias = fitted.raw_weights()
     return {"names": list(names), "fill": dict(fill), "coefficients": [float(w) for w in weights],
             "intercept": float(bias), "with_imaging": imaging is not None, "C": fitted.C,
@@ -310,8 +311,8 @@ def _config(identity, cohort, cases, model, sequence, split, seed, names, imagin
                 "score": "the run's out-of-fold probability of every case (predictions.csv, checked against each "
                          "fold's frozen result.json)"},
             "optimizer": {"name": "L2 logistic regression (scikit-learn lbfgs)",
-                          "regularisation": "C from {} chosen by {}-fold CV on log-loss inside each training "
-                                            "fold".format([round(float(c), 4) for c in C_GRID], INNER_FOLDS)},
+                          "regularisation": "C from {} or the intercept-only model, chosen by {}-fold CV on "
+                                            "log-loss inside each training fold".format([round(float(c), 4) for c in C_GRID], INNER_FOLDS)},
             "loss": "log-loss", "augment": False, "preprocessing": None, "architecture_config": {"columns": names},
             "library_versions": library_versions(), "git_commit": git_commit()}
 
