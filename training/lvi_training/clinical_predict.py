@@ -16,14 +16,20 @@ from . import atomic
 COMBINED_FILE = "combined.json"
 
 
+def load_cards(paths, args):
+    """The cards to run for ``paths`` (see :func:`load_card`); --clinical without a combined card is refused."""
+    cards = [load_card(path, args) for path in paths]
+    if getattr(args, "clinical", None) and not any("_combined" in card for card in cards):
+        raise InputError("--clinical", "no chosen model is a combined (clinical + imaging) model card; clinical data "
+                                       "would not be used")
+    return cards
+
+
 def load_card(path, args):
     """The card to run for ``path``: an imaging card as it is; for a combined card, its imaging model's card
     carrying the combined card (``_combined``), whose clinical values are parsed now so bad ones stop the
     command before any image is read."""
     if not clinical.is_clinical_card_file(path):
-        if getattr(args, "clinical", None):
-            raise InputError(str(path), "--clinical goes with a combined (clinical + imaging) model card; this is "
-                                        "an imaging model")
         return weights.load_card(path)
     combined, imaging = clinical.load_clinical_card(path)
     if imaging is None:
@@ -56,6 +62,8 @@ def _clinical_input(value):
 
 def report_combined(cards, predictions, args):
     """Print each combined card's probability and write them to OUT/combined.json (nothing without one)."""
+    if getattr(args, "clinical", None) and not any("_combined" in card for card in cards):
+        print("warning: --clinical was not used: no chosen model is a combined (clinical + imaging) model")
     results = []
     for card, prediction in zip(cards, predictions):
         combined = card.get("_combined")
