@@ -65,10 +65,12 @@ def report_combined(cards, predictions, args):
     if getattr(args, "clinical", None) and not any("_combined" in card for card in cards):
         print("warning: --clinical was not used: no chosen model is a combined (clinical + imaging) model")
     results = []
-    for card, prediction in zip(cards, predictions):
+    by_model = {p.model_id: p for p in predictions}
+    for card in cards:
         combined = card.get("_combined")
         if combined is None:
             continue
+        prediction = by_model[card["model_id"]]
         result = clinical.predict(combined, card["_clinical_values"], prediction.probability)
         results.append(dict(result, model_id=combined["model_id"], imaging_model_id=prediction.model_id,
                             imaging_probability=prediction.probability, clinical=card["_clinical_values"],
