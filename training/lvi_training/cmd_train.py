@@ -119,6 +119,9 @@ def request_from_args(args, model, sequence, out):
 
 def run(args):
     if args.model in clinical_fit.MODELS:
+        if args.sequence is not None:
+            raise InputError(None, "--sequence does not apply to {} (a combined model reads its --imaging-run's "
+                                   "sequence)".format(args.model))
         result = clinical_fit.train_clinical_run(args.cohort, args.model, args.out, split=args.split, seed=args.seed,
                                                  imaging_run=args.imaging_run, overwrite=args.overwrite,
                                                  final_model=args.final_model)
