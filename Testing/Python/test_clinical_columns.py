@@ -145,3 +145,15 @@ def test_a_phantom_cohort_writes_the_columns_with_some_cells_missing(tmp_path):
     assert validate_cohort(load_cohort(tmp_path), read_images=False).ok
     assert "clinical" in meta["best_auc_by_input"] and "clinical+dce_phase2" in meta["best_auc_by_input"]
     assert meta["clinical_model"]["aln_p"] == [0.25, 0.47] or meta["clinical_model"]["aln_p"] == (0.25, 0.47)
+
+
+def test_clinical_data_can_come_from_a_one_row_csv(tmp_path):
+    from lvi_training.clinical_predict import _clinical_input
+
+    path = tmp_path / "row.csv"
+    path.write_text("case_id,age,mri_aln,ki67\nX1,70,0,\n")
+    assert clinical.parse_clinical(_clinical_input(str(path)))["age"] == 70.0
+    assert clinical.parse_clinical(_clinical_input(str(path)))["ki67"] is None
+    path.write_text("case_id,age\nX1,70\nX2,71\n")
+    with pytest.raises(InputError, match="holds 2 rows; --clinical reads a CSV with a header and exactly one row"):
+        _clinical_input(str(path))
