@@ -22,7 +22,6 @@ from the fold model that held it out too.
 
 import csv
 import hashlib
-import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -323,12 +322,3 @@ def final_model(run_dir):
         raise InputError(str(run_dir), "has no final model (trained with --no-final-model); re-run without it")
     return atomic.load_json(path)["model"]
 
-
-def oof_scores(run_dir):
-    """(case ids, labels, out-of-fold probabilities) of a finished run, for tables and plots."""
-    case_ids, labels, probs = evaluate.aligned_out_of_fold([Path(run_dir)])
-    return case_ids, labels, probs[0]
-
-
-def identity_digest(section):
-    return hashlib.sha256(json.dumps(section, sort_keys=True).encode("utf-8")).hexdigest()

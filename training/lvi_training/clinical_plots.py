@@ -18,7 +18,7 @@ MIN_LABEL_GAP = 5.0  # points between two tick labels of one predictor
 IMAGING_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
 
 
-def _axis_values(name, model_fill):
+def _axis_values(name):
     field = clinical.FIELDS[name]
     if field.kind == "binary":
         return [0.0, 1.0]
@@ -37,7 +37,7 @@ def nomogram(model, path, title):
     rows = []  # (label, [(tick value text, logit contribution)])
     for name in names:
         field = clinical.FIELDS[name]
-        values = _axis_values(name, model["fill"])
+        values = _axis_values(name)
         label = "{} ({})".format(name, field.unit)
         rows.append((label, [("{:g}".format(v), coefficients[name] * v) for v in values]))
     if model["with_imaging"]:
