@@ -39,7 +39,8 @@ def _expected_geometry(grid):
 def test_cli_writes_a_valid_cohort_csv(cohort):
     rows = _rows(cohort)
     assert len(rows) == N_CASES
-    assert list(rows[0]) == ["case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask", "age"]
+    assert list(rows[0]) == ["case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask", "age",
+                             "tumour_size_mm", "mri_aln", "peritumoral_edema", "her2", "ki67"]
     for row in rows:
         assert row["lvi"] in ("0", "1")
         assert 26 <= int(row["age"]) <= 91

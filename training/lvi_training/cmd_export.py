@@ -39,6 +39,9 @@ def register(subparsers):
                    help="also record the model's probability on this case folder (t2.nii.gz/dce_phase2.nii.gz + "
                         "masks, e.g. Resources/SampleData/LVI-Sample-001) in the card, so tests can check the "
                         "shipped weights reproduce it")
+    p.add_argument("--imaging-card", metavar="CARD",
+                   help="a combined (clinical + imaging) run: the card exported from its imaging run, in the folder "
+                        "of STEM (the combined card pins it)")
     p.set_defaults(func=run)
 
 
@@ -57,8 +60,11 @@ def run(args):
     if not args.out:
         raise InputError(args.run, "--out STEM is required to export a run folder")
     weights_path, card_path = export_run(args.run, args.out, model_id=args.model_id, overwrite=args.overwrite,
-                                         dtype=args.dtype, reference_case=args.reference_case, formats=formats)
-    print("wrote {}\nwrote {}".format(weights_path, card_path))
+                                         dtype=args.dtype, reference_case=args.reference_case, formats=formats,
+                                         imaging_card=args.imaging_card)
+    for path in (weights_path, card_path):
+        if path is not None:  # a clinical model is a card without a weights file
+            print("wrote {}".format(path))
     for fmt in formats:
         print("wrote {}".format(interchange_path(card_path, fmt)))
     return 0

@@ -11,6 +11,7 @@ from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.service import CaseService, outputs, record, series_from_files
 from LVIPredictorLib.vocabulary import sequences
 
+from . import clinical_predict as clinical_hook
 
 
 def register(subparsers):
@@ -60,6 +61,10 @@ def register(subparsers):
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out (and existing "
                                                               "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
+    p.add_argument("--clinical", metavar="NAME=VALUE,...|ROW.csv",
+                   help="clinical data for a combined (clinical + imaging) model card: e.g. "
+                        "age=61,tumour_size_mm=24,mri_aln=1,peritumoral_edema=0,her2=0,ki67=30 (an empty or absent "
+                        "value is missing and imputed as the card states), or a CSV file with a header and one row")
     p.set_defaults(func=run)
 
 
@@ -99,7 +104,7 @@ def _cards(args):
     """Model cards chosen by --model, or None for every bundled model that fits (chosen once the inputs are known)."""
     if not args.model:
         return None
-    cards = [weights.load_card(weights.resolve_card(m)) for m in args.model]
+    cards = clinical_hook.load_cards([weights.resolve_card(m) for m in args.model], args)
     for card in cards:
         if args.sequence and args.image is not None and card["sequence"] != args.sequence:
             raise LVIError(card["_card_path"], "is a {} model but --sequence is {}".format(card["sequence"],
@@ -153,6 +158,7 @@ def run(args):
     result = service.predict(inputs, cards, heatmap=not args.no_heatmap)
     result.read_seconds = read_seconds
     _print_table(result)
+    clinical_hook.report_combined(cards, result.predictions, args)  # combined cards: clinical + imaging probability
     written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite)
     print()
     print("report: {}".format(Path(args.out).resolve()))

@@ -7,7 +7,9 @@ from dataclasses import replace
 from LVIPredictorLib.vocabulary.sequences import FUSED
 from LVIPredictorLib.vocabulary import architectures
 
-from . import atomic, bounds, fusion, recipes, table
+from LVIPredictorLib.errors import InputError
+
+from . import atomic, bounds, clinical_table, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
 from .progress import notice
 from .request import CNN_ONLY_OPTIONS
@@ -29,6 +31,10 @@ def register(subparsers):
                         "--split cv5 add each network's late fusion of its FS-T2WI and DCE runs")
     p.add_argument("--no-radiomics", dest="radiomics", action="store_false",
                    help="leave out the radiomics + logistic-regression baseline rows (seconds to train)")
+    p.add_argument("--clinical", action="store_true",
+                   help="cv5 and a cohort with clinical columns: also fit the clinical columns alone and, per imaging "
+                        "run, clinical + that run's out-of-fold score; writes DIR/clinical_table.md with paired DeLong "
+                        "tests (seconds: logistic regressions)")
     p.set_defaults(func=run, final_model=False)
 
 
@@ -55,6 +61,13 @@ def run(args):
     title = "Table 1 re-done: {} recipe, {} split, {} epochs, seed {}".format(args.recipe, args.split, epochs,
                                                                               args.seed)
     print(table.write_table(table.table_rows(results, best_possible), args.out, title))
+    if args.clinical:
+        if args.split != "cv5":
+            raise InputError(None, "--clinical needs --split cv5 (combined models need out-of-fold imaging scores)")
+        imaging = [table.run_folder(args.out, seq, model) for seq, model in results if not model.startswith(
+            table.LATE_FUSION)]
+        print(clinical_table.write(clinical_table.train_clinical_rows(args.cohort, args.out, imaging, args.seed),
+                                   args.out))
     return 0
 
 

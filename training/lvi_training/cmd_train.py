@@ -6,8 +6,9 @@ import argparse
 from LVIPredictorLib.preprocessing import MASK_ENCODINGS, NORMALIZATIONS
 from LVIPredictorLib.vocabulary.sequences import ALL
 from LVIPredictorLib.vocabulary import architectures, sequences
+from LVIPredictorLib.errors import InputError
 
-from . import cache, engine, recipes, splits
+from . import cache, clinical_fit, engine, recipes, splits
 from .recipes import AUGMENTATIONS
 from .evaluate import headline
 from .request import RECIPE_OPTIONS, RunRequest
@@ -129,12 +130,16 @@ def register(subparsers):
                      "train ...").format(default=recipes.DEFAULT_RECIPE, sd=recipes.get_recipe(recipes.DEFAULT_RECIPE),
                                          paper=recipes.PAPER, batches=_batch_sizes()))
     add_training_options(p)
-    p.add_argument("--model", required=True, choices=architectures.names(),
+    p.add_argument("--model", required=True, choices=tuple(architectures.names()) + clinical_fit.MODELS,
                    help="one of the study's three networks, or radiomics_lr: the radiomics + logistic-regression "
-                        "baseline of the LVI literature")
-    p.add_argument("--sequence", required=True, choices=ALL,
+                        "baseline of the LVI literature; clinical_lr: logistic regression on the cohort's clinical "
+                        "columns; combined: the clinical columns + the out-of-fold score of --imaging-run")
+    p.add_argument("--imaging-run", default=None,
+                   help="--model combined: the cv5 run of the imaging model whose out-of-fold score it combines")
+    p.add_argument("--sequence", default=None, choices=ALL,
                    help="t2 = fat-suppressed T2WI, dce = the dynamic series' phase (see --dce-phase), t2+dce = "
-                        "both fused as two input channels on the DCE crop grid (cases need both series)")
+                        "both fused as two input channels on the DCE crop grid (cases need both series); required "
+                        "for the imaging models")
     p.add_argument("--out", required=True, help="run folder to create (or resume)")
     p.add_argument("--no-final-model", dest="final_model", action="store_false",
                    help="cv5 without a fold ensemble (--recipe paper, or --no-ensemble): skip the model trained on "
@@ -154,6 +159,17 @@ def request_from_args(args, model, sequence, out):
 
 
 def run(args):
+    if args.model in clinical_fit.MODELS:
+        if args.sequence is not None:
+            raise InputError(None, "--sequence does not apply to {} (a combined model reads its --imaging-run's "
+                                   "sequence)".format(args.model))
+        result = clinical_fit.train_clinical_run(args.cohort, args.model, args.out, split=args.split, seed=args.seed,
+                                                 imaging_run=args.imaging_run, overwrite=args.overwrite,
+                                                 final_model=args.final_model)
+        print(headline(result))
+        return 0
+    if args.sequence is None:
+        raise InputError(None, "--sequence is required for {}".format(args.model))
     result = train_run(request_from_args(args, args.model, args.sequence, args.out))
     if result is not None:
         print(headline(result))

@@ -35,6 +35,8 @@ def run(args):
         report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick, progress=progress)
     print("cohort {} ({} rows)".format(cohort.csv_path, len(cohort.cases)))
     print(format_prevalence(prevalence_table(cohort)))
+    from .clinical_fit import describe_missing
+    print("\n".join(describe_missing(cohort)))
     for w in report.warnings:
         print("warning: {}".format(w))
     if report.problems:

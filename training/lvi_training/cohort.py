@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from LVIPredictorLib import clinical
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.inputs.readers import same_geometry
 from LVIPredictorLib.vocabulary.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
@@ -289,6 +290,7 @@ def _check_structure(cohort, sequences, problems, labels=True):
                 problems.append(Problem(case.case_id, where, "no {} image+mask, which the requested model needs".format(seq)))
         if not wanted and not any(case.has(s) for s in SEQUENCES):
             problems.append(Problem(case.case_id, where, "neither t2 nor dce image+mask given"))
+        problems.extend(Problem(case.case_id, where, message) for _, message in clinical.row_problems(case.clinical, where))
     for patient, by_label in sorted(patient_labels.items()):
         if len(by_label) > 1:
             detail = "; ".join("lvi={} in {}".format(lab, ", ".join(ids)) for lab, ids in sorted(by_label.items()))

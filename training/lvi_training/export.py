@@ -204,7 +204,8 @@ def _check_earlier_export(out_stem, overwrite, want_reference):
     return overwrite or found == "partial"
 
 
-def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None, formats=()):
+def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, reference_case=None,
+               formats=(), imaging_card=None):
     """Write ``<out_stem>.safetensors`` + ``<out_stem>.json``; returns both paths.
 
     ``dtype`` None: float16 for the networks, float32 for the radiomics baseline (its
@@ -213,6 +214,13 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
     and from the float32 weights (see reference.py). ``formats`` ("torchscript", "onnx"): the
     network also in those files beside the card, recorded in it (interchange_formats.py).
     """
+    from . import clinical_export, clinical_fit
+
+    if atomic.load_json(Path(run_dir) / "config.json").get("model") in clinical_fit.MODELS:
+        # A logistic regression on clinical columns: a card, no weights file (clinical_export.py).
+        return None, clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
+    if imaging_card is not None:
+        raise InputError(str(imaging_card), "--imaging-card goes with a combined (clinical + imaging) run only")
     check_run_finished(run_dir)
     replace = _check_earlier_export(out_stem, overwrite, reference_case is not None)
     card, config = build_card(run_dir, model_id)

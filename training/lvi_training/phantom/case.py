@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import acquisition, contrast
+from .clinical import model_for, sample_clinical
 from .anatomy import TISSUES, Anatomy, composite
 from .lesion import Tumour
 from .signs import sample_signs
@@ -34,6 +35,7 @@ class PhantomCase:
     dce: Series
     study_date: str
     uid_entropy: list
+    clinical: dict = field(default_factory=dict)  # the clinical columns but age (None = missing cell)
 
 
 def _small_fov_centre(tumour, protocol, rng):
@@ -97,9 +99,11 @@ def generate_case(seed, index, model, protocol, size, second_label=False):
     same bytes whichever worker makes it, in any order, and whatever the cohort size.
     One stream per part keeps, e.g., the noise from shifting when the anatomy changes.
     """
+    # Spawned children are numbered, so the first seven streams are those of the generator before the
+    # clinical columns existed: the eighth, for those columns, leaves every image byte unchanged.
     streams = [np.random.Generator(np.random.PCG64(s))
-               for s in np.random.SeedSequence(seed, spawn_key=(index,)).spawn(7)]
-    rs_signs, rs_anatomy, rs_tumour, rs_t2, rs_dce, rs_voi, rs_meta = streams
+               for s in np.random.SeedSequence(seed, spawn_key=(index,)).spawn(8)]
+    rs_signs, rs_anatomy, rs_tumour, rs_t2, rs_dce, rs_voi, rs_meta, rs_clinical = streams
     drawn = sample_signs(rs_signs, 1, model)
     signs = {k: (int(v[0]) if v.dtype.kind == "i" else float(v[0])) for k, v in drawn.items()}
 
@@ -131,4 +135,5 @@ def generate_case(seed, index, model, protocol, size, second_label=False):
     study_date = "{:04d}{:02d}{:02d}".format(year, int(rs_meta.integers(1, 13)), int(rs_meta.integers(1, 29)))
     return PhantomCase(index=index, lvi=signs["lvi"], age=age, signs=signs, tumour=tumour.describe(),
                        t2=series["t2"], dce=series["dce"], study_date=study_date,
-                       uid_entropy=[int(seed), int(index)])
+                       uid_entropy=[int(seed), int(index)],
+                       clinical=sample_clinical(rs_clinical, signs, model_for(model)))

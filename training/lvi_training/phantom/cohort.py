@@ -22,13 +22,15 @@ import SimpleITK as sitk
 from . import dicom_writer
 from .acquisition import PRESETS
 from .case import generate_case
+from .clinical import COLUMNS as CLINICAL_COLUMNS
+from .clinical import MISSING_RATE, best_auc_with_clinical, clinical_key, model_for
 from .signs import PAPER_INPUTS, SEQUENCE_SIGNS, SignModel, best_auc, best_auc_by_input
 
 from LVIPredictorLib.vocabulary import sequences
 
 GENERATOR_VERSION = "1"
 OUTPUTS = ("dicom", "nifti")
-CSV_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask", "age")
+CSV_COLUMNS = ("case_id", "patient_id", "lvi", "t2_image", "t2_mask", "dce_image", "dce_mask", "age") + CLINICAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def write_case(case, folder, spec, case_id, patient_id):
         raise ValueError("dce_phase {} is outside 1..{}".format(spec.dce_phase, len(case.dce.volumes)))
     phase_name = "dce_phase{}.nii.gz".format(spec.dce_phase)
     row = {"case_id": case_id, "patient_id": patient_id, "lvi": case.lvi, "age": case.age,
+           **{k: ("" if v is None else v) for k, v in case.clinical.items()},
            "t2_mask": "t2_mask.nii.gz", "dce_mask": "dce_mask.nii.gz"}
     _write_nifti(case.t2.mask, case.t2.grid, os.path.join(folder, "t2_mask.nii.gz"))
     _write_nifti(case.dce.mask, case.dce.grid, os.path.join(folder, "dce_mask.nii.gz"))
@@ -94,6 +97,7 @@ def write_case(case, folder, spec, case_id, patient_id):
         _write_nifti(case.dce.volumes[spec.dce_phase - 1], case.dce.grid, os.path.join(folder, phase_name))
         row["t2_image"], row["dce_image"] = "t2.nii.gz", phase_name
     info = {"case_id": case_id, "patient_id": patient_id, "lvi": case.lvi, "age": case.age,
+            "clinical": case.clinical,
             "study_date": case.study_date, "signs": case.signs, "tumour": case.tumour,
             "t2_grid": case.t2.grid.to_dict(), "dce_grid": case.dce.grid.to_dict(),
             "dce_times_min": case.dce.times_min, "dce_phase_nifti": spec.dce_phase,
@@ -152,10 +156,18 @@ def write_cohort(out_dir, spec, workers=1, progress=None):
         "best_auc": best_auc(model),
         "best_auc_note": "AUC of the true posterior P(LVI | latent signs) over 200000 Monte-Carlo draws of the "
                          "generative model; an upper bound for any model reading the images",
-        "best_auc_by_input": best_auc_by_input(model, _inputs_of(spec)),
+        "best_auc_by_input": dict(best_auc_by_input(model, _inputs_of(spec)), **{
+            clinical_key(key): best_auc_with_clinical(model, model_for(model), key)
+            for key in [None] + _inputs_of(spec)}),
         "best_auc_by_input_note": "the same bound given only what each model input renders: t2; dce_phaseK = one "
                                   "DCE temporal position (kep confounded with the per-case enhancement amplitude); "
-                                  "dce_dynamic = several phases or a subtraction (kep readable); '+' = fused",
+                                  "dce_dynamic = several phases or a subtraction (kep readable); '+' = fused; clinical = the "
+                                  "clinical columns where recorded (clinical+X: with what input X renders)",
+        "clinical_model": model_for(model).to_dict(),
+        "clinical_missing_rate": MISSING_RATE,
+        "clinical_note": "clinical columns drawn from each case's class and signs (phantom/clinical.py, sources and "
+                         "effect sizes in its docstring); tumour_size_mm and peritumoral_edema report the rendered "
+                         "size and oedema signs; missing cells are missing completely at random",
         "n_cases": spec.n,
         "n_lvi_positive": int(labels.sum()),
         "cases": [info for _, info in results],
