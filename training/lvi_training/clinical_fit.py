@@ -296,7 +296,7 @@ def _imaging_identity(imaging_run, imaging_config):
 
 
 def _config(identity, cohort, cases, model, sequence, split, seed, names, imaging_run, imaging_config, command):
-    from .run import git_commit, library_versions
+    from .run_record import git_commit, library_versions
 
     return {"identity": identity, "command": command,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

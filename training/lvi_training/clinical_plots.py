@@ -12,7 +12,7 @@ import numpy as np
 
 from LVIPredictorLib import clinical
 
-from .plots import _pyplot
+from .plots import pyplot
 
 MIN_LABEL_GAP = 5.0  # points between two tick labels of one predictor
 IMAGING_TICKS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95)
@@ -31,7 +31,7 @@ def _axis_values(name):
 
 def nomogram(model, path, title):
     """``model``: a fitted clinical model (clinical_fit.fit); one row per predictor."""
-    plt = _pyplot()
+    plt = pyplot()
     names, coefficients = model["names"], dict(zip(clinical.feature_names(model["names"], model["with_imaging"]),
                                                    model["coefficients"]))
     rows = []  # (label, [(tick value text, logit contribution)])
@@ -117,7 +117,7 @@ def net_benefit(labels, probabilities, thresholds):
 
 def decision_curve(labels, scored, path, title):
     """``scored``: {curve label: out-of-fold probabilities of the same cases}."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = np.asarray(labels, dtype=int)
     thresholds = np.linspace(0.01, 0.8, 80)
     prevalence = labels.mean()
