@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "lvi_training.cmd_phantom",
     "lvi_training.cmd_predict",
     "lvi_training.cmd_validate",
+    "lvi_training.cmd_preprocess",
     "lvi_training.cmd_train",
     "lvi_training.cmd_evaluate",
     "lvi_training.cmd_table",

@@ -4,6 +4,7 @@ from LVIPredictorLib.errors import LVIError
 
 from LVIPredictorLib.vocabulary.sequences import ALL
 
+from .cache import DEFAULT_WORKERS
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
 
 
@@ -19,6 +20,8 @@ def register(subparsers):
                    help="require this sequence in every row (repeatable; t2+dce = both); default: each row "
                         "needs at least one")
     p.add_argument("--quick", action="store_true", help="check the CSV and that files exist; do not open images")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="processes reading the images (default %(default)s); the report is the same for any number")
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,8 @@ def run(args):
     except LVIError as exc:
         print("error: {}".format(exc))
         return 1
-    report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick)
+    report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick,
+                             workers=max(1, args.workers), quiet=False)
     print("cohort {} ({} rows)".format(cohort.csv_path, len(cohort.cases)))
     print(format_prevalence(prevalence_table(cohort)))
     for w in report.warnings:

@@ -78,6 +78,7 @@ class RunRequest:
     dce_phase: int = sequences.DEFAULT_DCE_PHASE
     cache_dir: Optional[str] = None
     workers: int = cache.DEFAULT_WORKERS
+    cache_timeout: float = distributed.DEFAULT_CACHE_TIMEOUT_S  # torchrun: seconds ranks wait for rank 0's cache
     threads: Optional[int] = None
     progress: bool = True
     recipe: str = recipes.DEFAULT_RECIPE
@@ -375,15 +376,18 @@ def train_run(req):
 
         cases = cohort.with_sequence(req.sequence)
         store = cache.PreparedCache(req.cache_dir or cohort.root / ".lvi_cache")
-        if ctx.is_main:
-            prepared, built = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=req.workers)
+
+        def build_cache():
+            stack, built = store.stacked(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=req.workers,
+                                         quiet=not req.progress)
             log.info("inputs: %d cases, %d preprocessed now, %d from the cache %s", len(cases), built,
                      len(cases) - built, store.root)
-        ctx.barrier()
-        if not ctx.is_main:
-            prepared, _ = store.prepare(cases, req.sequence, spec, dce_phase=req.dce_phase, workers=1)
+            return str(stack.path)
+
+        # Rank 0 builds (or verifies) the pack; every rank memory-maps the same file.
+        stack = store.open_stack(distributed.run_on_main(ctx, build_cache, store.root, req.cache_timeout))
         labels = [c.lvi for c in cases]
-        data = engine.CaseTensors.from_cached(prepared, labels)
+        data = stack.case_tensors(labels)
         if recipe.voi_shape_aux:
             data.aux_targets = voi_shape.auxiliary_targets(cases, req.sequence)
         folds = splits.make_splits(req.split, labels, [c.patient_id for c in cases], req.seed, str(cohort.csv_path))
