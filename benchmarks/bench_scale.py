@@ -142,7 +142,7 @@ def memory(cohort, cache_dir, mode, ranks, work):
     return rows
 
 
-def measure(n, work):
+def measure(n, work, build_workers=(1, 2), validate_workers=(1, 2)):
     root = work / "n{}".format(n)
     cohort = root / "cohort"
     start = time.perf_counter()
@@ -150,15 +150,15 @@ def measure(n, work):
     print("N={}: cohort written in {:.0f} s".format(n, time.perf_counter() - start), file=sys.stderr, flush=True)
     args = ["--cohort", cohort, "--model", MODEL, "--sequence", SEQUENCE, "--quiet"]
     times = {"`lvi preprocess --help` (interpreter + imports, no work)": lvi("preprocess", "--help")}
-    for workers in (1, 2):
+    for workers in build_workers:
         times["cold build, {} worker{}".format(workers, "s" if workers > 1 else "")] = lvi(
             "preprocess", *args, "--workers", workers, "--cache-dir", root / "cache{}".format(workers))
         print("N={}: cold build with {} workers done".format(n, workers), file=sys.stderr, flush=True)
-    cache_dir = root / "cache2"
+    cache_dir = root / "cache{}".format(build_workers[-1])
     times["warm start, `lvi preprocess`"] = lvi("preprocess", *args, "--cache-dir", cache_dir)
     warm, nbytes = warm_in_process(cohort, cache_dir)
     times["warm start, in-process (cohort + cache)"] = warm
-    for workers in (1, 2):
+    for workers in validate_workers:
         times["validate-cohort, {} worker{}".format(workers, "s" if workers > 1 else "")] = lvi(
             "validate-cohort", cohort, "--workers", workers)
     print("N={}: validation done".format(n), file=sys.stderr, flush=True)
@@ -169,8 +169,9 @@ def measure(n, work):
 def report(results):
     lines = ["| step | " + " | ".join("N={} total s | ms/case".format(r["n"]) for r in results) + " |",
              "|---|" + "---:|---:|" * len(results)]
-    for step in results[0]["times"]:
-        cells = ["{:.1f} | {:.2f}".format(r["times"][step], 1000 * r["times"][step] / r["n"]) for r in results]
+    for step in dict.fromkeys(step for r in results for step in r["times"]):
+        cells = ["{:.1f} | {:.2f}".format(r["times"][step], 1000 * r["times"][step] / r["n"]) if step in r["times"]
+                 else "- | -" for r in results]
         lines.append("| {} | {} |".format(step, " | ".join(cells)))
     lines += ["", "| memory per process (MiB) | " + " | ".join(
         "N={} (pack {:.0f} MiB) peak RSS | anon | file".format(r["n"], r["pack_mib"]) for r in results) + " |",
@@ -193,6 +194,10 @@ def main(argv=None):
         return load_as_a_rank(*argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--build-workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts timed for the cold build (default 1 2)")
+    parser.add_argument("--validate-workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts timed for validate-cohort (default 1 2)")
     parser.add_argument("--workdir", help="where the cohorts go (default: a temporary folder, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the cohorts and caches")
     parser.add_argument("--json", help="also write the figures here")
@@ -202,7 +207,7 @@ def main(argv=None):
     try:
         results = []
         for n in args.sizes:
-            results.append(measure(n, work))
+            results.append(measure(n, work, args.build_workers, args.validate_workers))
             print(report(results), flush=True)  # the table so far: a long run leaves figures if stopped
         if args.json:
             Path(args.json).write_text(json.dumps(
