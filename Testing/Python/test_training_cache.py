@@ -20,7 +20,7 @@ def cohort(tmp_path):
 
 
 def _entries(store):
-    return sorted(store.root.glob("*/*.npz"))
+    return sorted(store.root.glob("*/*.npy"))
 
 
 def test_second_prepare_reads_everything_from_the_cache(cohort, tmp_path):

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "lvi_training.cmd_predict",
     "lvi_training.cmd_validate",
     "lvi_training.cmd_import",
+    "lvi_training.cmd_preprocess",
     "lvi_training.cmd_train",
     "lvi_training.cmd_evaluate",
     "lvi_training.cmd_table",

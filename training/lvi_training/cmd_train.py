@@ -8,7 +8,7 @@ from LVIPredictorLib.vocabulary.sequences import ALL
 from LVIPredictorLib.vocabulary import architectures, sequences
 from LVIPredictorLib.errors import InputError
 
-from . import cache, clinical_fit, engine, recipes, splits
+from . import cache, clinical_fit, distributed, engine, recipes, splits
 from .recipes import AUGMENTATIONS
 from .evaluate import headline
 from .request import RECIPE_OPTIONS, RunRequest
@@ -70,6 +70,9 @@ def add_training_options(p):
                    help="phase of a dynamic DICOM series to read (1 = pre-contrast; default 2 = first post-contrast)")
     p.add_argument("--cache-dir", default=None, help="preprocessed-input cache (default COHORT/.lvi_cache)")
     p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache (default %(default)s)")
+    p.add_argument("--cache-timeout", type=float, default=distributed.DEFAULT_CACHE_TIMEOUT_S, metavar="SECONDS",
+                   help="torchrun: how long the other ranks wait for rank 0 to build the cache before stopping "
+                        "with an error (default %(default).0f s; `lvi preprocess` beforehand makes it seconds)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
                         "machine busy with other work 1 can be several times faster than 2)")
@@ -154,7 +157,8 @@ def request_from_args(args, model, sequence, out):
                       overwrite=args.overwrite, final_model=getattr(args, "final_model", True),
                       pos_weight=args.pos_weight, augment=args.augment, crop_size=args.crop_size, spacing=args.spacing,
                       n_slices=args.n_slices, dce_phase=args.dce_phase, cache_dir=args.cache_dir,
-                      workers=args.workers, threads=args.threads, recipe=args.recipe, progress=not args.quiet,
+                      workers=args.workers, cache_timeout=args.cache_timeout, threads=args.threads,
+                      recipe=args.recipe, progress=not args.quiet,
                       **{k: getattr(args, k) for k in RECIPE_OPTIONS})
 
 

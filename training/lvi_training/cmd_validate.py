@@ -4,8 +4,8 @@ from LVIPredictorLib.errors import LVIError
 
 from LVIPredictorLib.vocabulary.sequences import ALL
 
+from .cache import DEFAULT_WORKERS
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
-from .progress import Progress
 
 
 def register(subparsers):
@@ -22,6 +22,8 @@ def register(subparsers):
     p.add_argument("--quick", action="store_true", help="check the CSV and that files exist; do not open images")
     p.add_argument("--quiet", action="store_true",
                    help="no progress line while the images are read (it is shown on a terminal only in any case)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="processes reading the images (default %(default)s); the report is the same for any number")
     p.set_defaults(func=run)
 
 
@@ -31,8 +33,8 @@ def run(args):
     except LVIError as exc:
         print("error: {}".format(exc))
         return 1
-    with Progress(len(cohort.cases), "reading images", "case", quiet=args.quiet or args.quick) as progress:
-        report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick, progress=progress)
+    report = validate_cohort(cohort, sequences=args.sequence, read_images=not args.quick,
+                             workers=max(1, args.workers), quiet=args.quiet or args.quick)
     print("cohort {} ({} rows)".format(cohort.csv_path, len(cohort.cases)))
     print(format_prevalence(prevalence_table(cohort)))
     from .clinical_fit import describe_missing

@@ -26,6 +26,7 @@ from LVIPredictorLib.inputs.readers import same_geometry
 from LVIPredictorLib.vocabulary.sequences import ALL, FUSED, SEQUENCES, channels, grid_reference
 
 from . import sources
+from .pool import ordered_map
 
 REQUIRED_COLUMNS = ("case_id", "patient_id", "lvi")
 PATH_COLUMNS = tuple("{}_{}".format(s, kind) for s in SEQUENCES for kind in ("image", "mask"))
@@ -186,7 +187,7 @@ def _label(cell):
     return {"0": 0, "1": 1}.get(cell.strip())
 
 
-def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progress=None):
+def validate_cohort(cohort, sequences=None, read_images=True, labels=True, workers=1, quiet=True):
     """Check every row; return a report with ALL problems (errors) and warnings.
 
     ``sequences``: the sequences a model will need (rows lacking one are errors); None
@@ -194,7 +195,8 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progr
     ``read_images``: also open every image and mask (unreadable files, empty masks,
     geometry); False for the quick structural checks only.
     ``labels``: False when the cohort is only predicted on, so its LVI cells may be empty.
-    ``progress``: a progress.Progress counting the cases whose images were read.
+    ``workers``: processes reading the images (the report is the same, in the same order, for any
+    number); ``quiet``: no progress line.
     """
     problems, warnings = list(cohort.csv_problems), []
     _check_structure(cohort, sequences, problems, labels)
@@ -202,13 +204,21 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True, progr
         _check_shared_content(cohort, problems)
     if read_images:
         fused_required = FUSED in (sequences or ())
-        for case in cohort.cases:
-            pairs = {seq: _check_pair(case, seq, problems, warnings) for seq in SEQUENCES if case.has(seq)}
-            if all(pairs.get(seq) for seq in SEQUENCES):
-                _check_fusable(case, pairs, fused_required, problems, warnings)
-            if progress is not None:
-                progress.advance()
+        jobs = [(case, fused_required) for case in cohort.cases]
+        for case_problems, case_warnings in ordered_map(_check_case, jobs, workers, "validating", quiet=quiet):
+            problems.extend(case_problems)
+            warnings.extend(case_warnings)
     return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)
+
+
+def _check_case(job):
+    """(problems, warnings) of one case's images and masks; module-level so a worker process can run it."""
+    case, fused_required = job
+    problems, warnings = [], []
+    pairs = {seq: _check_pair(case, seq, problems, warnings) for seq in SEQUENCES if case.has(seq)}
+    if all(pairs.get(seq) for seq in SEQUENCES):
+        _check_fusable(case, pairs, fused_required, problems, warnings)
+    return problems, warnings
 
 
 def _check_shared_content(cohort, problems, content_hash=None):

@@ -4,13 +4,30 @@
 we then join a process group (gloo on the CPU, nccl on CUDA), each rank takes its share
 of every global batch through ``DistributedSampler``, gradients are averaged by
 DistributedDataParallel, and only rank 0 writes files and computes metrics.
+
+Work done once for all ranks (building the preprocessing cache) runs on rank 0 while the
+others wait for a hand-off file, not inside a collective: a collective would end after
+torch's timeout (30 minutes by default) with an error that does not say what was slow,
+whereas the wait here ends after ``--cache-timeout`` seconds with a sentence that does.
 """
 
+import json
 import os
+import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
+
+from LVIPredictorLib.errors import InputError
+
+from .atomic import save_json
+
+# Building 5,000 full-size cases takes hours on a few cores; `lvi preprocess` beforehand makes the wait seconds.
+DEFAULT_CACHE_TIMEOUT_S = 4 * 3600.0
+_POLL_S = 0.5
 
 
 @dataclass
@@ -67,3 +84,39 @@ def setup(device):
         backend = "gloo"
     dist.init_process_group(backend=backend)
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=device)
+
+
+def run_on_main(ctx, work, folder, timeout_s=DEFAULT_CACHE_TIMEOUT_S, what="the preprocessing cache"):
+    """``work()`` on rank 0, its (JSON-able) result on every rank.
+
+    The other ranks poll ``folder/handoff/<token>.json`` for at most ``timeout_s`` seconds, then
+    stop with an InputError naming the timeout; when ``work`` fails on rank 0 they stop with its
+    error. ``folder`` must be shared by the ranks (it is the cache folder they all read).
+    """
+    if not ctx.distributed:
+        return work()
+    token = ctx.broadcast(uuid.uuid4().hex if ctx.is_main else None)
+    handoff = Path(folder) / "handoff" / (token + ".json")
+    if ctx.is_main:
+        try:
+            result = work()
+        except BaseException as exc:
+            save_json({"error": str(exc) or type(exc).__name__}, handoff)
+            raise
+        save_json({"result": result}, handoff)
+    else:
+        deadline = time.monotonic() + float(timeout_s)
+        while not handoff.exists():
+            if time.monotonic() > deadline:
+                raise InputError(str(folder), "rank {} waited {:.0f} s (--cache-timeout) for rank 0 to build {}; "
+                                 "build it beforehand with `lvi preprocess` or raise --cache-timeout".format(
+                                     ctx.rank, float(timeout_s), what))
+            time.sleep(_POLL_S)
+        message = json.loads(handoff.read_text(encoding="utf-8"))
+        if "error" in message:
+            raise InputError(str(folder), "rank 0 could not build {}: {}".format(what, message["error"]))
+        result = message["result"]
+    ctx.barrier()  # every rank has read the hand-off: it can go
+    if ctx.is_main:
+        handoff.unlink()
+    return result

@@ -57,6 +57,7 @@ class Progress:
         self._skipped = 0
         self._started = time.monotonic()
         self._shown = False
+        self._drawn_at = 0.0
 
     def skip(self, n):
         self.done += n
@@ -89,6 +90,11 @@ class Progress:
     def _draw(self):
         if not self.enabled:
             return
+        now = time.monotonic()
+        # Redrawing for every one of 5,000 cheap cases would cost more than the cases; the last one always shows.
+        if now - self._drawn_at < 0.2 and self.done < self.total:
+            return
+        self._drawn_at = now
         width = shutil.get_terminal_size((100, 20)).columns - 1
         # \r and erase-to-end-of-line: the line is rewritten in place, never scrolls.
         self.stream.write("\r" + self.line()[:width] + "\x1b[K")

@@ -11,7 +11,7 @@ from LVIPredictorLib.preprocessing import PreprocessSpec, default_spec
 from LVIPredictorLib.preprocessing.radiomics import RadiomicsSpec
 from LVIPredictorLib.vocabulary.sequences import channels
 
-from . import cache, recipes
+from . import cache, distributed, recipes
 from LVIPredictorLib.vocabulary import architectures
 
 
@@ -36,6 +36,7 @@ class RunRequest:
     dce_phase: int = 2
     cache_dir: Optional[str] = None
     workers: int = cache.DEFAULT_WORKERS
+    cache_timeout: float = distributed.DEFAULT_CACHE_TIMEOUT_S  # torchrun: seconds ranks wait for rank 0's cache
     threads: Optional[int] = None
     progress: bool = True                     # console progress and status lines (False: --quiet)
     recipe: str = recipes.DEFAULT_RECIPE

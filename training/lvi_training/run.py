@@ -36,7 +36,6 @@ from pathlib import Path
 
 import torch
 
-from LVIPredictorLib import models
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.inference import resolve_device
 from LVIPredictorLib.preprocessing import radiomics
@@ -216,17 +215,19 @@ def _open_run(req, plan, run_dir, ctx, mode):
 
 
 def _load_inputs(req, plan, cases, ctx):
-    """Every case's preprocessed inputs (rank 0 builds the cache misses, the others then read it)."""
+    """Every case's preprocessed inputs: rank 0 builds (or verifies) the cache's pack, and every rank
+    memory-maps that one file (no per-rank copy)."""
     store = cache.PreparedCache(req.cache_dir or plan.cohort.root / ".lvi_cache")
-    if ctx.is_main:
-        prepared, built = store.prepare(cases, req.sequence, plan.spec, dce_phase=req.dce_phase, workers=req.workers,
-                                        progress=lambda n: Progress(n, "preprocessing", "case", not req.progress))
+
+    def build_cache():
+        stack, built = store.stacked(cases, req.sequence, plan.spec, dce_phase=req.dce_phase, workers=req.workers,
+                                     quiet=not req.progress)
         log.info("inputs: %d cases, %d preprocessed now, %d from the cache %s", len(cases), built,
                  len(cases) - built, store.root)
-    ctx.barrier()
-    if not ctx.is_main:
-        prepared, _ = store.prepare(cases, req.sequence, plan.spec, dce_phase=req.dce_phase, workers=1)
-    data = engine.CaseTensors.from_cached(prepared, [c.lvi for c in cases])
+        return str(stack.path)
+
+    stack = store.open_stack(distributed.run_on_main(ctx, build_cache, store.root, req.cache_timeout))
+    data = stack.case_tensors([c.lvi for c in cases])
     if plan.recipe.voi_shape_aux:
         data.aux_targets = voi_shape.auxiliary_targets(cases, req.sequence)
     return data

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from LVIPredictorLib import models
 from LVIPredictorLib.vocabulary.sequences import reads_dce
 
 from . import atomic, logistic_fit, recipes
