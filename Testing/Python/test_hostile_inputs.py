@@ -251,6 +251,15 @@ def tiny_voi(inp, out):
     return _predict(image, inp / "tiny_mask.nii.gz", out)
 
 
+def tiny_t2_voi_of_a_fused_model(inp, out):
+    """The crop follows DCE's VOI; a tiny FS-T2WI VOI must still stop the fused model."""
+    tiny_voi(inp, out)
+    dce, dce_mask = _copy(SAMPLE / "dce_phase2.nii.gz", inp / "dce.nii.gz"), _copy(SAMPLE / "dce_mask.nii.gz",
+                                                                                 inp / "dce_mask.nii.gz")
+    return ["predict", "--model", "demo-t2+dce-vanilla_cnn_2d", "--t2", str(inp / "t2.nii.gz"),
+            str(inp / "tiny_mask.nii.gz"), "--dce", str(dce), str(dce_mask), "--out", str(out), "--no-heatmap"]
+
+
 def _two_label_mask(inp):
     image, mask_path = _sample_t2(inp)
     mask = sitk.ReadImage(str(mask_path))
@@ -373,6 +382,8 @@ ROWS = {
     "late-fusion member card ../x": Row(late_fusion_member_outside, "refuse",
                                         (r"t2\+dce-late_fusion\.json", r"members\[0\]\.card", "own folder")),
     "VOI of 3 voxels": Row(tiny_voi, "refuse", (r"tiny_mask\.nii\.gz", "below the 65 mm\\^3", "no class")),
+    "FS-T2WI VOI of 3 voxels, fused model": Row(tiny_t2_voi_of_a_fused_model, "refuse",
+                                                (r"tiny_mask\.nii\.gz", "below the 65 mm\\^3", "no class")),
     "two-label mask": Row(multi_label_mask, "warn", ("labels \\[1, 2\\]", "--label N")),
     "two-label mask with --label 1": Row(multi_label_mask_with_label, "succeed", ()),
     "sample case": Row(sample_case, "succeed", ()),

@@ -14,7 +14,7 @@ from LVIPredictorLib.vocabulary.sequences import ALL
 from . import cache
 from .cmd_train import add_training_options, request_from_args
 from .cohort import load_cohort, validate_cohort
-from .run import build_spec
+from .request import build_spec
 
 
 def register(subparsers):
@@ -30,7 +30,6 @@ def register(subparsers):
     add_training_options(p)
     p.add_argument("--model", required=True, choices=architectures.names(), help="the model the cache is for")
     p.add_argument("--sequence", required=True, choices=ALL, help="t2, dce or t2+dce")
-    p.add_argument("--quiet", action="store_true", help="no progress lines (they are off anyway when not on a terminal)")
     p.set_defaults(func=run)
 
 

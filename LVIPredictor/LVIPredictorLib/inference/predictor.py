@@ -133,11 +133,12 @@ class Predictor:
         t0 = time.perf_counter()
         prepared = prepare_input(channels, self.spec, names, grid_channel=reference)
         timings["preprocess"] = time.perf_counter() - t0
-        if prepared.voi_volume_mm3 < self.spec.min_voi_mm3:
-            raise InputError(channels[reference].mask_source, "the VOI is {:.0f} mm^3, below the {:.0f} mm^3 model {} "
-                                                              "needs: no class is given for so small a VOI".format(
-                                                                  prepared.voi_volume_mm3, self.spec.min_voi_mm3,
-                                                                  self.model_id))
+        # Every series' VOI, not only the one that places the crop: a fused model reads them all.
+        for channel, volume in zip(channels, prepared.channel_voi_mm3 or [prepared.voi_volume_mm3]):
+            if volume < self.spec.min_voi_mm3:
+                raise InputError(channel.mask_source, "the VOI is {:.0f} mm^3, below the {:.0f} mm^3 model {} needs: "
+                                                      "no class is given for so small a VOI".format(
+                                                          volume, self.spec.min_voi_mm3, self.model_id))
 
         t0 = time.perf_counter()
         x = torch.from_numpy(prepared.inputs).to(self.device)

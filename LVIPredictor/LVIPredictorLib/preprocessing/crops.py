@@ -126,7 +126,8 @@ def preprocess_channels(channels, spec, grid_channel=0):
         weights = areas[chosen] / areas[chosen].sum()
         slice_indices = chosen
     return PreparedCase(inputs=np.ascontiguousarray(inputs), slice_weights=weights, warnings=warnings,
-                        crop_reference=crop_mask, slice_indices=slice_indices, voi_volume_mm3=ref_voi.volume_mm3)
+                        crop_reference=crop_mask, slice_indices=slice_indices, voi_volume_mm3=ref_voi.volume_mm3,
+                        channel_voi_mm3=[v.volume_mm3 for v in vois])
 
 
 def _binary_mask_image(image, start, box):

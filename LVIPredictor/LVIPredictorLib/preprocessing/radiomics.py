@@ -157,9 +157,9 @@ def extract(channels, spec, sequence_names, grid_channel=0):
         bad = [n for n, v in zip(feature_names(spec, sequence_names), vector) if not np.isfinite(v)]
         raise InputError(channels[0].image_source, "radiomics features are not finite ({}); the VOI or the image "
                                                    "is degenerate".format(", ".join(bad)))
-    return PreparedCase(inputs=vector.astype(np.float32)[np.newaxis], slice_weights=np.ones(1),
-                                      warnings=warnings, crop_reference=None, slice_indices=[],
-                                      voi_volume_mm3=vois[grid_channel].volume_mm3)
+    return PreparedCase(inputs=vector.astype(np.float32)[np.newaxis], slice_weights=np.ones(1), warnings=warnings,
+                        crop_reference=None, slice_indices=[], voi_volume_mm3=vois[grid_channel].volume_mm3,
+                        channel_voi_mm3=[v.volume_mm3 for v in vois])
 
 
 # --- one series ----------------------------------------------------------------------------

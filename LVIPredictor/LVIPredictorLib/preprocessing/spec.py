@@ -115,3 +115,5 @@ class PreparedCase:
     # z indices (in crop_reference) of the rows of ``inputs`` (2D); [] for 3D.
     slice_indices: List[int] = field(default_factory=list)
     voi_volume_mm3: float = 0.0
+    # Each channel's VOI volume on its own series (a fused input has one VOI per series).
+    channel_voi_mm3: List[float] = field(default_factory=list)
