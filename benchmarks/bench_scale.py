@@ -61,7 +61,7 @@ def write_cohort(root, n):
 
 
 def _request(cohort):
-    from lvi_training.run import RunRequest
+    from lvi_training.request import RunRequest
 
     return RunRequest(cohort=str(cohort), model=MODEL, sequence=SEQUENCE, out="")
 
@@ -69,7 +69,7 @@ def _request(cohort):
 def warm_in_process(cohort, cache_dir):
     from lvi_training.cache import PreparedCache
     from lvi_training.cohort import load_cohort
-    from lvi_training.run import build_spec
+    from lvi_training.request import build_spec
 
     start = time.perf_counter()
     loaded = load_cohort(cohort)
@@ -99,7 +99,7 @@ def load_as_a_rank(cohort, cache_dir, mode, out_dir):
     from lvi_training.cache import PreparedCache
     from lvi_training.cohort import load_cohort
     from lvi_training.engine import CaseTensors
-    from lvi_training.run import build_spec
+    from lvi_training.request import build_spec
 
     torch.set_num_threads(1)
     ctx = distributed.setup("cpu")

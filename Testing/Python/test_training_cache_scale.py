@@ -17,7 +17,7 @@ from lvi_training.cache import PreparedCache
 from lvi_training.cli import main as lvi
 from lvi_training.cohort import load_cohort, validate_cohort
 from lvi_training.engine import CaseTensors
-from lvi_training.run import RunRequest, build_spec
+from lvi_training.request import RunRequest, build_spec
 from training_helpers import read_rows, write_blob_cohort
 
 SMALL_3D = PreprocessSpec(dims=3, target_spacing=(2.0, 2.0, 2.0), crop_size=(32, 32, 32))
