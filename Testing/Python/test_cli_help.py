@@ -20,11 +20,13 @@ COMMANDS = PARSER.commands
 DEFAULT_MARK = re.compile(r"^(\S+) \(default\)")
 DEFAULT_VALUE = re.compile(r"\bdefault\b:?\s+([^\s;)]+)")
 # None in the parser, decided later; their help says in words what decides them.
-DESCRIBED_IN_WORDS = {(command, flag) for command in ("train", "table")
+# preprocess takes train's options (so that its cache matches the run).
+TRAINING_COMMANDS = ("train", "table", "preprocess")
+DESCRIBED_IN_WORDS = {(command, flag) for command in TRAINING_COMMANDS
                       for flag in ("--cache-dir", "--threads", "--crop-size", "--spacing")} | {
     ("export", "--model-id"), ("export", "--dtype"), ("evaluate", "--dce-phase"), ("fuse", "--model-id"),
     ("validate-cohort", "--sequence")}
-COMPUTED = {("train", "--epochs"), ("table", "--epochs"), ("train", "--batch-size"), ("table", "--batch-size")}
+COMPUTED = {(command, flag) for command in TRAINING_COMMANDS for flag in ("--epochs", "--batch-size")}
 
 
 def _help(parser, action):

@@ -72,7 +72,7 @@ def add_training_options(p):
     p.add_argument("--workers", type=int, default=cache.DEFAULT_WORKERS, help="processes building the cache (default %(default)s)")
     p.add_argument("--cache-timeout", type=float, default=distributed.DEFAULT_CACHE_TIMEOUT_S, metavar="SECONDS",
                    help="torchrun: how long the other ranks wait for rank 0 to build the cache before stopping "
-                        "with an error (default %(default).0f s; `lvi preprocess` beforehand makes it seconds)")
+                        "with an error (default %(default)s s; `lvi preprocess` beforehand makes it seconds)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: all cores, shared equally between torchrun processes; on a "
                         "machine busy with other work 1 can be several times faster than 2)")

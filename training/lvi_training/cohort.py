@@ -205,7 +205,7 @@ def validate_cohort(cohort, sequences=None, read_images=True, labels=True, worke
     if read_images:
         fused_required = FUSED in (sequences or ())
         jobs = [(case, fused_required) for case in cohort.cases]
-        for case_problems, case_warnings in ordered_map(_check_case, jobs, workers, "validating", quiet=quiet):
+        for case_problems, case_warnings in ordered_map(_check_case, jobs, workers, "reading images", quiet=quiet):
             problems.extend(case_problems)
             warnings.extend(case_warnings)
     return ValidationReport(cohort=cohort, problems=problems, warnings=warnings)

@@ -26,7 +26,7 @@ from LVIPredictorLib.errors import InputError
 from .atomic import save_json
 
 # Building 5,000 full-size cases takes hours on a few cores; `lvi preprocess` beforehand makes the wait seconds.
-DEFAULT_CACHE_TIMEOUT_S = 4 * 3600.0
+DEFAULT_CACHE_TIMEOUT_S = 4 * 3600
 _POLL_S = 0.5
 
 

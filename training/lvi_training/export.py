@@ -69,11 +69,11 @@ def exported_checkpoint(run_dir, config):
         if not (run_dir / "fold_0" / "result.json").exists():
             raise InputError(str(run_dir), _UNFINISHED.format("its model"))
         return _present(run_dir / "fold_0" / "checkpoint.pt")
-    path = _present(run_dir / "final" / "checkpoint.pt")
+    # The missing result says more than the missing checkpoint: most often --no-final-model.
     if not (run_dir / "final" / "result.json").exists():
         raise InputError(str(run_dir), "has no finished final model (trained with --no-final-model, or "
                          "interrupted); re-run `lvi train` without --no-final-model to train it")
-    return path
+    return _present(run_dir / "final" / "checkpoint.pt")
 
 
 def _exported_model_words(config):
