@@ -34,6 +34,7 @@ from LVIPredictorLib.errors import InputError
 from . import atomic, evaluate, metrics, splits
 from .cohort import load_cohort, validate_cohort
 from .logistic_fit import C_GRID, INNER_FOLDS, fit_l2_logistic
+from .run_record import load_run_config
 
 CLINICAL_LR = "clinical_lr"
 COMBINED = "combined"
@@ -72,10 +73,7 @@ def describe_missing(cohort):
 def verified_out_of_fold(run_dir):
     """{case_id: (label, out-of-fold probability, fold index)} of an imaging run, refused unless honest."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise InputError(str(run_dir), "is not an `lvi train` run folder (no config.json)")
-    config = atomic.load_json(config_path)
+    config = load_run_config(run_dir)
     if config.get("model") in MODELS:
         raise InputError(str(run_dir), "is a clinical model's run; --imaging-run needs an imaging model's run")
     if config.get("split") != "cv5":

@@ -3,6 +3,7 @@
 from LVIPredictorLib.vocabulary.sequences import SEQUENCES
 
 from . import importers
+from .progress import print_problems
 
 
 def register(subparsers):
@@ -62,9 +63,7 @@ def run(args):
     for note in result.notes:
         print("note: {}".format(note))
     if result.problems:
-        print("{} problem(s); nothing written:".format(len(result.problems)))
-        for problem in result.problems:
-            print("  {}".format(problem))
+        print_problems(result.problems, "{} problem(s); nothing written:")
         return 1
     csv_path = importers.write_cohort_csv(args.out, result.rows, overwrite=args.overwrite)
     positives = sum(1 for r in result.rows if r["lvi"] == 1)

@@ -6,6 +6,7 @@ from LVIPredictorLib.vocabulary.sequences import ALL
 
 from .cache import DEFAULT_WORKERS
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
+from .progress import print_problems
 
 
 def register(subparsers):
@@ -42,9 +43,7 @@ def run(args):
     for w in report.warnings:
         print("warning: {}".format(w))
     if report.problems:
-        print("{} problem(s):".format(len(report.problems)))
-        for problem in report.problems:
-            print("  {}".format(problem))
+        print_problems(report.problems)
         return 1
     print("OK: no problems found")
     return 0

@@ -20,6 +20,7 @@ from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.models.late_fusion import mean_logit
 
 from . import atomic, metrics, plots
+from .run_record import load_run_config
 
 def fold_results(run_dir):
     """The frozen result.json of every fold of a finished run, in fold order."""
@@ -95,10 +96,7 @@ def late_fusion(run_dirs):
 def evaluate_run(run_dir):
     """Compute and write the run's metrics; returns the metrics dict."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise InputError(str(run_dir), "is not a run folder (no config.json)")
-    config = atomic.load_json(config_path)
+    config = load_run_config(run_dir)
     results = fold_results(run_dir)
     rows = []
     for result in results:

@@ -18,6 +18,7 @@ from LVIPredictorLib.vocabulary import architectures
 
 from . import atomic, bounds, checkpoints, interchange_formats
 from .evaluate import load_metrics
+from .run_record import load_run_config
 
 INTENDED_USE = ("Research use: estimate the probability of lymphovascular invasion of a breast cancer from {} "
                 "and a VOI. Not a medical device; not for clinical decisions.")
@@ -56,8 +57,7 @@ def _present(path):
 def check_run_finished(run_dir):
     """A run folder that `lvi train` finished: its config and metrics written (the metrics come last)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise InputError(str(run_dir), "is not a run folder written by `lvi train` (no config.json)")
+    load_run_config(run_dir)
     if not (run_dir / "metrics.json").exists():
         raise InputError(str(run_dir), _UNFINISHED.format("the run"))
 

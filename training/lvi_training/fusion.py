@@ -28,9 +28,10 @@ from LVIPredictorLib.atomic_files import write_json_atomic
 from LVIPredictorLib.errors import InputError, WeightsError
 from LVIPredictorLib.vocabulary import kinds
 
-from . import atomic, bounds, metrics
+from . import bounds, metrics
 from .evaluate import aligned_out_of_fold, fold_results, load_metrics
 from .export import _CARD_METRICS, DEMO_WORDS, INTENDED_USE, load_run_model
+from .run_record import load_run_config
 
 
 def _member(card_path, run_dir):
@@ -40,10 +41,7 @@ def _member(card_path, run_dir):
         raise WeightsError(str(card_path), "is a late-fusion model; a member must be a model of its own (fuse "
                                            "its members directly)")
     weights.load_model(card)  # its weights file: present, checksum and tensors as the card says
-    config_path = Path(run_dir) / "config.json"
-    if not config_path.is_file():
-        raise InputError(str(run_dir), "is not an `lvi train` run folder (no config.json)")
-    config = atomic.load_json(config_path)
+    config = load_run_config(run_dir)
     if config.get("split") != "cv5":
         raise InputError(str(run_dir), "is a {} run; late fusion needs cv5 runs (out-of-fold predictions of every "
                                        "case)".format(config.get("split")))

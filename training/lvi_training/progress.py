@@ -28,6 +28,13 @@ def notice(message, quiet=False, stream=None):
         print(message, file=stream or sys.stderr, flush=True)
 
 
+def print_problems(problems, heading="{} problem(s):"):
+    """Every problem found, one indented line each, under a heading that counts them (on stdout)."""
+    print(heading.format(len(problems)))
+    for problem in problems:
+        print("  {}".format(problem))
+
+
 def duration(seconds):
     """'42s', '7m05s', '2h13m': short enough for a status line."""
     seconds = int(round(max(0.0, seconds)))

@@ -46,7 +46,7 @@ from . import (atomic, cache, checkpoints, distributed, engine, evaluate, head_r
                splits, voi_shape)
 from .cohort import Cohort, load_cohort, validate_cohort
 from .monitor import RunMonitor
-from .progress import Progress, notice
+from .progress import notice
 from .request import architecture_config, build_spec, resolve_recipe
 from .run_record import _identity, identity_digest, record_resume_command, run_config
 

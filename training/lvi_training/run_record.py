@@ -75,6 +75,16 @@ def canonical_command(req):
     return " ".join(parts + ["--out", str(req.out)])
 
 
+def load_run_config(run_dir):
+    """A run folder's config.json, or one error naming the folder when it is not an `lvi train` run."""
+    from LVIPredictorLib.errors import InputError
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise InputError(str(run_dir), "is not a run folder written by `lvi train` (no config.json)")
+    return atomic.load_json(path)
+
+
 def file_sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
