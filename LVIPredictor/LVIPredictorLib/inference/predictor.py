@@ -9,7 +9,7 @@ input image's grid so viewers can overlay it; a late fusion returns each member'
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -54,6 +54,8 @@ class Prediction:
     member_probabilities: Dict[str, float] = field(default_factory=dict)
     # The DCE phase the model read (1 = pre-contrast), when it reads DCE and the phase is known.
     dce_phase: Optional[int] = None
+    # The card's out-of-fold AUC 95 % CI (None when the card has none): readers are warned when it includes 0.5.
+    auc_ci: Optional[Tuple[float, float]] = None
 
     @property
     def heatmap(self):
@@ -190,7 +192,7 @@ class Predictor:
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
-            getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmaps=maps)
+            getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmaps=maps, auc_ci=auc_interval(self.card))
 
 
     def _predict_late_fusion(self, images, masks, heatmap, image_sources, mask_sources, series_descriptions):
@@ -220,7 +222,18 @@ class Predictor:
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             demo=demo, heatmaps=_reference_first([m for part in parts for m in part.heatmaps], self.card["sequence"]),
-            member_probabilities={p.model_id: p.probability for p in parts})
+            member_probabilities={p.model_id: p.probability for p in parts}, auc_ci=auc_interval(self.card))
+
+
+def auc_interval(card):
+    # type: (dict) -> Optional[Tuple[float, float]]
+    """The card's out-of-fold AUC 95 % CI (DeLong, else bootstrap), or None when it has none."""
+    metrics = card.get("metrics") or {}
+    for key in ("auc_ci_delong", "auc_ci_bootstrap"):
+        ci = metrics.get(key)
+        if isinstance(ci, (list, tuple)) and len(ci) == 2:
+            return float(ci[0]), float(ci[1])
+    return None
 
 
 def _reference_first(maps, sequence):

@@ -90,7 +90,7 @@ register(Architecture(
     paper_batch_size=8, short_label="ResNet10 3D",
     default_config={"in_channels": 1, "head_widths": (128, 64), "input_size": (32, 64, 64)},
     width_keys=("widths", "head_widths"), heatmap_layers=("layer4", "layer2", "layer1"),
-    occlusion_patch=(8, 16, 16)))
+    occlusion_patch=(16, 32, 32)))  # coarse: 27 half-overlapping patches, each a forward pass of the ensemble
 register(Architecture(
     "radiomics_lr", "Radiomics + LR (baseline)", RADIOMICS, _NETWORKS + ":build_radiomics_lr"))
 

@@ -34,6 +34,7 @@ class PhantomCase:
     dce: Series
     study_date: str
     uid_entropy: list
+    lesion: object = None  # the Tumour, for the regions of its signs (sign_regions.py)
 
 
 def _small_fov_centre(tumour, protocol, rng):
@@ -131,4 +132,4 @@ def generate_case(seed, index, model, protocol, size, second_label=False):
     study_date = "{:04d}{:02d}{:02d}".format(year, int(rs_meta.integers(1, 13)), int(rs_meta.integers(1, 29)))
     return PhantomCase(index=index, lvi=signs["lvi"], age=age, signs=signs, tumour=tumour.describe(),
                        t2=series["t2"], dce=series["dce"], study_date=study_date,
-                       uid_entropy=[int(seed), int(index)])
+                       uid_entropy=[int(seed), int(index)], lesion=tumour)
