@@ -166,7 +166,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=24, help="phantom cases (default 24)")
     parser.add_argument("--seed", type=int, default=7, help="cohort seed (default 7; the bundled models saw 2024)")
-    parser.add_argument("--out", required=True, help="folder for the cohort, results.json and results.md")
+    parser.add_argument("--out", required=True, help="folder for results.json and results.md (and the cohort)")
+    parser.add_argument("--cohort", help="an existing phantom cohort with sign regions (default: OUT/cohort, made)")
+    parser.add_argument("--merge", nargs="*", help="summarise the results.json of these runs (e.g. one per model)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--occlusion-cases", type=int, help="occlusion on the first K cases only (it is slow)")
@@ -175,12 +177,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    cohort = out / "cohort"
-    if not (cohort / "cohort.csv").is_file():
-        write_cohort(str(cohort), CohortSpec(seed=args.seed, n=args.n, outputs=("nifti",)), workers=1)
-    cases = [(folder.name, read_case(folder)) for folder in sorted((cohort / "cases").iterdir())][:args.n]
+    out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for card in network_cards():
+    for run in args.merge or []:
+        rows += json.loads((Path(run) / "results.json").read_text())["rows"]
+    cohort = Path(args.cohort) if args.cohort else out / "cohort"
+    if args.merge is None and not (cohort / "cohort.csv").is_file():
+        write_cohort(str(cohort), CohortSpec(seed=args.seed, n=args.n, outputs=("nifti",)), workers=1)
+    cases = [] if args.merge is not None else [
+        (folder.name, read_case(folder)) for folder in sorted((cohort / "cases").iterdir())][:args.n]
+    for card in network_cards() if cases else []:
         if args.models and card["model_id"] not in args.models:
             continue
         t0 = time.perf_counter()

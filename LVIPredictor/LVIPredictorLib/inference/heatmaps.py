@@ -96,7 +96,9 @@ def _cam(model, x, layer, plus_plus):
     handle = model.get_submodule(layer).register_forward_hook(keep)
     try:
         with torch.enable_grad():
-            model(x.clone()).sum().backward()
+            # An input that asks for gradients: the hooked layer's output needs them even when no
+            # parameter lies before it.
+            model(x.detach().clone().requires_grad_(True)).sum().backward()
     finally:
         handle.remove()
         model.zero_grad(set_to_none=True)
@@ -145,7 +147,8 @@ def _occlusion(model, x, logits, patch, image_channels, batch_positions=16):
             occluded = model(batch).float().reshape(len(chunk), x.shape[0]).cpu().numpy()
             for i, start in enumerate(chunk):
                 window = tuple(slice(s, s + p) for s, p in zip(start, patch))
-                drop[(slice(None),) + window] += np.maximum(base - occluded[i], 0.0)[(slice(None),) + (None,) * len(spatial)]
+                lost = np.maximum(base - occluded[i], 0.0)
+                drop[(slice(None),) + window] += lost.reshape((-1,) + (1,) * len(spatial))
                 cover[window] += 1.0
     return drop / np.maximum(cover, 1.0)
 
