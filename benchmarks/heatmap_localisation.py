@@ -109,43 +109,64 @@ def score_card(card, cases, device, occlusion_cases=None):
     return rows
 
 
+def _mass_share(value):
+    """A map with no mass (Grad-CAM's ReLU removed everything) points at nothing: share 0."""
+    return 0.0 if value is None or np.isnan(value) else value
+
+
 def summarise(rows):
-    """Per card and method: mean evidence/sign share; per architecture: the chosen method."""
+    """Per card and method: mean evidence/sign share; per architecture: the chosen method.
+
+    The choice compares the methods on the same cases: those every candidate was measured on
+    (occlusion may run on fewer), pooled over the architecture's bundled cards.
+    """
     by_card = defaultdict(list)
     for row in rows:
         by_card[row["model_id"]].append(row)
-    table, per_architecture = [], defaultdict(lambda: defaultdict(list))
+    table, paired = [], defaultdict(list)
     for model_id, card_rows in by_card.items():
         first = card_rows[0]
         uniform = np.mean([r["uniform_evidence"] for r in card_rows])
         voi_signs = np.nanmean([r["voi_map_signs"] for r in card_rows])
         for name, m in first["methods"].items():
             measured = [r for r in card_rows if name in r["methods"]]
-            evidence = [r["methods"][name]["evidence"] for r in measured]
-            signs = [r["methods"][name]["signs"] for r in measured]
+            evidence = [_mass_share(r["methods"][name]["evidence"]) for r in measured]
+            signs = [_mass_share(r["methods"][name]["signs"]) for r in measured]
             seconds = np.mean([r["methods"][name]["seconds"] for r in measured])
-            per_architecture[first["architecture"]][(m["method"], m["layer"])] += evidence
+            empty = sum(np.isnan(r["methods"][name]["evidence"]) for r in measured)
             table.append({"model_id": model_id, "series": first["series"], "map": name,
                           "evidence": float(np.mean(evidence)), "evidence_sd": float(np.std(evidence)),
-                          "uniform": float(uniform), "signs": float(np.nanmean(signs)),
-                          "voi_map_signs": float(voi_signs), "seconds": float(seconds), "n": len(measured)})
+                          "uniform": float(uniform), "signs": float(np.mean(signs)),
+                          "voi_map_signs": float(voi_signs), "seconds": float(seconds), "n": len(measured),
+                          "empty": int(empty)})
+        every = set(first["methods"])
+        for r in card_rows:
+            if set(r["methods"]) == every:
+                paired[first["architecture"]].append(r)
     chosen = {}
-    for architecture, scores in per_architecture.items():
-        (method, layer), values = max(scores.items(), key=lambda item: np.mean(item[1]))
-        chosen[architecture] = {"method": method, "layer": layer, "mean_evidence_share": round(float(np.mean(values)), 3)}
+    for architecture, both in paired.items():
+        names = list(both[0]["methods"])
+        means = {name: float(np.mean([_mass_share(r["methods"][name]["evidence"]) for r in both])) for name in names}
+        best = max(names, key=lambda name: means[name])
+        m = both[0]["methods"][best]
+        chosen[architecture] = {"method": m["method"], "layer": m["layer"], "mean_evidence_share": round(means[best], 3),
+                                "paired_cases": len(both),
+                                "means": {name: round(value, 3) for name, value in means.items()}}
     return table, chosen
 
 
 def markdown(table, chosen):
-    lines = ["| model | series | map | n | evidence share (sd) | uniform | sign share | VOI map sign share | s/case |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | series | map | n (empty) | evidence share (sd) | uniform | sign share | VOI map sign share "
+             "| s/case |", "|---|---|---|---|---|---|---|---|---|"]
     for t in table:
-        lines.append("| {model_id} | {series} | {map} | {n} | {evidence:.3f} ({evidence_sd:.3f}) | {uniform:.3f} | "
+        lines.append("| {model_id} | {series} | {map} | {n} ({empty}) | {evidence:.3f} ({evidence_sd:.3f}) | {uniform:.3f} | "
                      "{signs:.3f} | {voi_map_signs:.3f} | {seconds:.2f} |".format(**t))
-    lines += ["", "| architecture | chosen | mean evidence share |", "|---|---|---|"]
+    lines += ["", "| architecture | paired cases | mean evidence share per method (same cases) | chosen |",
+              "|---|---|---|---|"]
     for architecture, c in chosen.items():
-        lines.append("| {} | {} | {:.3f} |".format(architecture, heatmaps.describe(c["method"], c["layer"]),
-                                                c["mean_evidence_share"]))
+        lines.append("| {} | {} | {} | {} |".format(
+            architecture, c["paired_cases"], "; ".join("{} {:.3f}".format(n, v) for n, v in c["means"].items()),
+            heatmaps.describe(c["method"], c["layer"])))
     return "\n".join(lines)
 
 
