@@ -138,9 +138,10 @@ def write_report(out_dir, series, predictions, payload, case_label=None):
     maps = _maps_by_series(predictions, list(series))
     n_cols = 1 + max([len(v) for v in maps.values()] + [0])
     lines, banners, demo = footer_lines(predictions)
-    footer = 0.19 * (len(lines) + 2 * len(banners) + (1 if demo else 0) + 1)
+    footer = 0.19 * (len(lines) + 1) + 0.5 * len(banners) + (0.3 if demo else 0.0)
     panel = 3.3
-    fig = plt.figure(figsize=(panel * n_cols + 1.0, panel * len(series) + 0.9 + footer))
+    # At least ~11 inches wide: the header, the colour bar's label and the banners need the room.
+    fig = plt.figure(figsize=(max(panel * n_cols + 1.0, 11.0), panel * len(series) + 0.9 + footer))
     top_in, bottom_in = 1.05, footer + 0.2
     height = fig.get_figheight()
     grid = fig.add_gridspec(len(series), n_cols, left=0.02, right=0.9, top=1 - top_in / height,
@@ -186,14 +187,14 @@ def write_report(out_dir, series, predictions, payload, case_label=None):
     fig.text(0.02, 1 - 0.47 / height, SLICE_CONVENTION + "; letters: patient directions (R/L, A/P, S/I)",
              fontsize=8, va="center")
     y = (bottom_in - 0.12) / height
+    for banner in banners:  # first: a model not shown to beat chance matters more than the rest
+        fig.text(0.02, y, "⚠ " + banner, fontsize=8.5, color="white", va="top", wrap=True,
+                 bbox=dict(facecolor="firebrick", edgecolor="none", pad=3))
+        y -= 0.5 / height
     if demo:
         fig.text(0.02, y, demo, fontsize=9, color="white", va="top",
                  bbox=dict(facecolor="darkorange", edgecolor="none", pad=3))
         y -= 0.3 / height
-    for banner in banners:
-        fig.text(0.02, y, "⚠ " + banner, fontsize=8.5, color="white", va="top", wrap=True,
-                 bbox=dict(facecolor="firebrick", edgecolor="none", pad=3))
-        y -= 0.38 / height
     fig.text(0.02, y, "\n".join(lines), family="monospace", fontsize=8, va="top")
     png_path = out_dir / "overview.png"
     buffer = io.BytesIO()
