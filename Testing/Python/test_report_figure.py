@@ -69,6 +69,8 @@ def test_the_figure_shows_every_series_and_every_map(tmp_path):
     assert lines == ["fusion: 0.418 is above this model's threshold 0.385: LVI+"]
     assert len(banners) == 1 and demo.startswith("DEMO weights")
     assert report.footer_lines([_prediction("ok", "t2", [], demo=False, auc_ci=(0.6, 0.8))])[1:] == ([], None)
+    assert fused.to_dict()["heatmaps"] == [{"model_id": "fusion", "sequence": s, "method": "Grad-CAM at layer3"}
+                                           for s in ("t2", "dce")]
     assert report._maps_by_series([fused], ["t2", "dce"]) == {"t2": [(fused, fused.heatmaps[0])],
                                                             "dce": [(fused, fused.heatmaps[1])]}
 

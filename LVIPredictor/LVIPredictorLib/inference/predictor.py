@@ -76,6 +76,9 @@ class Prediction:
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
             d["member_probabilities"] = dict(self.member_probabilities)
+        if self.heatmaps:  # which map was drawn where, by which method (the images go to the figure)
+            d["heatmaps"] = [{"model_id": m.model_id, "sequence": m.sequence, "method": m.method}
+                             for m in self.heatmaps]
         return d
 
 
