@@ -259,9 +259,9 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         self.ui.resultsLabel.text = "\n".join(lines) or _("No model matches the selected series.")
         self._heatmaps = {}
         for prediction in predictions:
-            shownOn = prediction.heatmap_sequence
-            if prediction.heatmap is not None and shownOn not in self._heatmaps:
-                self._heatmaps[shownOn] = (prediction, volumes[shownOn])
+            for heat in prediction.heatmaps:  # a late fusion's members each have theirs, on their own series
+                if heat.sequence not in self._heatmaps:
+                    self._heatmaps[heat.sequence] = (prediction, volumes[heat.sequence])
         self.ui.showHeatmapOnT2Button.enabled = "t2" in self._heatmaps
         self.ui.showHeatmapOnDceButton.enabled = "dce" in self._heatmaps
         if self._heatmaps:
@@ -269,7 +269,7 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
 
     def _focusSeries(self, sequence: str) -> None:
         prediction, volume = self._heatmaps[sequence]
-        self.logic.showHeatmap(prediction, volume)
+        self.logic.showHeatmap(prediction, volume, sequence)
 
     def onSaveDicomReportButton(self) -> None:
         path = qt.QFileDialog.getSaveFileName(slicer.util.mainWindow(), _("Save the prediction as a DICOM SR"), "",
@@ -491,9 +491,9 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                                              segmentationPath, sourceFiles, dcePhase, overwrite)
 
     @staticmethod
-    def showHeatmap(prediction, volumeNode):
-        """The prediction's Grad-CAM as a volume node shown as the foreground over ``volumeNode``."""
-        return scene.showHeatmap(prediction, volumeNode)
+    def showHeatmap(prediction, volumeNode, sequence=None):
+        """The prediction's heat-maps on ``sequence`` as volume nodes, the first shown over ``volumeNode``."""
+        return scene.showHeatmap(prediction, volumeNode, sequence)
 
     # --- masks and cohort export --------------------------------------------------
 

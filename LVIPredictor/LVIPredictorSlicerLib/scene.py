@@ -10,6 +10,7 @@ from slicer.i18n import tr as _
 
 import LVIPredictorLib
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.outputs import statements
 from LVIPredictorLib.service import record
 from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorSlicerLib import mrml_adapter
@@ -112,36 +113,48 @@ def addResultsToTable(predictions, tableNode=None, volumeNode=None, volumeNodes=
     return tableNode
 
 
-def showHeatmap(prediction, volumeNode):
-    """The prediction's Grad-CAM as a volume node shown as the foreground over ``volumeNode``."""
-    if prediction.heatmap is None:
+def showHeatmap(prediction, volumeNode, sequence=None):
+    """The prediction's heat-maps on the series ``sequence`` (default: that of its first map) as volume
+    nodes beside ``volumeNode``; the first is shown as the foreground. A late fusion has one map per
+    member: each gets its node (named after the member), so every member's evidence can be shown."""
+    if not prediction.heatmaps:
         raise InputError(prediction.model_id, "was run without heatmap=True; there is no heat-map to show.")
-    name = "{} LVI heat-map ({})".format(volumeNode.GetName(), prediction.model_id)
-    heatmapNode = slicer.mrmlScene.GetFirstNodeByName(name)
-    if heatmapNode is None:
-        heatmapNode = mrml_adapter.addVolumeFromImage(prediction.heatmap, name)
-    else:
-        mrml_adapter.updateVolumeFromImage(heatmapNode, prediction.heatmap)
-    display = heatmapNode.GetDisplayNode()
-    colorNode = slicer.mrmlScene.GetNodeByID("vtkMRMLColorTableNodeRainbow")
-    if colorNode is not None:
-        display.SetAndObserveColorNodeID(colorNode.GetID())
-    display.SetAutoWindowLevel(False)
-    display.SetWindowLevelMinMax(0.0, 1.0)
-    fileBeside(heatmapNode, volumeNode)
-    slicer.util.setSliceViewerLayers(background=volumeNode, foreground=heatmapNode, foregroundOpacity=0.4)
-    return heatmapNode
+    sequence = sequence or prediction.heatmap_sequence
+    nodes = []
+    for heat in [m for m in prediction.heatmaps if m.sequence == sequence]:
+        name = "{} LVI heat-map ({}, {})".format(volumeNode.GetName(), heat.model_id, heat.method)
+        heatmapNode = slicer.mrmlScene.GetFirstNodeByName(name)
+        if heatmapNode is None:
+            heatmapNode = mrml_adapter.addVolumeFromImage(heat.image, name)
+        else:
+            mrml_adapter.updateVolumeFromImage(heatmapNode, heat.image)
+        display = heatmapNode.GetDisplayNode()
+        colorNode = slicer.mrmlScene.GetNodeByID("vtkMRMLColorTableNodeRainbow")
+        if colorNode is not None:
+            display.SetAndObserveColorNodeID(colorNode.GetID())
+        display.SetAutoWindowLevel(False)
+        display.SetWindowLevelMinMax(0.0, 1.0)
+        fileBeside(heatmapNode, volumeNode)
+        nodes.append(heatmapNode)
+    if not nodes:
+        raise InputError(prediction.model_id, "has no heat-map on the {} series.".format(
+            sequences.LABELS.get(sequence, sequence)))
+    slicer.util.setSliceViewerLayers(background=volumeNode, foreground=nodes[0], foregroundOpacity=0.4)
+    return nodes[0]
 
 
 def resultLines(predictions):
-    """What the panel shows for each prediction: one line, its late-fusion members, its warnings."""
+    """What the panel shows for each prediction: the overview figure's facts (the probability against
+    the model's threshold in one sentence, the chance banner), its late-fusion members, its warnings."""
     lines = []
     for prediction in predictions:
-        lines.append(_("{sequence} · {model}: probability {probability:.2f} → {label} (threshold {threshold:.2f}) "
-                       "on {device}").format(
+        lines.append(_("{sequence} · {model}: {verdict} (on {device})").format(
             sequence=sequences.LABELS.get(prediction.sequence, prediction.sequence), model=prediction.model_id,
-            probability=prediction.probability, label="LVI+" if prediction.label else "LVI−",
-            threshold=prediction.threshold, device=prediction.device))
+            verdict=statements.verdict(prediction.probability, prediction.threshold, prediction.label),
+            device=prediction.device))
+        banner = statements.chance_banner(prediction.model_id, prediction.auc_ci)
+        if banner:
+            lines.append("    ⚠ " + banner)
         lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
                      for member, p in prediction.member_probabilities.items())
         lines.extend("    ⚠ " + warning for warning in prediction.warnings)

@@ -155,7 +155,7 @@ def test_lvi_predict_runs_a_fused_card_on_the_sample_case_given_both_series(fuse
     assert prediction["sequence"] == "t2+dce"
     # DCE phase 2 read from the DICOM series is the NIfTI copy the reference was computed on.
     assert prediction["probability"] == pytest.approx(recorded["probability"], abs=1e-5)
-    assert result["inputs"]["shown"] == "dce" and (out / "overview.png").is_file()
+    assert result["inputs"]["shown"] == ["t2", "dce"] and (out / "overview.png").is_file()
 
     capsys.readouterr()
     assert lvi(["predict", "--model", str(tmp_path / "fused.json"), "--image", str(SAMPLE / "t2.nii.gz"),

@@ -103,6 +103,10 @@ def test_predictor_averages_the_members_logits_on_their_own_series(blob_cohort, 
     assert prediction.probability == pytest.approx(late_fusion.combine([alone["t2"], alone["dce"]]), abs=1e-12)
     assert prediction.label == int(prediction.probability >= fused_card["threshold"])
     assert prediction.heatmap_sequence == "dce" and prediction.heatmap is not None
+    # Every member's map on its own series: the T2 member's on the T2 grid, the DCE member's on DCE.
+    on = {m.model_id: m for m in prediction.heatmaps}
+    assert sorted(on) == ["m-dce", "m-t2"] and on["m-t2"].sequence == "t2"
+    assert on["m-t2"].image.GetSize() == images["t2"].GetSize() and on["m-dce"].image.GetSize() == images["dce"].GetSize()
     assert prediction.to_dict()["member_probabilities"] == prediction.member_probabilities
     with pytest.raises(LVIError, match="needs an image and a VOI of FS-T2WI and DCE; missing: DCE"):
         predictor.predict_case({"t2": images["t2"]}, {"t2": masks["t2"]})
@@ -206,8 +210,8 @@ def test_models_of_one_sequence_fuse_into_an_ensemble_that_reads_that_series(blo
     prediction = inference.Predictor(card, device="cpu").predict(image, mask, heatmap=True)
     alone = [inference.Predictor(str(c), device="cpu").predict(image, mask).probability for _, (c, _) in pair]
     assert prediction.probability == pytest.approx(late_fusion.combine(alone), abs=1e-12)
-    assert prediction.heatmap is not None and any("heat-map is that of member m-dce " in w
-                                                  for w in prediction.warnings)
+    # Each member's map, on the series it read.
+    assert [(m.model_id, m.sequence) for m in prediction.heatmaps] == [("m-dce", "dce"), ("m-dce-resnet", "dce")]
 
     twice = ["fuse"] + ["--member", str(members["dce"][0]), str(members["dce"][1])] * 2
     _refused(lvi(twice + ["--out", str(folder / "twice")]), capsys, "is given twice")
@@ -233,8 +237,8 @@ def test_a_fused_network_joins_a_late_fusion_that_reads_both_series(blob_cohort,
              inference.Predictor(str(folder / "both.json"), device="cpu").predict_case(images, masks).probability]
     assert prediction.probability == pytest.approx(late_fusion.combine(alone), abs=1e-12)
     assert prediction.member_probabilities == pytest.approx({"m-dce": alone[0], "m-both": alone[1]}, abs=1e-12)
-    # The DCE-only member's map is shown, not the fused member's.
-    assert prediction.heatmap_sequence == "dce" and any("heat-map is that of member m-dce " in w
-                                                        for w in prediction.warnings)
+    # Both members' maps; each lies on the grid its member crops on (DCE for both here).
+    assert [(m.model_id, m.sequence) for m in prediction.heatmaps] == [("m-dce", "dce"), ("m-both", "dce")]
+    assert all(m.image.GetSize() == images["dce"].GetSize() for m in prediction.heatmaps)
     with pytest.raises(LVIError, match="missing: FS-T2WI"):
         inference.Predictor(card, device="cpu").predict_case({"dce": images["dce"]}, {"dce": masks["dce"]})

@@ -31,7 +31,7 @@ def tiny_architecture():
     entry = architectures.register(architectures.Architecture(
         "tiny_cnn_2d", "2D TinyCNN (test)", architectures.NETWORK, __name__ + ":build_tiny", dims=2,
         input_size=(64, 64), paper_batch_size=16, default_config={"in_channels": 1, "width": 4},
-        width_keys=(), heatmap_layer="body"))
+        width_keys=(), heatmap_layers=("body",)))
     yield entry
     architectures.unregister(entry.name)
 

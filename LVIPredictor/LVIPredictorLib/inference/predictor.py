@@ -3,13 +3,14 @@
 The Predictor reads the preprocessing spec and decision threshold from the model card,
 never from defaults. 2D models score the patient from the k largest VOI cross-sections with
 :func:`preprocessing.aggregate_slice_scores` — the same rule training used. An optional
-Grad-CAM heat-map is returned on the input image's grid so viewers can overlay it.
+heat-map (the method and layer the card names, see ``inference.heatmaps``) is returned on the
+input image's grid so viewers can overlay it; a late fusion returns each member's map.
 """
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,6 +23,16 @@ from LVIPredictorLib.inference.devices import resolve_device
 from LVIPredictorLib.models import late_fusion
 from LVIPredictorLib.preprocessing import Channel, aggregate_slice_scores, prepare_input
 from LVIPredictorLib.vocabulary import kinds, sequences
+
+
+@dataclass
+class HeatMap:
+    """One model's map on the grid of the series ``sequence``."""
+
+    image: sitk.Image
+    sequence: str
+    model_id: str
+    method: str  # as a figure names it, e.g. "Grad-CAM++ at layer3"
 
 
 @dataclass
@@ -38,12 +49,25 @@ class Prediction:
     timings: Dict[str, float] = field(default_factory=dict)
     slice_probabilities: List[float] = field(default_factory=list)
     demo: bool = False
-    heatmap: Optional[sitk.Image] = None
-    heatmap_sequence: Optional[str] = None  # the series whose grid ``heatmap`` lies on
+    # Every map of the prediction: one for a network, one per member of a late fusion.
+    heatmaps: List[HeatMap] = field(default_factory=list)
     # A late-fusion model: what each member said on its own (model id -> probability).
     member_probabilities: Dict[str, float] = field(default_factory=dict)
     # The DCE phase the model read (1 = pre-contrast), when it reads DCE and the phase is known.
     dce_phase: Optional[int] = None
+    # The card's out-of-fold AUC 95 % CI (None when the card has none): readers are warned when it includes 0.5.
+    auc_ci: Optional[Tuple[float, float]] = None
+
+    @property
+    def heatmap(self):
+        # type: () -> Optional[sitk.Image]
+        """The first map (the model's own, or the first member's of a late fusion)."""
+        return self.heatmaps[0].image if self.heatmaps else None
+
+    @property
+    def heatmap_sequence(self):
+        # type: () -> Optional[str]
+        return self.heatmaps[0].sequence if self.heatmaps else None
 
     def __post_init__(self):
         # No class from a number that is no probability: NaN >= threshold is False, i.e. a silent "LVI-".
@@ -60,6 +84,9 @@ class Prediction:
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
             d["member_probabilities"] = dict(self.member_probabilities)
+        if self.heatmaps:  # which map was drawn where, by which method (the images go to the figure)
+            d["heatmaps"] = [{"model_id": m.model_id, "sequence": m.sequence, "method": m.method}
+                             for m in self.heatmaps]
         return d
 
 
@@ -148,7 +175,9 @@ class Predictor:
             heatmap = False
             notes.append(kind.no_heatmap_reason)
         if heatmap:
-            logits, cams = heatmaps.grad_cam(self.model, x, self.card["architecture"])
+            method, layer = heatmaps.choice(self.card)
+            logits, cams = heatmaps.attribution(self.model, x, self.card["architecture"], method, layer,
+                                                image_channels=len(names))
         else:
             with torch.inference_mode():
                 logits = self.model(x)
@@ -168,10 +197,11 @@ class Predictor:
         if demo:
             warnings.append(weights_module.DEMO_NOTICE)
 
-        heat = None
+        maps = []
         if heatmap:
             t0 = time.perf_counter()
-            heat = heatmaps.on_image_grid(cams, prepared, image)
+            maps.append(HeatMap(heatmaps.on_image_grid(cams, prepared, image), names[reference], self.model_id,
+                                heatmaps.describe(method, layer)))
             timings["heatmap"] = time.perf_counter() - t0
         threshold = float(self.card["threshold"])
         return Prediction(
@@ -179,23 +209,16 @@ class Predictor:
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             slice_probabilities=[float(p) for p in probs] if prepared.inputs.shape[0] > 1 or
-            getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmap=heat,
-            heatmap_sequence=names[reference] if heat is not None else None)
+            getattr(self.spec, "dims", 0) == 2 else [], demo=demo, heatmaps=maps, auc_ci=auc_interval(self.card))
 
 
     def _predict_late_fusion(self, images, masks, heatmap, image_sources, mask_sources, series_descriptions):
-        shown_on = sequences.grid_reference(self.card["sequence"])
-        # One member's Grad-CAM is shown: the first that reads only the series the map is drawn on,
-        # else the first that reads it (a fused member's map lies on that series' grid too).
-        mapped = None
-        if heatmap:
-            mapped = next((m for m in self.members if m.sequences == (shown_on,)),
-                          next((m for m in self.members if shown_on in m.sequences), None))
+        # Every member draws its own map on the series it read, so a reader sees each member's evidence.
         parts = []
         for member in self.members:
             own = member.sequences
             parts.append(member.predict_case(
-                {n: images[n] for n in own}, {n: masks[n] for n in own}, heatmap=member is mapped,
+                {n: images[n] for n in own}, {n: masks[n] for n in own}, heatmap=heatmap,
                 image_sources={n: image_sources[n] for n in own if n in image_sources},
                 mask_sources={n: mask_sources[n] for n in own if n in mask_sources},
                 series_descriptions={n: series_descriptions[n] for n in own if n in series_descriptions}))
@@ -203,11 +226,6 @@ class Predictor:
         warnings = []
         for part in parts:
             warnings += [w for w in part.warnings if w not in warnings and w != weights_module.DEMO_NOTICE]
-        heat = next((p.heatmap for p in parts if p.heatmap is not None), None)
-        if heat is not None:
-            warnings.append("the heat-map is that of member {} ({}); {} not shown".format(
-                mapped.model_id, sequences.LABELS[shown_on],
-                "the other members' maps are" if len(parts) > 2 else "the other member's map is"))
         demo = bool(self.card.get("demo", False)) or any(p.demo for p in parts)
         if demo:
             warnings.append(weights_module.DEMO_NOTICE)
@@ -220,5 +238,22 @@ class Predictor:
             probability=probability, label=int(probability >= threshold), threshold=threshold,
             model_id=self.card["model_id"], architecture=self.card["architecture"], sequence=self.card["sequence"],
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
-            demo=demo, heatmap=heat, heatmap_sequence=shown_on if heat is not None else None,
-            member_probabilities={p.model_id: p.probability for p in parts})
+            demo=demo, heatmaps=_reference_first([m for part in parts for m in part.heatmaps], self.card["sequence"]),
+            member_probabilities={p.model_id: p.probability for p in parts}, auc_ci=auc_interval(self.card))
+
+
+def auc_interval(card):
+    # type: (dict) -> Optional[Tuple[float, float]]
+    """The card's out-of-fold AUC 95 % CI (DeLong, else bootstrap), or None when it has none."""
+    metrics = card.get("metrics") or {}
+    for key in ("auc_ci_delong", "auc_ci_bootstrap"):
+        ci = metrics.get(key)
+        if isinstance(ci, (list, tuple)) and len(ci) == 2:
+            return float(ci[0]), float(ci[1])
+    return None
+
+
+def _reference_first(maps, sequence):
+    """The maps on the fused card's grid-reference series first (what ``Prediction.heatmap`` gives)."""
+    reference = sequences.grid_reference(sequence)
+    return sorted(maps, key=lambda m: m.sequence != reference)

@@ -21,6 +21,7 @@ import errno
 import os
 import shutil
 import tempfile
+from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional
 
 import SimpleITK as sitk
@@ -225,15 +226,23 @@ def write_dicom(predictions, sources, paths, overwrite=False, files=None, voi_au
 def write_case_report(out_dir, result, files=None):
     """result.json and overview.png for one case; returns their paths.
 
-    The overview shows DCE when it was given (the grid fused models crop on), else the one series.
+    The overview shows every series the models read (FS-T2WI, then DCE), each with its VOI and
+    the heat-maps drawn on it.
     """
-    shown = sequences.GRID_REFERENCE if sequences.GRID_REFERENCE in result.inputs else next(iter(result.inputs))
-    series = result.inputs[shown]
-    mask = series.mask
-    if not readers.same_geometry(mask, series.image):
-        mask = sitk.Resample(mask, series.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    payload = record.payload(result, {"read_seconds": result.read_seconds, "shown": shown})
-    return report.write_report(out_dir, series.image, mask, result.predictions, payload, shown, files=files)
+    read = {n for p in result.predictions for n in sequences.channels(p.sequence)}
+    shown = OrderedDict()
+    for name in sequences.SEQUENCES:
+        series = result.inputs.get(name)
+        if series is None or (read and name not in read):
+            continue
+        mask = series.mask
+        if not readers.same_geometry(mask, series.image):
+            mask = sitk.Resample(mask, series.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        shown[name] = report.ShownSeries(series.image, mask, sequences.LABELS[name],
+                                         series.description or os.path.basename(str(series.image_source)))
+    payload = record.payload(result, {"read_seconds": result.read_seconds, "shown": list(shown)})
+    case = report.case_label_of([s.image_source for s in result.inputs.values()])
+    return report.write_report(out_dir, shown, result.predictions, payload, case_label=case, files=files)
 
 
 def write_case_outputs(result, paths, sources=None, overwrite=False, voi_author=None):

@@ -3,7 +3,7 @@
 An entry says what the rest of the code needs to know without asking the network: its kind
 (a pixel network, or the radiomics baseline that reads features), its input dimensionality and
 default input size, the study's batch size, its default configuration and which of its
-channel counts scale with ``--width``, the layer Grad-CAM reads, its label for people, and where
+channel counts scale with ``--width``, the layers Grad-CAM may read and the occlusion patch, its label for people, and where
 its builder lives (``"module:function"``, imported only when a model is built, so this registry
 imports no torch). Adding an architecture is one entry here plus its builder.
 
@@ -21,7 +21,8 @@ RADIOMICS = "radiomics"
 
 class Architecture(object):
     def __init__(self, name, label, kind, builder, dims=None, input_size=None, paper_batch_size=None,
-                 default_config=None, width_keys=(), heatmap_layer=None, short_label=None, config_check=None):
+                 default_config=None, width_keys=(), heatmap_layers=(), occlusion_patch=None, short_label=None,
+                 config_check=None):
         self.name = name
         self.label = label  # as the study's table writes it, e.g. "2D VanillaCNN"
         self.short_label = short_label or label
@@ -32,12 +33,20 @@ class Architecture(object):
         self.paper_batch_size = paper_batch_size
         self._default_config = dict(default_config or {})
         self.width_keys = tuple(width_keys)
-        self.heatmap_layer = heatmap_layer
+        # Layers a Grad-CAM may read, last (coarsest) first: the first is the default of a card
+        # without a ``heatmap`` field; the others are the finer candidates the benchmark measures.
+        self.heatmap_layers = tuple(heatmap_layers)
+        # Occlusion patch in input voxels, in array order ((Y, X) or (Z, Y, X)).
+        self.occlusion_patch = tuple(occlusion_patch) if occlusion_patch else None
         # "module:function(config, architecture)" bounding a card's architecture_config before anything is built.
         self.config_check = config_check
 
     def __repr__(self):
         return "Architecture({!r})".format(self.name)
+
+    @property
+    def heatmap_layer(self):
+        return self.heatmap_layers[0] if self.heatmap_layers else None
 
     @property
     def is_network(self):
@@ -85,17 +94,19 @@ register(Architecture(
     "vanilla_cnn_2d", "2D VanillaCNN", NETWORK, _NETWORKS + ":build_vanilla_cnn_2d", dims=2, input_size=(64, 64),
     paper_batch_size=64, short_label="VanillaCNN 2D",
     default_config={"in_channels": 1, "base_width": 32, "dropout": 0.5, "input_size": (64, 64)},
-    width_keys=("base_width", "hidden"), heatmap_layer="body",
+    width_keys=("base_width", "hidden"), heatmap_layers=("body", "body.11", "body.8"), occlusion_patch=(8, 8),
     config_check=_CARD_SCHEMA + ":check_vanilla_cnn_config"))
 register(Architecture(
     "resnet10_2d", "2D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_2d", dims=2, input_size=(64, 64),
     paper_batch_size=64, short_label="ResNet10 2D", default_config={"in_channels": 1}, width_keys=("widths",),
-    heatmap_layer="layer4", config_check=_CARD_SCHEMA + ":check_resnet_config"))
+    heatmap_layers=("layer4", "layer3", "layer2"), occlusion_patch=(8, 8),
+    config_check=_CARD_SCHEMA + ":check_resnet_config"))
 register(Architecture(
     "resnet10_3d", "3D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_3d", dims=3, input_size=(32, 64, 64),
     paper_batch_size=8, short_label="ResNet10 3D",
     default_config={"in_channels": 1, "head_widths": (128, 64), "input_size": (32, 64, 64)},
-    width_keys=("widths", "head_widths"), heatmap_layer="layer4",
+    width_keys=("widths", "head_widths"), heatmap_layers=("layer4", "layer2", "layer1"),
+    occlusion_patch=(16, 32, 32),  # coarse: 27 half-overlapping patches, each a forward pass of the ensemble
     config_check=_CARD_SCHEMA + ":check_resnet_config"))
 register(Architecture(
     "radiomics_lr", "Radiomics + LR (baseline)", RADIOMICS, _NETWORKS + ":build_radiomics_lr",

@@ -36,6 +36,7 @@ class PhantomCase:
     study_date: str
     uid_entropy: list
     clinical: dict = field(default_factory=dict)  # the clinical columns but age (None = missing cell)
+    lesion: object = None  # the Tumour, for the regions of its signs (sign_regions.py)
 
 
 def _small_fov_centre(tumour, protocol, rng):
@@ -136,4 +137,4 @@ def generate_case(seed, index, model, protocol, size, second_label=False):
     return PhantomCase(index=index, lvi=signs["lvi"], age=age, signs=signs, tumour=tumour.describe(),
                        t2=series["t2"], dce=series["dce"], study_date=study_date,
                        uid_entropy=[int(seed), int(index)],
-                       clinical=sample_clinical(rs_clinical, signs, model_for(model)))
+                       clinical=sample_clinical(rs_clinical, signs, model_for(model)), lesion=tumour)

@@ -24,6 +24,7 @@ from .acquisition import PRESETS
 from .case import generate_case
 from .clinical import COLUMNS as CLINICAL_COLUMNS
 from .clinical import MISSING_RATE, best_auc_with_clinical, clinical_key, model_for
+from .sign_regions import write_sign_regions
 from .signs import PAPER_INPUTS, SEQUENCE_SIGNS, SignModel, best_auc, best_auc_by_input
 
 from LVIPredictorLib.vocabulary import sequences
@@ -113,6 +114,7 @@ def _make_case(job):
     case_id = case_id_for(index)
     folder = os.path.join(out_dir, "cases", case_id)
     row, info = write_case(case, folder, spec, case_id, "P{:05d}".format(index + 1))
+    write_sign_regions(case, folder, info)  # cohorts only: the shipped sample stays as it is
     for key in ("t2_image", "t2_mask", "dce_image", "dce_mask"):
         row[key] = "cases/{}/{}".format(case_id, row[key])
     return row, info
