@@ -123,6 +123,9 @@ def build_card(run_dir, model_id=None):
         card["ensemble"] = ensemble
     if demo:
         card["demo_notice"] = DEMO_WORDS
+    measured = architectures.get(config["model"]).measured_heatmap
+    if measured:  # the method measured to point at the evidence (docs/heatmaps.md), not the coarse default
+        card["heatmap"] = dict(measured)
     return card, config
 
 

@@ -3,9 +3,10 @@
 An entry says what the rest of the code needs to know without asking the network: its kind
 (a pixel network, or the radiomics baseline that reads features), its input dimensionality and
 default input size, the study's batch size, its default configuration and which of its
-channel counts scale with ``--width``, the layers Grad-CAM may read and the occlusion patch, its label for people, and where
-its builder lives (``"module:function"``, imported only when a model is built, so this registry
-imports no torch). Adding an architecture is one entry here plus its builder.
+channel counts scale with ``--width``, the layers Grad-CAM may read, the occlusion patch and the
+heat-map method measured best, the bounds of a card's configuration, its label for people, and
+where its builder lives (``"module:function"``, imported only when a model is built, so this
+registry imports no torch). Adding an architecture is one entry here plus its builder.
 
 The late fusion of several trained models is not an architecture but a model kind (see
 ``vocabulary.kinds``): its card names ``late_fusion`` as architecture and lists members.
@@ -22,7 +23,7 @@ RADIOMICS = "radiomics"
 class Architecture(object):
     def __init__(self, name, label, kind, builder, dims=None, input_size=None, paper_batch_size=None,
                  default_config=None, width_keys=(), heatmap_layers=(), occlusion_patch=None, short_label=None,
-                 config_check=None):
+                 config_check=None, measured_heatmap=None):
         self.name = name
         self.label = label  # as the study's table writes it, e.g. "2D VanillaCNN"
         self.short_label = short_label or label
@@ -40,6 +41,9 @@ class Architecture(object):
         self.occlusion_patch = tuple(occlusion_patch) if occlusion_patch else None
         # "module:function(config, architecture)" bounding a card's architecture_config before anything is built.
         self.config_check = config_check
+        # The heat-map method that pointed best at the phantom's evidence (benchmarks/heatmap_localisation.py,
+        # docs/heatmaps.md); `lvi export` writes it into new cards.
+        self.measured_heatmap = dict(measured_heatmap) if measured_heatmap else None
 
     def __repr__(self):
         return "Architecture({!r})".format(self.name)
@@ -95,19 +99,20 @@ register(Architecture(
     paper_batch_size=64, short_label="VanillaCNN 2D",
     default_config={"in_channels": 1, "base_width": 32, "dropout": 0.5, "input_size": (64, 64)},
     width_keys=("base_width", "hidden"), heatmap_layers=("body", "body.11", "body.8"), occlusion_patch=(8, 8),
-    config_check=_CARD_SCHEMA + ":check_vanilla_cnn_config"))
+    config_check=_CARD_SCHEMA + ":check_vanilla_cnn_config",
+    measured_heatmap={"method": "gradcam", "layer": "body.8"}))
 register(Architecture(
     "resnet10_2d", "2D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_2d", dims=2, input_size=(64, 64),
     paper_batch_size=64, short_label="ResNet10 2D", default_config={"in_channels": 1}, width_keys=("widths",),
     heatmap_layers=("layer4", "layer3", "layer2"), occlusion_patch=(8, 8),
-    config_check=_CARD_SCHEMA + ":check_resnet_config"))
+    config_check=_CARD_SCHEMA + ":check_resnet_config", measured_heatmap={"method": "gradcam", "layer": "layer2"}))
 register(Architecture(
     "resnet10_3d", "3D ResNet10", NETWORK, _NETWORKS + ":build_resnet10_3d", dims=3, input_size=(32, 64, 64),
     paper_batch_size=8, short_label="ResNet10 3D",
     default_config={"in_channels": 1, "head_widths": (128, 64), "input_size": (32, 64, 64)},
     width_keys=("widths", "head_widths"), heatmap_layers=("layer4", "layer2", "layer1"),
     occlusion_patch=(16, 32, 32),  # coarse: 27 half-overlapping patches, each a forward pass of the ensemble
-    config_check=_CARD_SCHEMA + ":check_resnet_config"))
+    config_check=_CARD_SCHEMA + ":check_resnet_config", measured_heatmap={"method": "gradcam", "layer": "layer1"}))
 register(Architecture(
     "radiomics_lr", "Radiomics + LR (baseline)", RADIOMICS, _NETWORKS + ":build_radiomics_lr",
     config_check=_CARD_SCHEMA + ":check_radiomics_config"))
