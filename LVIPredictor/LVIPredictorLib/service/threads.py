@@ -3,11 +3,12 @@
 A radiologist's workstation is never idle, and torch's intra-op pool degrades badly when it
 asks for more threads than there are free cores: every parallel region waits for its slowest
 thread, and a thread that shares a core with another busy process is slow. Measured on the
-2-core development machine (benchmarks/bench_threads.py, docs/benchmarks.md): every bundled model
-on the sample case took 0.6 s with 2 threads when idle but 2.5 s with 2 threads while another
-process kept one core busy, against 1.1 s with 1 thread. So the default policy counts the
-cores that are idle right now and uses that many threads (at least one); ``LVI_THREADS`` (a
-number, or "all") overrides it.
+2-core development machine (``python benchmarks/bench_threads.py --repeats 9``; every bundled
+model on the sample case, models loaded once; docs/benchmarks.md): 2 threads took 0.52 s idle but
+1.96 s while one other process kept a core busy; 1 thread 0.78 s / 0.82 s. So the default policy
+counts the cores that are idle right now (sampled from /proc/stat over 50 ms, within the process's
+CPU affinity) and uses that many threads, at least one: 0.57 s idle, 0.86 s busy.
+``LVI_THREADS`` (a number, or "all") overrides it.
 """
 
 import contextlib
