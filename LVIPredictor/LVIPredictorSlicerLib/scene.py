@@ -10,7 +10,7 @@ from slicer.i18n import tr as _
 
 import LVIPredictorLib
 from LVIPredictorLib.errors import InputError
-from LVIPredictorLib.outputs import statements
+from LVIPredictorLib.inference import statements
 from LVIPredictorLib.service import record
 from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorSlicerLib import mrml_adapter
@@ -157,5 +157,5 @@ def resultLines(predictions):
             lines.append("    ⚠ " + banner)
         lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
                      for member, p in prediction.member_probabilities.items())
-        lines.extend("    ⚠ " + warning for warning in prediction.warnings)
+        lines.extend("    ⚠ " + warning for warning in prediction.warnings if warning != banner)
     return lines

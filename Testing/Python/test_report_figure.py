@@ -5,7 +5,8 @@ import pytest
 import SimpleITK as sitk
 
 from LVIPredictorLib.inference.predictor import HeatMap, Prediction, auc_interval
-from LVIPredictorLib.outputs import report, statements
+from LVIPredictorLib.inference import statements
+from LVIPredictorLib.outputs import report
 
 
 def test_the_probability_is_read_against_the_models_own_threshold():

@@ -80,3 +80,14 @@ def test_the_thread_policy_is_read_from_the_environment(monkeypatch):
     assert threads.default_policy().threads() == 1
     monkeypatch.setenv(threads.ENVIRONMENT, "all")
     assert threads.default_policy().mode == "all"
+
+
+def test_a_model_not_shown_to_beat_chance_is_flagged_in_every_output_of_its_record():
+    series = series_from_files("t2", SAMPLE / "t2.nii.gz", SAMPLE / "t2_mask.nii.gz")
+    card = weights.load_card(weights.resolve_card("demo-t2-vanilla_cnn_2d"))
+    shaky = dict(card, metrics=dict(card["metrics"], auc_ci_delong=[0.46, 0.68]))
+    own, = CaseService(device="cpu").predict({"t2": series}, [card]).predictions
+    flagged, = CaseService(device="cpu").predict({"t2": series}, [shaky]).predictions
+    assert not any("includes 0.5" in w for w in own.warnings)
+    assert flagged.warnings[0].startswith("demo-t2-vanilla_cnn_2d: its own out-of-fold AUC 95% CI 0.46-0.68 includes")
+    assert "includes 0.5" in record.row(flagged)["warnings"] and flagged.to_dict()["auc_ci"] == [0.46, 0.68]

@@ -18,7 +18,7 @@ import torch
 
 from LVIPredictorLib import weights as weights_module
 from LVIPredictorLib.errors import InputError, LVIError, PredictionError
-from LVIPredictorLib.inference import fast, heatmaps
+from LVIPredictorLib.inference import fast, heatmaps, statements
 from LVIPredictorLib.inference.devices import resolve_device
 from LVIPredictorLib.models import late_fusion
 from LVIPredictorLib.preprocessing import Channel, aggregate_slice_scores, prepare_input
@@ -75,12 +75,17 @@ class Prediction:
                    + list(self.member_probabilities.values())):
             raise PredictionError(self.model_id, "gave a non-finite probability ({}); no class is given (are its "
                                                  "weights or the input broken?)".format(self.probability))
+        # A model not shown to beat chance is flagged in the record itself, so every output carries it.
+        banner = statements.chance_banner(self.model_id, self.auc_ci)
+        if banner and banner not in self.warnings:
+            self.warnings.insert(0, banner)
 
     def to_dict(self):
         d = {k: getattr(self, k) for k in ("probability", "label", "threshold", "model_id", "architecture",
                                            "sequence", "weights_sha256", "device", "warnings", "timings",
-                                           "slice_probabilities", "demo", "dce_phase")}
+                                           "slice_probabilities", "demo", "dce_phase", "auc_ci")}
         d["warnings"] = list(self.warnings)
+        d["auc_ci"] = None if self.auc_ci is None else [float(v) for v in self.auc_ci]
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
             d["member_probabilities"] = dict(self.member_probabilities)

@@ -26,7 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from LVIPredictorLib.atomic_files import write_bytes_atomic, write_json_atomic
-from LVIPredictorLib.outputs import statements
+from LVIPredictorLib.inference import statements
 
 # One row of the figure: the series' image, its VOI on the image grid, and how to name it.
 ShownSeries = namedtuple("ShownSeries", "image mask label source")
