@@ -392,12 +392,14 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                          progressCallback, cancelCheck)[0]
 
     def predictCase(self, volumeNodes, segmentationNode, segmentId, model=None, architecture: Optional[str] = None,
-                    device: str = "auto", heatmap: bool = False, progressCallback=None, cancelCheck=None) -> list:
+                    device: str = "auto", heatmap: bool = False, progressCallback=None, cancelCheck=None,
+                    clinical=None) -> list:
         """Every bundled model that the given series allow — each single-sequence model on its
         series, and the fused (t2+dce) models when both are given — or just ``model``.
 
         ``volumeNodes``: {"t2": node, "dce": node} (either may be missing or None). One
-        segment serves both series: it is resampled onto each series' grid.
+        segment serves both series: it is resampled onto each series' grid. ``clinical``: the case's
+        clinical values ({"age": 61, ...}) for a combined (clinical + imaging) model card.
         """
         volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
         unknown = sorted(set(volumeNodes) - set(sequences.SEQUENCES))
@@ -413,7 +415,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                                  " with architecture " + architecture if architecture else "",
                                  " or ".join(sequences.LABELS[n] for n in volumeNodes)))
         return self._run(volumeNodes, segmentationNode, segmentId, cards, device, heatmap,
-                         progressCallback, cancelCheck)
+                         progressCallback, cancelCheck, clinical)
 
     def predictAll(self, volumeNode, segmentationNode, segmentId, sequence: Optional[str] = None, model=None,
                    architecture: Optional[str] = None, device: str = "auto", heatmap: bool = False,
@@ -442,7 +444,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         return self._run({sequence: volumeNode}, segmentationNode, segmentId, cards, device, heatmap,
                          progressCallback, cancelCheck)
 
-    def _run(self, volumeNodes, segmentationNode, segmentId, cards, device, heatmap, progressCallback, cancelCheck):
+    def _run(self, volumeNodes, segmentationNode, segmentId, cards, device, heatmap, progressCallback, cancelCheck,
+             clinical=None):
         if not cards:
             return []
         if cancelCheck is not None and cancelCheck():
@@ -451,7 +454,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             progressCallback(_("Reading series and VOI"), 0.0)
         inputs = case_inputs.seriesInputs(volumeNodes, segmentationNode, segmentId)
         result = self._service(device).predict(inputs, cards, heatmap=heatmap, progress=progressCallback,
-                                               cancel=cancelCheck)
+                                               cancel=cancelCheck, clinical=clinical)
         return result.predictions
 
     @staticmethod

@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from LVIPredictorLib import card_schema, models
+from LVIPredictorLib import card_schema, clinical, models
 from LVIPredictorLib.atomic_files import write_bytes_atomic, write_json_atomic
 from LVIPredictorLib.errors import WeightsError
 from LVIPredictorLib.models import late_fusion
@@ -109,8 +109,21 @@ def load_card(card_path):
         raise WeightsError(str(card_path), "is not a valid JSON model card ({})".format(e))
     if not isinstance(card, dict):
         raise WeightsError(str(card_path), "is not a JSON object")
+    if clinical.is_clinical_card(card):
+        return _clinical_card(card_path)
     _check_card(card, str(card_path))
     card["_card_path"] = str(card_path.resolve())
+    return card
+
+
+def _clinical_card(card_path):
+    """A combined (clinical + imaging) card, checked, with its imaging model's card in ``_imaging_card``."""
+    card, imaging = clinical.load_clinical_card(card_path)
+    if imaging is None:
+        raise WeightsError(str(card_path), "reads clinical data only; prediction runs models that read images (use "
+                                           "a combined clinical + imaging card)")
+    card["_imaging_card"] = imaging
+    card["_card_path"] = str(Path(card_path).resolve())
     return card
 
 

@@ -148,7 +148,7 @@ def test_a_phantom_cohort_writes_the_columns_with_some_cells_missing(tmp_path):
 
 
 def test_clinical_data_can_come_from_a_one_row_csv(tmp_path):
-    from lvi_training.clinical_predict import _clinical_input
+    from lvi_training.clinical_predict import clinical_input as _clinical_input
 
     path = tmp_path / "row.csv"
     path.write_text("case_id,age,mri_aln,ki67\nX1,70,0,\n")

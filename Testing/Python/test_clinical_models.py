@@ -164,13 +164,17 @@ def test_the_exported_card_declares_its_inputs_and_lvi_predict_takes_them(cohort
     assert lvi(["predict", "--dce", str(image), str(mask), "--model", str(models / "combined.json"), "--clinical",
                 "age=61,tumour_size_mm=25,mri_aln=1,peritumoral_edema=,her2=0", "--out", str(report),
                 "--no-heatmap"]) == 0
-    got = json.loads((report / "combined.json").read_text())["combined"][0]
-    imaging_p = json.loads((report / "result.json").read_text())
-    imaging_p = next(p for p in imaging_p["predictions"] if p["model_id"] == card["imaging_model"]["model_id"])
+    # The combined card runs in the prediction service: its record is in result.json like any model's.
+    [got] = json.loads((report / "result.json").read_text())["predictions"]
+    assert got["model_id"] == card["model_id"] and got["architecture"] == "clinical_combined"
+    imaging_p = got["member_probabilities"][card["imaging_model"]["model_id"]]
     values = clinical.parse_clinical("age=61,tumour_size_mm=25,mri_aln=1,her2=0", card)
-    expected = clinical.predict(card, values, imaging_p["probability"])
+    expected = clinical.predict(card, values, imaging_p)
     assert got["probability"] == pytest.approx(expected["probability"])
-    assert set(got["imputed"]) == {"peritumoral_edema", "ki67"}
+    assert got["label"] == expected["label"] and got["threshold"] == pytest.approx(expected["threshold"])
+    imputed = next(w for w in got["warnings"] if w.startswith("imputed (missing): "))
+    assert set(expected["imputed"]) == {"peritumoral_edema", "ki67"}
+    assert all(name in imputed for name in expected["imputed"]) and "age" not in imputed
     assert "imputed (missing): peritumoral_edema" in capsys.readouterr().out
 
     assert lvi(["predict", "--dce", str(image), str(mask), "--model", str(models / "combined.json"), "--out",

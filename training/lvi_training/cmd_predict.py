@@ -104,7 +104,8 @@ def _cards(args):
     """Model cards chosen by --model, or None for every bundled model that fits (chosen once the inputs are known)."""
     if not args.model:
         return None
-    cards = clinical_hook.load_cards([weights.resolve_card(m) for m in args.model], args)
+    cards = [weights.load_card(weights.resolve_card(m)) for m in args.model]
+    clinical_hook.check_cards(cards, args)
     for card in cards:
         if args.sequence and args.image is not None and card["sequence"] != args.sequence:
             raise LVIError(card["_card_path"], "is a {} model but --sequence is {}".format(card["sequence"],
@@ -155,10 +156,10 @@ def run(args):
     if out_paths["sr"] is not None or out_paths["seg"]:
         sources = outputs.dicom_sources(inputs, list(inputs), label=weights.voi_label(cards[0]))
 
-    result = service.predict(inputs, cards, heatmap=not args.no_heatmap)
+    result = service.predict(inputs, cards, heatmap=not args.no_heatmap,
+                             clinical=clinical_hook.clinical_input(args.clinical))
     result.read_seconds = read_seconds
     _print_table(result)
-    clinical_hook.report_combined(cards, result.predictions, args)  # combined cards: clinical + imaging probability
     written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite)
     print()
     print("report: {}".format(Path(args.out).resolve()))

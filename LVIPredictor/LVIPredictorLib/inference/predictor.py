@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from LVIPredictorLib import clinical
 from LVIPredictorLib import weights as weights_module
 from LVIPredictorLib.errors import InputError, LVIError, PredictionError
 from LVIPredictorLib.inference import fast, heatmaps, statements
@@ -111,6 +112,9 @@ class Predictor:
         if kinds.is_late_fusion(card):
             self.card, self.model, self.spec = card, None, None
             self.members = [Predictor(member, device=self.device) for member in weights_module.member_cards(card)]
+        elif kinds.is_combined(card):
+            self.card, self.model, self.spec = card, None, None
+            self.members = [Predictor(card["_imaging_card"], device=self.device)]
         else:
             self.model, self.card = weights_module.load_model(card, device=self.device)
             fast.optimize_for_inference(self.model, self.device)
@@ -140,10 +144,12 @@ class Predictor:
                                  series_descriptions={names[0]: series_description})
 
     def predict_case(self, images, masks, heatmap=False, image_sources=None, mask_sources=None,
-                     series_descriptions=None):
+                     series_descriptions=None, clinical_values=None):
         """Images and VOIs keyed by sequence ("t2", "dce"); the model takes the ones it was trained on.
 
         A fused model's heat-map lies on the grid of its reference series (DCE, see ``sequences``).
+        ``clinical_values`` ({name: value or None}, see LVIPredictorLib.clinical): a combined card's
+        clinical inputs; other models ignore them.
         """
         names = self.sequences
         missing = [sequences.LABELS[n] for n in names if images.get(n) is None or masks.get(n) is None]
@@ -151,6 +157,10 @@ class Predictor:
             raise LVIError(self.card.get("_card_path"), "model {} needs an image and a VOI of {}; missing: {}".format(
                 self.model_id, " and ".join(sequences.LABELS[n] for n in names), ", ".join(missing)))
         image_sources, mask_sources = image_sources or {}, mask_sources or {}
+        if kinds.is_combined(self.card):
+            imaging = self.members[0].predict_case(images, masks, heatmap, image_sources, mask_sources,
+                                                   series_descriptions)
+            return _combined_prediction(self.card, imaging, clinical_values, self.device)
         if self.members:
             return self._predict_late_fusion(images, masks, heatmap, image_sources, mask_sources,
                                              series_descriptions or {})
@@ -245,6 +255,28 @@ class Predictor:
             weights_sha256=self.card["weights_sha256"], device=self.device, warnings=warnings, timings=timings,
             demo=demo, heatmaps=_reference_first([m for part in parts for m in part.heatmaps], self.card["sequence"]),
             member_probabilities={p.model_id: p.probability for p in parts}, auc_ci=auc_interval(self.card))
+
+
+def _combined_prediction(card, imaging, clinical_values, device):
+    """A combined card's answer from its imaging model's Prediction and the case's clinical values."""
+    if clinical_values is None:
+        raise InputError(card.get("_card_path"), "model {} needs the case's clinical data: {}".format(
+            card["model_id"], ", ".join(n + "=..." for n in clinical.card_fields(card))))
+    values = clinical.parse_clinical(clinical_values, card)
+    result = clinical.predict(card, values, imaging.probability)
+    warnings = []
+    if result["imputed"]:
+        warnings.append("imputed (missing): {} (the card's rule: {})".format(
+            ", ".join("{} = {:g}".format(k, v) for k, v in result["imputed"].items()),
+            card["clinical"]["imputation"]["rule"]))
+    warnings += [w for w in imaging.warnings if w not in warnings]
+    return Prediction(
+        probability=result["probability"], label=result["label"], threshold=result["threshold"],
+        model_id=card["model_id"], architecture=card["architecture"], sequence=card["sequence"],
+        weights_sha256=card["weights_sha256"], device=device, warnings=warnings, timings=dict(imaging.timings),
+        demo=bool(card.get("demo")) or imaging.demo, heatmaps=list(imaging.heatmaps),
+        member_probabilities={imaging.model_id: imaging.probability}, dce_phase=imaging.dce_phase,
+        auc_ci=auc_interval(card))
 
 
 def auc_interval(card):

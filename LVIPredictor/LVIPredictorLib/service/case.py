@@ -102,10 +102,11 @@ class CaseService(object):
 
     # --- one case ------------------------------------------------------------------------
 
-    def predict(self, inputs, cards, heatmap=False, progress=None, cancel=None):
+    def predict(self, inputs, cards, heatmap=False, progress=None, cancel=None, clinical=None):
         # type: (Dict[str, SeriesInput], list, bool, Optional[Callable], Optional[Callable]) -> CaseResult
         """Run every card on the series it reads. ``progress(stage, fraction)`` is told each step;
-        ``cancel()`` returning True stops between steps with :class:`PredictionCancelled`."""
+        ``cancel()`` returning True stops between steps with :class:`PredictionCancelled`. ``clinical``:
+        the case's clinical values ({name: value}, or "age=61,..." text) for combined cards."""
         def step(stage, fraction):
             if cancel is not None and cancel():
                 raise PredictionCancelled(stage)
@@ -121,13 +122,13 @@ class CaseService(object):
                 step("Loading model {}/{}".format(index + 1, len(cards)), share)
                 predictor = self.predictor(card)
                 step("Predicting with {}".format(predictor.model_id), share + 0.3 / max(1, len(cards)))
-                predictions.append(self._predict_one(predictor, card, inputs, heatmap))
+                predictions.append(self._predict_one(predictor, card, inputs, heatmap, clinical))
         step("Done", 1.0)
         result = CaseResult(predictions, inputs)
         result.cpu_threads = used
         return result
 
-    def _predict_one(self, predictor, card, inputs, heatmap):
+    def _predict_one(self, predictor, card, inputs, heatmap, clinical=None):
         # ``card`` decides the phase: a card dict may differ from the cached predictor's (same weights).
         used = predictor.sequences
         missing = [sequences.LABELS[n] for n in used if n not in inputs]
@@ -143,7 +144,7 @@ class CaseService(object):
             images, {n: inputs[n].mask for n in used}, heatmap=heatmap,
             image_sources={n: inputs[n].image_source for n in used},
             mask_sources={n: inputs[n].mask_source for n in used},
-            series_descriptions={n: inputs[n].description for n in used})
+            series_descriptions={n: inputs[n].description for n in used}, clinical_values=clinical)
         input_notes = [w for n in used for w in inputs[n].notes]
         prediction.warnings[:0] = [w for w in notes + input_notes if w not in prediction.warnings]
         prediction.dce_phase = _phase_read(inputs, card)
@@ -159,6 +160,7 @@ def _image_for(series, card):
     image as it is, with a warning when it is known to show another phase than the card's."""
     if not sequences.REGISTRY[series.sequence].dynamic:
         return series.image, None
+    card = card.get("_imaging_card", card)  # a combined card reads what its imaging model reads
     wanted = sequences.card_phase(card)
     if series.read_phase is not None:
         return series.read_phase(wanted)
@@ -171,6 +173,7 @@ def _image_for(series, card):
 
 def _phase_read(inputs, card):
     """The DCE phase the model read, when the card reads DCE (None when a static image's phase is unknown)."""
+    card = card.get("_imaging_card", card)
     if kinds.is_late_fusion(card) or not sequences.reads_dce(card["sequence"]) or "dce" not in inputs:
         return None
     series = inputs["dce"]

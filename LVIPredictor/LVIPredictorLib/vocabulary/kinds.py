@@ -6,6 +6,8 @@
   regression out; no pixels, so no heat-map.
 - ``late_fusion``: several trained models, each reading its own series, averaged — no weights
   of its own; its heat-maps are its members'.
+- ``clinical_combined``: an imaging model's probability and the case's clinical values in one
+  logistic regression (``LVIPredictorLib.clinical``); its heat-map is its imaging model's.
 
 Code asks the kind (``kind_of(card).heatmap``) instead of testing architecture names.
 """
@@ -13,6 +15,8 @@ Code asks the kind (``kind_of(card).heatmap``) instead of testing architecture n
 from LVIPredictorLib.vocabulary import architectures
 
 LATE_FUSION = "late_fusion"
+# A logistic regression on clinical columns and one imaging model's probability (LVIPredictorLib.clinical).
+COMBINED = "clinical_combined"
 
 
 class ModelKind(object):
@@ -33,13 +37,14 @@ KINDS = {
         architectures.RADIOMICS, "radiomics + logistic regression", heatmap=False,
         no_heatmap_reason="no heat-map for the radiomics model: it reads features of the whole VOI, not pixels"),
     LATE_FUSION: ModelKind(LATE_FUSION, "late fusion (networks averaged)", heatmap=True, has_network=False),
+    COMBINED: ModelKind(COMBINED, "clinical + imaging (logistic regression)", heatmap=True, has_network=False),
 }
 
 
 def kind_name(architecture):
     # type: (str) -> str
-    if architecture == LATE_FUSION:
-        return LATE_FUSION
+    if architecture in (LATE_FUSION, COMBINED):
+        return architecture
     return architectures.get(architecture).kind
 
 
@@ -52,6 +57,11 @@ def kind_of(card):
 def is_late_fusion(card):
     # type: (dict) -> bool
     return isinstance(card, dict) and card.get("architecture") == LATE_FUSION
+
+
+def is_combined(card):
+    # type: (dict) -> bool
+    return isinstance(card, dict) and card.get("architecture") == COMBINED
 
 
 # Names shown where a person picks an architecture (the Slicer panel): the registry's networks and
