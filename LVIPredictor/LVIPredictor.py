@@ -202,14 +202,19 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         p = self._parameterNode
         if p is None:
             return
+        clinicalInputs = []
         try:
             self.ui.modelSummaryLabel.text = self.logic.describeModels(
                 p.modelCard or None, ARCHITECTURES[p.architecture])
+            clinicalInputs = self.logic.clinicalInputs(p.modelCard) if p.modelCard else []
         except LVIError as error:
             self.ui.modelSummaryLabel.text = str(error)
         except ImportError:
             # Reading cards needs torch (weights.py); it is installed on the first Predict.
             self.ui.modelSummaryLabel.text = _("PyTorch is not installed yet; it will be offered on the first Predict.")
+        # The section's fields come from the chosen card: only a combined card reads clinical data.
+        self.ui.clinicalCollapsibleButton.setVisible(bool(clinicalInputs))
+        self.ui.clinicalInputsLabel.text = "\n".join(clinicalInputs)
 
     def _selectedSeries(self):
         p = self._parameterNode
@@ -239,10 +244,13 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
             self._setRunning(True)
             try:
                 volumes = dict(self._selectedSeries())
+                # Empty: no clinical data given, which a combined card refuses by name (never all-imputed).
+                clinical = (self.ui.clinicalLineEdit.text.strip() or None) if self.ui.clinicalCollapsibleButton.visible \
+                    else None
                 predictions = self.logic.predictCase(
                     volumes, segmentation, segmentId, model=p.modelCard or None,
                     architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
-                    progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested)
+                    progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested, clinical=clinical)
                 # The table is filed beside the first series (one study holds both).
                 p.resultTable = self.logic.addResultsToTable(
                     predictions, p.resultTable, volumeNode=next(iter(volumes.values()), None), volumeNodes=volumes)
@@ -361,6 +369,16 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         if not cards:
             return _("No bundled models are installed; choose a model card file.")
         return "\n".join(scene.cardSummary(card) for card in cards)
+
+    @staticmethod
+    def clinicalInputs(model) -> List[str]:
+        """One line per clinical input (name, unit, allowed values) of a combined card; [] for other models."""
+        from LVIPredictorLib import clinical
+        from LVIPredictorLib.service import case
+        from LVIPredictorLib.vocabulary import kinds
+
+        card = case.card_of(model)
+        return clinical.describe_inputs(card) if kinds.is_combined(card) else []
 
     def _service(self, device: str):
         """One service per device: it keeps each model loaded (loading and checksumming is the slow part)."""

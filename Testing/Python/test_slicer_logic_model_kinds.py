@@ -69,3 +69,9 @@ def test_logic_predicts_with_a_late_fusion_card_like_its_members(module_file, dc
     assert table.GetCellText(0, table.GetColumnIndex("architecture")) == "late_fusion"
     with pytest.raises(module_file.InputError, match="predictCase"):
         logic.predict(dce_case["volume"], dce_case["segmentation"], dce_case["segmentId"], str(card_path), device="cpu")
+
+
+def test_only_a_combined_card_asks_the_panel_for_clinical_data(module_file):
+    logic = module_file.LVIPredictorLogic()
+    assert logic.clinicalInputs("demo-dce-radiomics_lr") == []
+    assert logic.clinicalInputs("demo-t2+dce-late_fusion") == []
