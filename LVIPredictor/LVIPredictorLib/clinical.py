@@ -241,9 +241,6 @@ def column_values(rows, names):
 
 # --- clinical model cards -----------------------------------------------------------------------
 
-REQUIRED_CARD_KEYS = ("model_id", "architecture", "sequence", "threshold", "clinical", "weights_sha256")
-
-
 def card_digest(section, imaging_sha256=None):
     """A clinical card's identity: the SHA-256 of its fitted section (and of its imaging model's weights)."""
     import hashlib
@@ -251,48 +248,3 @@ def card_digest(section, imaging_sha256=None):
 
     text = json.dumps(section, sort_keys=True) + "\n" + (imaging_sha256 or "")
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def load_clinical_card(card_path):
-    """(clinical card, its imaging model's card or None), both checked: the card's digest matches its
-    fitted section, and the imaging card beside it is the one it pins (by its weights' SHA-256)."""
-    import json
-    from pathlib import Path
-
-    from . import weights
-
-    card_path = Path(card_path)
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise WeightsError(str(card_path), "cannot be read as a model card ({})".format(exc))
-    if not is_clinical_card(card):
-        raise WeightsError(str(card_path), "is not a clinical model card (architecture {!r})".format(
-            card.get("architecture") if isinstance(card, dict) else None))
-    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
-    if missing:
-        raise WeightsError(str(card_path), "clinical model card lacks {}".format(", ".join(missing)))
-    card["_card_path"] = str(card_path)
-    imaging = None
-    pinned = card.get("imaging_model")
-    if card["architecture"] == "clinical_combined":
-        if not pinned:
-            raise WeightsError(str(card_path), "a combined card must name its imaging model ('imaging_model')")
-        imaging = weights.load_card(card_path.parent / pinned["card"])
-        if imaging.get("weights_sha256") != pinned["weights_sha256"]:
-            raise WeightsError(imaging["_card_path"], "is not the imaging model {} was fitted with (weights SHA-256 "
-                                                      "differs)".format(card_path.name))
-    if card_digest(card["clinical"], pinned["weights_sha256"] if pinned else None) != card["weights_sha256"]:
-        raise WeightsError(str(card_path), "its clinical model does not match its SHA-256 (edited after export?)")
-    return card, imaging
-
-
-def is_clinical_card_file(path):
-    """Whether the JSON file at ``path`` is a clinical model card (cheap: reads its architecture)."""
-    import json
-
-    try:
-        with open(str(path), encoding="utf-8") as f:
-            return is_clinical_card(json.load(f))
-    except (OSError, ValueError):
-        return False

@@ -98,8 +98,36 @@ def _check_finite_on_export(name, original, stored, dtype, weights_path):
 
 
 def load_card(card_path):
-    """Read and check a model card; remembers where it came from in ``card['_card_path']``."""
+    """Read and check a model card; remembers where it came from in ``card['_card_path']``.
+
+    A combined (clinical + imaging) card comes back with its imaging model's card in ``_imaging_card``.
+    """
     card_path = Path(card_path)
+    card = _read_card(card_path)
+    if clinical.is_clinical_card(card):
+        card, imaging = _checked_clinical_card(card, card_path)
+        if imaging is None:
+            raise WeightsError(str(card_path), "reads clinical data only; prediction runs models that read images "
+                                               "(use a combined clinical + imaging card)")
+        card["_imaging_card"] = imaging
+        return card
+    _check_card(card, str(card_path))
+    card["_card_path"] = str(card_path.resolve())
+    return card
+
+
+def load_clinical_card(card_path):
+    """(clinical card, its imaging model's card or None), both checked: the card's digest matches its
+    fitted section, and the imaging card beside it is the one it pins (by its weights' SHA-256)."""
+    card_path = Path(card_path)
+    card = _read_card(card_path)
+    if not clinical.is_clinical_card(card):
+        raise WeightsError(str(card_path), "is not a clinical model card (architecture {!r})".format(
+            card.get("architecture")))
+    return _checked_clinical_card(card, card_path)
+
+
+def _read_card(card_path):
     try:
         with open(str(card_path)) as f:
             card = json.load(f)
@@ -109,22 +137,30 @@ def load_card(card_path):
         raise WeightsError(str(card_path), "is not a valid JSON model card ({})".format(e))
     if not isinstance(card, dict):
         raise WeightsError(str(card_path), "is not a JSON object")
-    if clinical.is_clinical_card(card):
-        return _clinical_card(card_path)
-    _check_card(card, str(card_path))
+    return card
+
+
+CLINICAL_CARD_KEYS = ("model_id", "architecture", "sequence", "threshold", "clinical", "weights_sha256")
+
+
+def _checked_clinical_card(card, card_path):
+    missing = [k for k in CLINICAL_CARD_KEYS if k not in card]
+    if missing:
+        raise WeightsError(str(card_path), "clinical model card lacks {}".format(", ".join(missing)))
     card["_card_path"] = str(card_path.resolve())
-    return card
-
-
-def _clinical_card(card_path):
-    """A combined (clinical + imaging) card, checked, with its imaging model's card in ``_imaging_card``."""
-    card, imaging = clinical.load_clinical_card(card_path)
-    if imaging is None:
-        raise WeightsError(str(card_path), "reads clinical data only; prediction runs models that read images (use "
-                                           "a combined clinical + imaging card)")
-    card["_imaging_card"] = imaging
-    card["_card_path"] = str(Path(card_path).resolve())
-    return card
+    imaging = None
+    pinned = card.get("imaging_model")
+    if kinds.is_combined(card):
+        if not pinned:
+            raise WeightsError(str(card_path), "a combined card must name its imaging model ('imaging_model')")
+        imaging = load_card(card_path.parent / pinned["card"])
+        if imaging.get("weights_sha256") != pinned["weights_sha256"]:
+            raise WeightsError(imaging["_card_path"], "is not the imaging model {} was fitted with (weights SHA-256 "
+                                                      "differs)".format(card_path.name))
+    digest = clinical.card_digest(card["clinical"], pinned["weights_sha256"] if pinned else None)
+    if digest != card["weights_sha256"]:
+        raise WeightsError(str(card_path), "its clinical model does not match its SHA-256 (edited after export?)")
+    return card, imaging
 
 
 def _check_card(card, source):

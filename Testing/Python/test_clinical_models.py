@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from LVIPredictorLib import clinical
+from LVIPredictorLib import clinical, weights
 from LVIPredictorLib.errors import InputError, WeightsError
 from lvi_training import clinical_fit, clinical_table
 from lvi_training.cli import main as lvi
@@ -182,7 +182,7 @@ def test_the_exported_card_declares_its_inputs_and_lvi_predict_takes_them(cohort
     card["clinical"]["coefficients"][0] += 1.0
     (models / "combined.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="does not match its SHA-256"):
-        clinical.load_clinical_card(models / "combined.json")
+        weights.load_clinical_card(models / "combined.json")
 
 
 def test_the_table_compares_clinical_imaging_and_combined_with_paired_delong(cohort, imaging_run, combined_run,

@@ -88,5 +88,5 @@ def export_card(run_dir, out_stem, model_id=None, overwrite=False, imaging_card=
     card = build_card(run_dir, out_stem, model_id, imaging_card)
     card_path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(card_path, card)
-    clinical.load_clinical_card(card_path)
+    weights.load_clinical_card(card_path)
     return card_path
