@@ -63,7 +63,7 @@ def main(argv=None):
         spinners = [multiprocessing.Process(target=_spin, args=(stop,)) for _ in range(args.busy if load == "busy" else 0)]
         for process in spinners:
             process.start()
-        time.sleep(1.0)  # let the load settle before the adaptive policy samples it
+        time.sleep(2.5)  # let the load settle, and the adaptive policy's last decision (2 s) expire
         try:
             for mode in policies:
                 rows[(load, mode)] = _time(services[mode], inputs, cards, args.repeats)

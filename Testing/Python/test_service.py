@@ -91,3 +91,11 @@ def test_a_model_not_shown_to_beat_chance_is_flagged_in_every_output_of_its_reco
     assert not any("includes 0.5" in w for w in own.warnings)
     assert flagged.warnings[0].startswith("demo-t2-vanilla_cnn_2d: its own out-of-fold AUC 95% CI 0.46-0.68 includes")
     assert "includes 0.5" in record.row(flagged)["warnings"] and flagged.to_dict()["auc_ci"] == [0.46, 0.68]
+
+
+def test_the_adaptive_decision_is_reused_for_a_moment_not_sampled_per_case(monkeypatch):
+    samples = []
+    monkeypatch.setattr(threads, "idle_cores", lambda: samples.append(1) or 1.0)
+    policy = threads.ThreadPolicy("adaptive")
+    assert [policy.threads() for _ in range(5)] == [1] * 5
+    assert len(samples) == 1

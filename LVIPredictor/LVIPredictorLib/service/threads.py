@@ -4,10 +4,11 @@ A radiologist's workstation is never idle, and torch's intra-op pool degrades ba
 asks for more threads than there are free cores: every parallel region waits for its slowest
 thread, and a thread that shares a core with another busy process is slow. Measured on the
 2-core development machine (``python benchmarks/bench_threads.py --repeats 9``; every bundled
-model on the sample case, models loaded once; docs/benchmarks.md): 2 threads took 0.52 s idle but
-1.96 s while one other process kept a core busy; 1 thread 0.78 s / 0.82 s. So the default policy
+model on the sample case, models loaded once; docs/benchmarks.md): 2 threads took 0.61 s idle but
+2.49 s while one other process kept a core busy; 1 thread 0.73 s / 0.98 s. So the default policy
 counts the cores that are idle right now (sampled from /proc/stat over 50 ms, within the process's
-CPU affinity) and uses that many threads, at least one: 0.57 s idle, 0.86 s busy.
+CPU affinity, the decision reused for 2 s) and uses that many threads, at least one: 0.55 s idle,
+0.99 s busy.
 ``LVI_THREADS`` (a number, or "all") overrides it.
 """
 
@@ -17,6 +18,9 @@ import time
 
 ENVIRONMENT = "LVI_THREADS"
 _SAMPLE_SECONDS = 0.05
+# An adaptive decision is reused for this long: a cohort predicts many cases a second, and sampling
+# before each would add 50 ms per case and model.
+_DECISION_SECONDS = 2.0
 
 
 def cpu_count():
@@ -83,12 +87,17 @@ class ThreadPolicy(object):
             if mode < 1:
                 raise ValueError("a thread count must be at least 1, got {}".format(mode))
         self.mode = mode
+        self._decided = (float("-inf"), None)  # (when, threads) of the last adaptive decision
 
     def threads(self):
         if self.mode == "all":
             return cpu_count()
         if self.mode == "adaptive":
-            return max(1, min(cpu_count(), int(round(idle_cores()))))
+            when, threads = self._decided
+            if time.monotonic() - when > _DECISION_SECONDS:
+                threads = max(1, min(cpu_count(), int(round(idle_cores()))))
+                self._decided = (time.monotonic(), threads)
+            return threads
         return self.mode
 
     def __repr__(self):
