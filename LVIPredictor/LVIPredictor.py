@@ -24,10 +24,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLTableNode
 
+from LVIPredictorLib import clinical
 from LVIPredictorLib.errors import InputError, LVIError, PredictionCancelled
 from LVIPredictorLib.outputs import cohort_export
 from LVIPredictorLib.vocabulary import kinds, sequences
-from LVIPredictorSlicerLib import case_inputs, dicom_report, mrml_adapter, scene
+from LVIPredictorSlicerLib import case_inputs, clinical_form, dicom_report, mrml_adapter, scene
 # DependencyError is what ensure() raises: part of the module's API for scripts.
 from LVIPredictorSlicerLib.dependencies import DependencyError, DependencyInstaller  # noqa: F401
 from LVIPredictorSlicerLib.resources import resourcesDir
@@ -100,6 +101,7 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         self._cancelRequested = False
         self._dependencies = DependencyInstaller()
         self._lastRun = None  # (predictions, volumes, segmentation, segment id) for the DICOM report
+        self._clinicalColumns = []  # the clinical fields shown, as the chosen model(s) read them
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -202,19 +204,42 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         p = self._parameterNode
         if p is None:
             return
-        clinicalInputs = []
+        clinicalCards = []
         try:
             self.ui.modelSummaryLabel.text = self.logic.describeModels(
                 p.modelCard or None, ARCHITECTURES[p.architecture])
-            clinicalInputs = self.logic.clinicalInputs(p.modelCard) if p.modelCard else []
+            clinicalCards = self.logic.clinicalModels(p.modelCard or None, ARCHITECTURES[p.architecture],
+                                                      given=[name for name, _volume in self._selectedSeries()])
         except LVIError as error:
             self.ui.modelSummaryLabel.text = str(error)
         except ImportError:
             # Reading cards needs torch (weights.py); it is installed on the first Predict.
             self.ui.modelSummaryLabel.text = _("PyTorch is not installed yet; it will be offered on the first Predict.")
-        # The section's fields come from the chosen card: only a combined card reads clinical data.
-        self.ui.clinicalCollapsibleButton.setVisible(bool(clinicalInputs))
-        self.ui.clinicalInputsLabel.text = "\n".join(clinicalInputs)
+        self._showClinicalFields(clinicalCards)
+
+    def _showClinicalFields(self, cards) -> None:
+        """The Clinical data section shows the fields the combined card(s) that can run read, and only then."""
+        p = self._parameterNode
+        entries = clinical_form.inputs(cards)
+        self._clinicalColumns = list(entries)
+        self.ui.clinicalCollapsibleButton.setVisible(bool(entries))
+        required = bool(p.modelCard) or ARCHITECTURES[p.architecture] == kinds.COMBINED
+        self.ui.clinicalInputsLabel.text = clinical_form.introText(cards, required)
+        for column in clinical.NAMES:
+            field = getattr(self.ui, clinical_form.fieldName(column))
+            getattr(self.ui, clinical_form.labelName(column)).setVisible(column in entries)
+            field.setVisible(column in entries)
+            if column in entries:
+                field.toolTip = clinical_form.toolTip(entries[column])
+
+    def _clinicalValues(self):
+        """The shown fields' values for the Logic (None when the section is not shown)."""
+        if not self._clinicalColumns:
+            return None
+        fields = {column: getattr(self.ui, clinical_form.fieldName(column)) for column in self._clinicalColumns}
+        return clinical_form.values(
+            texts={c: f.text for c, f in fields.items() if not clinical_form.isBinary(c)},
+            choices={c: f.currentIndex for c, f in fields.items() if clinical_form.isBinary(c)})
 
     def _selectedSeries(self):
         p = self._parameterNode
@@ -244,13 +269,11 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
             self._setRunning(True)
             try:
                 volumes = dict(self._selectedSeries())
-                # Empty: no clinical data given, which a combined card refuses by name (never all-imputed).
-                clinical = (self.ui.clinicalLineEdit.text.strip() or None) if self.ui.clinicalCollapsibleButton.visible \
-                    else None
                 predictions = self.logic.predictCase(
                     volumes, segmentation, segmentId, model=p.modelCard or None,
                     architecture=ARCHITECTURES[p.architecture], device=p.device, heatmap=p.heatmap,
-                    progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested, clinical=clinical)
+                    progressCallback=self._onProgress, cancelCheck=lambda: self._cancelRequested,
+                    clinical=self._clinicalValues())
                 # The table is filed beside the first series (one study holds both).
                 p.resultTable = self.logic.addResultsToTable(
                     predictions, p.resultTable, volumeNode=next(iter(volumes.values()), None), volumeNodes=volumes)
@@ -370,15 +393,19 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             return _("No bundled models are installed; choose a model card file.")
         return "\n".join(scene.cardSummary(card) for card in cards)
 
-    @staticmethod
-    def clinicalInputs(model) -> List[str]:
-        """One line per clinical input (name, unit, allowed values) of a combined card; [] for other models."""
-        from LVIPredictorLib import clinical
+    def clinicalModels(self, model=None, architecture: Optional[str] = None, given=None) -> List[dict]:
+        """The combined (clinical + imaging) cards a prediction with this choice could run: ``model``'s
+        when it is one, else the bundled ones of ``architecture`` (None = all) that read the ``given``
+        series (default: both). Their ``clinical["inputs"]`` name the fields the panel asks for."""
+        from LVIPredictorLib import weights
         from LVIPredictorLib.service import case
-        from LVIPredictorLib.vocabulary import kinds
 
-        card = case.card_of(model)
-        return clinical.describe_inputs(card) if kinds.is_combined(card) else []
+        if model:
+            card = case.card_of(model)
+            return [card] if kinds.needs_clinical(card) else []
+        given = list(given or sequences.SEQUENCES)
+        return [weights.load_card(entry["card_path"]) for entry in self.bundledModels(architecture=architecture)
+                if kinds.needs_clinical(entry) and case.fits(entry, given)]
 
     def _service(self, device: str):
         """One service per device: it keeps each model loaded (loading and checksumming is the slow part)."""
@@ -425,8 +452,10 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             raise InputError(None, "volumeNodes must map 't2' and/or 'dce' to volume nodes (got {})".format(
                 ", ".join(unknown) or "none"))
         # A researcher's card trained on another sequence is not run on these series.
+        # Bundled combined models run only when clinical values are given (explicitly chosen ones refuse
+        # to run without them, naming the fields).
         cards, _refused = self._service(device).choose(list(volumeNodes), [model] if model else None,
-                                                       architecture=architecture)
+                                                       architecture=architecture, clinical=clinical)
         if not cards and not model:
             raise InputError(mrml_adapter.nodeSource(next(iter(volumeNodes.values()))),
                              "no bundled model{} reads {}; choose a model card file.".format(

@@ -3,7 +3,8 @@
 # commands only: a study-sized phantom cohort, then `lvi train` and `lvi export` for the six
 # {FS-T2WI, DCE} x {3 networks} combinations of the paper's table, one fused FS-T2WI + DCE
 # network (VanillaCNN 2D, two image channels), a late fusion of three of the single-sequence networks
-# (`lvi fuse`), and the radiomics + logistic-regression baseline on FS-T2WI, DCE and both.
+# (`lvi fuse`), the radiomics + logistic-regression baseline on FS-T2WI, DCE and both, and a clinical +
+# imaging model (the six clinical columns + the DCE radiomics model's out-of-fold probability).
 #
 #   bash training/train_bundled.sh [WORKDIR]      (WORKDIR holds the cohort and the runs)
 #
@@ -72,5 +73,12 @@ lvi fuse --member "$models_dir/t2-resnet10_3d.json" "$work/runs/t2-resnet10_3d" 
   --member "$models_dir/dce-vanilla_cnn_2d.json" "$work/runs/dce-vanilla_cnn_2d" \
   --member "$models_dir/dce-resnet10_2d.json" "$work/runs/dce-resnet10_2d" \
   --out "$models_dir/t2+dce-late_fusion" --model-id demo-t2+dce-late_fusion --overwrite \
+  --reference-case "$repo/Resources/SampleData/LVI-Sample-001"
+# Clinical + imaging: a logistic regression on the cohort's clinical columns and the DCE radiomics run's
+# out-of-fold probabilities (the same folds), pinned to the DCE radiomics card exported above (docs/clinical.md).
+lvi train --cohort "$cohort" --model combined --imaging-run "$work/runs/dce-radiomics_lr" --split cv5 --seed "$seed" \
+  --out "$work/runs/dce-clinical_combined" > "$work/runs/dce-clinical_combined.log" 2>&1
+lvi export "$work/runs/dce-clinical_combined" --out "$models_dir/dce-clinical_combined" \
+  --model-id demo-dce-clinical_combined --imaging-card "$models_dir/dce-radiomics_lr.json" --overwrite \
   --reference-case "$repo/Resources/SampleData/LVI-Sample-001"
 python -c "from LVIPredictorLib import weights; print(weights.write_catalog('$models_dir'))"

@@ -224,6 +224,20 @@ def predict(card, values, imaging_probability=None):
             "imputed": {n: fill[n] for n in filled}, "contributions": dict(contributions)}
 
 
+def values_from_case_json(path):
+    # type: (object) -> Dict[str, object]
+    """The clinical values a case description (a phantom's or the sample case's ``case.json``) records:
+    {column: value, None when not recorded}; the phantom keeps ``age`` beside its ``clinical`` block."""
+    import json
+
+    with open(str(path), encoding="utf-8") as f:
+        description = json.load(f)
+    values = dict(description.get("clinical") or {})
+    if "age" in description:
+        values.setdefault("age", description["age"])
+    return OrderedDict((name, values.get(name)) for name in NAMES)
+
+
 def is_clinical_card(card):
     return isinstance(card, dict) and card.get("architecture") in CLINICAL_ARCHITECTURES
 

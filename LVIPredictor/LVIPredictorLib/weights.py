@@ -397,10 +397,13 @@ def write_catalog(directory):
             continue
         card = load_card(card_path)
         entry = {"model_id": card["model_id"], "architecture": card["architecture"], "sequence": card["sequence"],
-                 "card": card_path.name, "weights": card.get("weights_file"),  # None: a late-fusion card
+                 "card": card_path.name, "weights": card.get("weights_file"),  # None: late fusion, combined
                  "weights_sha256": card["weights_sha256"], "demo": bool(card.get("demo", False))}
         if kinds.is_late_fusion(card):
             entry["members"] = [m["card"] for m in card["members"]]
+        if kinds.needs_clinical(card):
+            entry["imaging_card"] = card["imaging_model"]["card"]
+            entry["clinical_inputs"] = clinical.card_fields(card)
         entries.append(entry)
     path = directory / "catalog.json"
     write_json_atomic(path, {"schema_version": CARD_SCHEMA_VERSION, "models": entries})

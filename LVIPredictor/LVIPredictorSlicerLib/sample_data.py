@@ -67,3 +67,10 @@ def sampleCase(sequence: str):
     # singleFile: Slicer would otherwise stack files with numbered names into one volume.
     volume = slicer.util.loadVolume(str(caseDir / imageName), {"singleFile": True})
     return volume, caseDir / maskName
+
+
+def sampleClinical() -> dict:
+    """The sample case's clinical values (its case.json), as a combined model's ``clinical`` argument."""
+    from LVIPredictorLib import clinical
+
+    return dict(clinical.values_from_case_json(sampleCaseDir() / "case.json"))

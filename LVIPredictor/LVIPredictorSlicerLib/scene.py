@@ -145,7 +145,8 @@ def showHeatmap(prediction, volumeNode, sequence=None):
 
 def resultLines(predictions):
     """What the panel shows for each prediction: the overview figure's facts (the probability against
-    the model's threshold in one sentence, the chance banner), its late-fusion members, its warnings."""
+    the model's threshold in one sentence, the chance banner), what it rests on (late-fusion members, a
+    combined model's imaging probability and clinical values), its warnings."""
     lines = []
     for prediction in predictions:
         lines.append(_("{sequence} · {model}: {verdict} (on {device})").format(
@@ -155,7 +156,6 @@ def resultLines(predictions):
         banner = statements.chance_banner(prediction.model_id, prediction.auc_ci)
         if banner:
             lines.append("    ⚠ " + banner)
-        lines.extend(_("    member {model}: probability {probability:.2f}").format(model=member, probability=p)
-                     for member, p in prediction.member_probabilities.items())
+        lines.extend("    " + line for line in statements.basis(prediction))
         lines.extend("    ⚠ " + warning for warning in prediction.warnings if warning != banner)
     return lines

@@ -11,7 +11,7 @@ from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
 from LVIPredictorSlicerLib.dependencies import DependencyInstaller
-from LVIPredictorSlicerLib.sample_data import sampleCase
+from LVIPredictorSlicerLib.sample_data import sampleCase, sampleClinical
 
 
 def _logic():
@@ -81,7 +81,8 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
         self.delayDisplay(_("Test passed"))
 
     def test_PredictSampleCaseWithBothSeries(self):
-        """Both series and one segment: every bundled model runs, the fused ones on both."""
+        """Both series, one segment and the case's clinical values: every bundled model runs, the fused
+        ones on both series, the combined (clinical + imaging) ones with the clinical values too."""
         self._requirePackages()
         self.delayDisplay(_("Loading both series of the sample case"))
         t2Volume, maskPath = sampleCase("t2")
@@ -90,9 +91,14 @@ class LVIPredictorTest(ScriptedLoadableModuleTest):
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
         segmentId = logic.importMask(maskPath, segmentation, t2Volume)
         volumes = {"t2": t2Volume, "dce": dceVolume}
-        predictions = logic.predictCase(volumes, segmentation, segmentId)
+        predictions = logic.predictCase(volumes, segmentation, segmentId, clinical=sampleClinical())
         self.assertEqual(sorted(p.model_id for p in predictions),
                          sorted(entry["model_id"] for entry in logic.bundledModels()))
+        # Without clinical values a combined model is left out of "every model", not run on imputed values.
+        combined = {card["model_id"] for card in logic.clinicalModels()}
+        withoutClinical = logic.predictCase(volumes, segmentation, segmentId)
+        self.assertEqual(sorted(p.model_id for p in withoutClinical),
+                         sorted(p.model_id for p in predictions if p.model_id not in combined))
         for prediction in predictions:
             self.assertTrue(0.0 <= prediction.probability <= 1.0)
         table = logic.addResultsToTable(predictions, volumeNode=dceVolume, volumeNodes=volumes)

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from LVIPredictorLib import inference, models, weights
+from LVIPredictorLib import clinical, inference, models, weights
 from LVIPredictorLib.models import late_fusion
 from LVIPredictorLib.vocabulary import architectures, kinds
-from lvi_training.reference import FLOAT16_TOLERANCE, default_sample_case, sample_inputs
+from lvi_training.reference import FLOAT16_TOLERANCE, default_sample_case, sample_clinical, sample_inputs
 
 MODELS_DIR = weights.models_dir()
 CATALOG = weights.bundled_catalog(MODELS_DIR)
@@ -19,7 +19,8 @@ def test_catalog_lists_the_papers_table_fused_models_and_the_radiomics_baseline(
     papers = [(s, m) for s in ("t2", "dce") for m in architectures.STUDY_NETWORKS]
     fused = [("t2+dce", "vanilla_cnn_2d"), ("t2+dce", kinds.LATE_FUSION)]
     baseline = [(s, architectures.RADIOMICS_BASELINE) for s in ("t2", "dce", "t2+dce")]
-    assert combos == sorted(papers + fused + baseline)
+    combined = [("dce", kinds.COMBINED)]  # the DCE radiomics model's probability + the six clinical columns
+    assert combos == sorted(papers + fused + baseline + combined)
 
 
 def test_bundled_weights_fit_the_100_mb_budget():
@@ -39,6 +40,12 @@ def test_card_says_everything_needed_to_use_the_weights_honestly(entry):
         reads = [m["sequence"] for m in weights.member_cards(card)]
         assert late_fusion.fused_sequence(reads) == card["sequence"] and len(reads) >= 2
         assert training["members"] and card["metrics"]["scope"].startswith("pooled out-of-fold")
+    elif kinds.is_combined(card):
+        # Fitted on its bundled imaging model's own out-of-fold scores, the threshold on out-of-fold predictions.
+        assert card["imaging_model"]["card"] == entry["imaging_card"]
+        assert card["_imaging_card"]["weights_sha256"] == card["imaging_model"]["weights_sha256"]
+        assert card["threshold_method"] == "youden_on_out_of_fold_predictions"
+        assert card["clinical"]["imputation"]["rule"] and entry["clinical_inputs"] == list(clinical.NAMES)
     elif card["architecture"] == architectures.RADIOMICS_BASELINE:
         # A few dozen coefficients: float16 would save nothing and cost precision.
         assert card["weights_dtype"] == "float32"
@@ -71,6 +78,9 @@ def test_weights_load_with_a_matching_checksum(entry):
         shas = [m["weights_sha256"] for m in weights.member_cards(card)]
         assert card["weights_sha256"] == late_fusion.members_sha256(shas)
         return
+    if kinds.is_combined(card):
+        assert card["weights_sha256"] == clinical.card_digest(card["clinical"], card["imaging_model"]["weights_sha256"])
+        return
     assert weights.sha256_of(weights.weights_path_of(card)) == card["weights_sha256"]
     model, _ = weights.load_model(card)
     assert not model.training
@@ -81,7 +91,11 @@ def test_weights_reproduce_the_probability_recorded_in_their_card(entry):
     card = weights.load_card(entry["card_path"])
     reference = card["reference_prediction"]
     images, masks = sample_inputs(default_sample_case(), card["sequence"])
-    result = inference.Predictor(card, device="cpu").predict_case(images, masks)
+    # A combined card reads the sample case's clinical values (its case.json), recorded beside the probability.
+    result = inference.Predictor(card, device="cpu").predict_case(images, masks, clinical_values=reference.get("clinical"))
+    assert kinds.needs_clinical(card) == ("clinical" in reference)
+    if "clinical" in reference:
+        assert reference["clinical"] == sample_clinical(default_sample_case())
     assert result.probability == pytest.approx(reference["probability"], abs=1e-5)
     # float16 storage is allowed only because it moves the probability by < 1e-3.
     assert abs(reference["probability"] - reference["probability_float32_weights"]) <= FLOAT16_TOLERANCE

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from LVIPredictorLib import weights
+from LVIPredictorLib.vocabulary import kinds
 from lvi_training.cli import main
 from lvi_training.reference import default_sample_case
 
@@ -25,7 +26,10 @@ def test_predict_all_dce_models_from_the_dicom_series_writes_the_report(tmp_path
     assert "phase 2 of 4" in printed and "report: " in printed
     result = json.loads((out / "result.json").read_text())
     assert sorted(p["architecture"] for p in result["predictions"]) == sorted(
-        e["architecture"] for e in weights.bundled_catalog() if e["sequence"] == "dce")
+        e["architecture"] for e in weights.bundled_catalog() if e["sequence"] == "dce" and not kinds.needs_clinical(e))
+    # The bundled combined model is named, with the values it would need, not silently dropped.
+    assert "not run: demo-dce-clinical_combined combines clinical data with the images; give them with --clinical " \
+           "age=...," in printed
     # Phase 2 read from DICOM is the same image as the NIfTI copy the cards' reference used.
     for p in result["predictions"]:
         # The radiomics ring and background shells are distance thresholds on the series' own grid, which
@@ -56,7 +60,7 @@ def test_predict_on_a_missing_mask_is_one_clear_error_line(tmp_path, capsys):
 
 
 def test_predict_refuses_a_card_of_the_other_sequence(tmp_path, capsys):
-    entry = next(e for e in weights.bundled_catalog() if e["sequence"] == "dce")
+    entry = next(e for e in weights.bundled_catalog() if e["sequence"] == "dce" and not kinds.needs_clinical(e))
     rc = main(["predict", "--model", entry["card_path"], "--sequence", "t2", "--image", str(SAMPLE / "t2.nii.gz"),
                "--mask", str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path)])
     assert rc == 2

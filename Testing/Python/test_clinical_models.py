@@ -12,8 +12,9 @@ import shutil
 import numpy as np
 import pytest
 
-from LVIPredictorLib import clinical, weights
+from LVIPredictorLib import clinical, inference, weights
 from LVIPredictorLib.errors import InputError, WeightsError
+from LVIPredictorLib.inputs import readers
 from lvi_training import clinical_fit, clinical_table
 from lvi_training.cli import main as lvi
 from clinical_helpers import add_clinical_columns
@@ -179,6 +180,11 @@ def test_the_exported_card_declares_its_inputs_and_lvi_predict_takes_them(cohort
 
     assert lvi(["predict", "--dce", str(image), str(mask), "--model", str(models / "combined.json"), "--out",
                 str(tmp_path / "r2"), "--no-heatmap"]) == 2  # no --clinical: refused, naming the fields
+    capsys.readouterr()
+    assert lvi(["predict", "--dce", str(image), str(mask), "--model", str(models / "combined.json"), "--clinical",
+                "age=,her2=", "--out", str(tmp_path / "r3"), "--no-heatmap"]) == 2  # all missing: not all imputed
+    assert "needs clinical data (none given): --clinical age=...," in capsys.readouterr().err
+    assert not (tmp_path / "r3").exists()
     card["clinical"]["coefficients"][0] += 1.0
     (models / "combined.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="does not match its SHA-256"):
@@ -208,3 +214,42 @@ def test_the_null_cohort_ci_covers_one_half_for_the_clinical_and_combined_models
         lo, hi = m["auc_ci_delong"]
         assert lo <= 0.5 <= hi, "{}: null cohort AUC {:.3f} CI {:.3f}-{:.3f} excludes 0.5".format(
             model, m["auc"], lo, hi)
+
+
+def test_a_cohort_is_predicted_and_evaluated_with_each_case_s_own_clinical_columns(cohort, imaging_run,
+                                                                                  combined_run, tmp_path, capsys):
+    models = tmp_path / "models"
+    assert lvi(["export", str(imaging_run), "--out", str(models / "dce_radiomics")]) == 0
+    assert lvi(["export", str(combined_run), "--out", str(models / "combined"),
+                "--imaging-card", str(models / "dce_radiomics.json")]) == 0
+    card = weights.load_card(models / "combined.json")
+    assert lvi(["predict", "--cohort", str(cohort), "--model", str(models / "combined.json"), "--model",
+                str(models / "dce_radiomics.json"), "--out", str(tmp_path / "p")]) == 0
+    with open(tmp_path / "p" / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(cohort / "cohort.csv", newline="") as f:
+        columns = {row["case_id"]: row for row in csv.DictReader(f)}
+    imaging_id = weights.load_card(models / "dce_radiomics.json")["model_id"]
+    imaging = {r["case_id"]: float(r["probability"]) for r in rows if r["model_id"] == imaging_id}
+    combined = {r["case_id"]: float(r["probability"]) for r in rows if r["model_id"] == card["model_id"]}
+    assert len(combined) == len(columns) == 30
+    predictor = inference.Predictor(str(models / "dce_radiomics.json"), device="cpu")
+    for case_id, probability in combined.items():
+        row = columns[case_id]
+        image = readers.read_image(cohort / row["dce_image"])
+        imaging_p = predictor.predict(image, readers.read_mask(cohort / row["dce_mask"], reference=image)).probability
+        assert imaging[case_id] == pytest.approx(imaging_p, abs=1e-6)  # predictions.csv holds 6 decimals
+        expected = clinical.predict(card, clinical.parse_clinical(row, card), imaging_p)
+        assert probability == pytest.approx(expected["probability"], abs=1e-6)
+
+    capsys.readouterr()
+    assert lvi(["predict", "--cohort", str(cohort), "--model", str(models / "combined.json"), "--clinical", "age=50",
+                "--out", str(tmp_path / "q")]) == 2
+    assert "with --cohort each case's clinical values come from the cohort's columns" in capsys.readouterr().err
+
+    assert lvi(["evaluate", "--model", str(models / "combined.json"), "--cohort", str(cohort), "--out",
+                str(tmp_path / "e")]) == 0
+    from sklearn.metrics import roc_auc_score
+
+    labels = [int(columns[c]["lvi"]) for c in combined]
+    assert _metrics(tmp_path / "e")["auc"] == pytest.approx(roc_auc_score(labels, list(combined.values())))

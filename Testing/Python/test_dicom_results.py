@@ -13,6 +13,7 @@ from LVIPredictorLib import inference, weights
 from LVIPredictorLib.dicom import sr_seg
 from LVIPredictorLib.inputs import readers
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.vocabulary import kinds
 from lvi_training.cli import main
 from lvi_training.reference import default_sample_case
 from study_factory import FS_T2, write_enhanced_mr
@@ -153,7 +154,7 @@ def test_one_report_for_every_model_on_both_series(tmp_path, capsys):
     predictions = json.loads((out / "r" / "result.json").read_text())["predictions"]
     ds = pydicom.dcmread(out / "sr.dcm")
     groups = hd.sr.srread(out / "sr.dcm").content.get_volumetric_roi_measurement_groups()
-    assert len(groups) == len(predictions) == len(weights.bundled_catalog())
+    assert len(groups) == len(predictions) == len([e for e in weights.bundled_catalog() if not kinds.needs_clinical(e)])
     probabilities = sorted(v for concept, v, _ in _numbers(ds) if concept == ("99LVIPRED", "LVIPROB"))
     assert probabilities == pytest.approx(sorted(p["probability"] for p in predictions), abs=1e-6)
     # The late-fusion group names each member and what it said on its own.

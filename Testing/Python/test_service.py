@@ -6,6 +6,7 @@ import torch
 from LVIPredictorLib import weights
 from LVIPredictorLib.errors import PredictionCancelled
 from LVIPredictorLib.service import CaseService, record, series_from_files, threads
+from LVIPredictorLib.vocabulary import kinds
 from lvi_training.reference import default_sample_case
 
 SAMPLE = default_sample_case()
@@ -15,7 +16,16 @@ def test_choose_takes_the_bundled_models_whose_series_are_given():
     t2_only, refused = CaseService.choose(["t2"])
     assert t2_only and not refused and all(card["sequence"] == "t2" for card in t2_only)
     both, _ = CaseService.choose(["t2", "dce"])
-    assert {card["model_id"] for card in both} == {e["model_id"] for e in weights.bundled_catalog()}
+    catalog = weights.bundled_catalog()
+    # A model that reads clinical data runs only when some are given; it is named, not refused.
+    assert {card["model_id"] for card in both} == {e["model_id"] for e in catalog if not kinds.needs_clinical(e)}
+    combined = [e["model_id"] for e in catalog if kinds.needs_clinical(e)]
+    assert combined and [e["model_id"] for e in CaseService.skipped_for_clinical(["t2", "dce"])] == combined
+    with_clinical, _ = CaseService.choose(["t2", "dce"], clinical={"age": 61, "her2": ""})
+    assert {card["model_id"] for card in with_clinical} == {e["model_id"] for e in catalog}
+    empty, _ = CaseService.choose(["t2", "dce"], clinical="age=, her2=")  # every value missing: none given
+    assert {card["model_id"] for card in empty} == {card["model_id"] for card in both}
+    assert CaseService.skipped_for_clinical(["t2", "dce"], clinical="age=61") == []
     fused, _ = CaseService.choose(["t2", "dce"], sequence="t2+dce")
     assert fused and all(card["sequence"] == "t2+dce" for card in fused)
 

@@ -3,6 +3,8 @@
 import pytest
 import SimpleITK as sitk
 
+from LVIPredictorLib import clinical, weights
+
 from core_cards import ensemble_card, radiomics_card
 from slicer_headless import headless_slicer, module_file  # noqa: F401
 from synthetic_images import make_grid, mr_image, sphere_mask
@@ -73,5 +75,43 @@ def test_logic_predicts_with_a_late_fusion_card_like_its_members(module_file, dc
 
 def test_only_a_combined_card_asks_the_panel_for_clinical_data(module_file):
     logic = module_file.LVIPredictorLogic()
-    assert logic.clinicalInputs("demo-dce-radiomics_lr") == []
-    assert logic.clinicalInputs("demo-t2+dce-late_fusion") == []
+    assert logic.clinicalModels("demo-dce-radiomics_lr") == []
+    assert logic.clinicalModels("demo-t2+dce-late_fusion") == []
+    [card] = logic.clinicalModels("demo-dce-clinical_combined")
+    assert [entry["name"] for entry in card["clinical"]["inputs"]] == list(clinical.NAMES)
+    # The bundled catalog: its combined model reads DCE, so a T2-only case is asked for nothing.
+    assert [c["model_id"] for c in logic.clinicalModels()] == ["demo-dce-clinical_combined"]
+    assert [c["model_id"] for c in logic.clinicalModels(architecture="clinical_combined", given=["dce"])] == [
+        "demo-dce-clinical_combined"]
+    assert logic.clinicalModels(given=["t2"]) == [] and logic.clinicalModels(architecture="resnet10_2d") == []
+
+
+def test_the_bundled_combined_model_runs_in_slicer_with_the_case_s_clinical_values(module_file, headless_slicer):
+    import slicer
+
+    from LVIPredictorSlicerLib import scene
+    from LVIPredictorSlicerLib.sample_data import sampleCase, sampleClinical
+
+    dce, maskPath = sampleCase("dce")
+    logic = module_file.LVIPredictorLogic()
+    segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "VOI")
+    segmentId = logic.importMask(maskPath, segmentation, dce)
+    card = weights.load_card(weights.resolve_card("demo-dce-clinical_combined"))
+    reference = card["reference_prediction"]
+    with pytest.raises(module_file.InputError, match=r"needs the case.s clinical data \(none given\): age=..."):
+        logic.predictCase({"dce": dce}, segmentation, segmentId, model="demo-dce-clinical_combined", device="cpu")
+    (viaSlicer,) = logic.predictCase({"dce": dce}, segmentation, segmentId, model="demo-dce-clinical_combined",
+                                     device="cpu", clinical=sampleClinical())
+    assert viaSlicer.probability == pytest.approx(reference["probability"], abs=1e-4)
+    assert viaSlicer.clinical["values"]["age"] == reference["clinical"]["age"]
+    lines = scene.resultLines([viaSlicer])
+    assert any(line.strip().startswith("imaging model demo-dce-radiomics_lr:") for line in lines)
+    assert any("clinical values: age 52" in line for line in lines)
+    # "All matching models" runs it only when some clinical value is given.
+    everything = logic.predictCase({"dce": dce}, segmentation, segmentId, device="cpu",
+                                   clinical={"age": "", "ki67": None})
+    assert "demo-dce-clinical_combined" not in [p.model_id for p in everything]
+    withAge = logic.predictCase({"dce": dce}, segmentation, segmentId, device="cpu", clinical={"age": 52})
+    [combined] = [p for p in withAge if p.model_id == "demo-dce-clinical_combined"]
+    assert set(combined.clinical["imputed"]) == set(clinical.NAMES) - {"age"}  # each named in its warnings
+    assert any(w.startswith("imputed (missing): tumour_size_mm = ") for w in combined.warnings)

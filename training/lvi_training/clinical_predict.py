@@ -10,23 +10,29 @@ from pathlib import Path
 
 from LVIPredictorLib import clinical
 from LVIPredictorLib.errors import InputError
+from LVIPredictorLib.service.case import clinical_given
 from LVIPredictorLib.vocabulary import kinds
 
 
 def check_cards(cards, args):
-    """Refuse --clinical without a combined card, a combined card without --clinical, and combined cards
-    with --cohort; parse the values now so that a bad one stops the command before any image is read."""
+    """Refuse --clinical without a combined card or with --cohort (whose cases bring their own values),
+    and a combined card without --clinical; parse the values now so that a bad one stops the command
+    before any image is read."""
     combined = [card for card in cards if kinds.is_combined(card)]
     if getattr(args, "clinical", None) and not combined:
         raise InputError("--clinical", "no chosen model is a combined (clinical + imaging) model card; clinical data "
                                        "would not be used")
+    if getattr(args, "cohort", None):
+        if getattr(args, "clinical", None):
+            raise InputError("--clinical", "with --cohort each case's clinical values come from the cohort's columns "
+                                           "({})".format(", ".join(clinical.NAMES)))
+        return
     for card in combined:
-        if getattr(args, "cohort", None):
-            raise InputError(card["_card_path"], "a combined model is predicted one case at a time, with --clinical")
-        if not getattr(args, "clinical", None):
-            raise InputError(card["_card_path"], "model {} needs clinical data: --clinical {}".format(
+        values = clinical_input(getattr(args, "clinical", None))
+        clinical.parse_clinical(values, card)  # a value outside its range is named before "none given"
+        if not clinical_given(values):
+            raise InputError(card["_card_path"], "model {} needs clinical data (none given): --clinical {}".format(
                 card["model_id"], ",".join(n + "=..." for n in clinical.card_fields(card))))
-        clinical.parse_clinical(clinical_input(args.clinical), card)
 
 
 def clinical_input(value):

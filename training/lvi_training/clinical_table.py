@@ -68,8 +68,8 @@ def _auc(entry):
 
 
 def _diff(entry):
-    return "{:+.3f} ({:+.3f} to {:+.3f}), p = {:.3f}".format(entry["difference"], entry["ci"][0], entry["ci"][1],
-                                                             entry["p"])
+    p = "p < 0.001" if entry["p"] < 0.001 else "p = {:.3f}".format(entry["p"])  # never "p = 0.000"
+    return "{:+.3f} ({:+.3f} to {:+.3f}), {}".format(entry["difference"], entry["ci"][0], entry["ci"][1], p)
 
 
 def markdown(rows):

@@ -62,6 +62,8 @@ def markdown_row(card):
     recipe = (training.get("recipe") or {}).get("name", "-")
     if architectures.is_radiomics(card["architecture"]):
         how = "radiomics + LR"
+    elif kinds.is_combined(card):
+        how = "clinical columns + the probability of " + card["imaging_model"]["model_id"]
     elif kinds.is_late_fusion(card):
         how = "mean logit of " + " + ".join("{} {}".format(sequences.LABELS[m["sequence"]], m["architecture"])
                                             for m in card["members"])
@@ -126,6 +128,8 @@ def show_card(model):
     card = weights.load_card(weights.resolve_card(model))
     if kinds.is_late_fusion(card):
         return _show_late_fusion(card, weights.member_cards(card))
+    if kinds.is_combined(card):
+        return _show_combined(card)
     network, _ = weights.load_model(card)  # verifies the SHA-256 and every tensor's shape
     spec = card["preprocessing"]
     training = card.get("training") or {}
@@ -188,6 +192,30 @@ def _show_late_fusion(card, members):
         for m in members]
     lines += _metric_lines(card)
     lines += [("trained by", (card.get("training") or {}).get("command", "-")),
+              ("intended use", card.get("intended_use", "-"))]
+    _print_lines(lines, card)
+    return 0
+
+
+def _show_combined(card):
+    from LVIPredictorLib import clinical, weights
+
+    imaging = card["_imaging_card"]
+    if not kinds.is_late_fusion(imaging) and kinds.kind_of(imaging).has_network:
+        weights.load_model(imaging)  # verifies the imaging model's weights file against its SHA-256
+    section = card["clinical"]
+    lines = [("model", card["model_id"] + ("  [DEMO weights]" if card.get("demo") else "")),
+             ("card", card["_card_path"]),
+             ("architecture", "clinical + imaging: logistic regression on {} clinical input(s), their missing "
+                              "indicators and the logit of an imaging model's probability".format(len(section["inputs"]))),
+             ("  imaging", "{} ({} on {}; {}), weights SHA-256 {} verified".format(
+                 imaging["model_id"], imaging["architecture"], sequences.LABELS[imaging["sequence"]],
+                 imaging["_card_path"], imaging["weights_sha256"][:16]))]
+    lines += [("  clinical", line) for line in clinical.describe_inputs(card)]
+    lines += [("  missing", section["imputation"]["rule"])]
+    lines += _metric_lines(card)
+    lines += [("trained by", (card.get("training") or {}).get("command", "-")),
+              ("card SHA-256", "{} verified (coefficients and imaging weights)".format(card["weights_sha256"])),
               ("intended use", card.get("intended_use", "-"))]
     _print_lines(lines, card)
     return 0

@@ -5,11 +5,12 @@ import sys
 import time
 from pathlib import Path
 
-from LVIPredictorLib import weights
+from LVIPredictorLib import clinical, weights
 from LVIPredictorLib.atomic_files import StagedFiles
 from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.service import CaseService, outputs, record, series_from_files
-from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorLib.service.case import clinical_given
+from LVIPredictorLib.vocabulary import kinds, sequences
 
 from . import clinical_predict as clinical_hook
 
@@ -62,9 +63,11 @@ def register(subparsers):
                                                               "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
     p.add_argument("--clinical", metavar="NAME=VALUE,...|ROW.csv",
-                   help="clinical data for a combined (clinical + imaging) model card: e.g. "
+                   help="the case's clinical values for a combined (clinical + imaging) model: e.g. "
                         "age=61,tumour_size_mm=24,mri_aln=1,peritumoral_edema=0,her2=0,ki67=30 (an empty or absent "
-                        "value is missing and imputed as the card states), or a CSV file with a header and one row")
+                        "value is missing and filled as the card states; at least one value), or a CSV file with a "
+                        "header and one row. Without it the bundled combined model is not run. With --cohort, each "
+                        "case's values come from cohort.csv's clinical columns instead")
     p.set_defaults(func=run)
 
 
@@ -113,18 +116,28 @@ def _cards(args):
     return cards
 
 
-def _chosen(service, args, given, cards):
-    """The cards to run on the series ``given``: --model's, else every bundled model that fits (with
-    --sequence and --t2/--dce: only that sequence's models, e.g. the fused ones)."""
+def _chosen(service, args, given, cards, clinical_values=None):
+    """(the cards to run on the series ``given``, notes on bundled models left out): --model's cards, else
+    every bundled model that fits (with --sequence and --t2/--dce: only that sequence's models, e.g. the
+    fused ones); bundled combined (clinical + imaging) models only with --clinical."""
     only = args.sequence if args.sequence and args.image is None else None
-    chosen, refused = service.choose(given, cards, sequence=only)
+    chosen, refused = service.choose(given, cards, sequence=only, clinical=clinical_values)
     if refused:
         card, why = refused[0]
         raise LVIError(card["_card_path"], why + ": give --t2 IMAGE MASK and --dce IMAGE MASK")
     if not chosen:
         raise LVIError(str(weights.models_dir()), "no bundled model reads {}".format(
             only or " and ".join(sorted(given))))
-    return chosen
+    if cards:
+        return chosen, []
+    if args.clinical and not any(kinds.needs_clinical(card) for card in chosen):
+        raise LVIError("--clinical", "no bundled combined (clinical + imaging) model reads {}; clinical data "
+                                     "would not be used".format(only or " and ".join(sorted(given))))
+    clinical_hook.check_cards(chosen, args)  # a bad value stops the command before any image is read
+    notes = ["not run: {} combines clinical data with the images; give them with --clinical {}".format(
+        entry["model_id"], ",".join(n + "=..." for n in entry.get("clinical_inputs", [])))
+        for entry in service.skipped_for_clinical(given, sequence=only, clinical=clinical_values)]
+    return chosen, notes
 
 
 def run(args):
@@ -141,7 +154,8 @@ def run(args):
     out_paths = outputs.case_outputs(args.out, args.dicom_sr, args.dicom_seg, list(paths),
                                      inputs=[p for pair in paths.values() for p in pair], overwrite=args.overwrite)
     service = CaseService(device=args.device)
-    cards = _chosen(service, args, list(paths), cards)
+    clinical_values = clinical_hook.clinical_input(args.clinical)
+    cards, notes = _chosen(service, args, list(paths), cards, clinical_values)
 
     started = time.perf_counter()
     inputs = {}
@@ -156,10 +170,11 @@ def run(args):
     if out_paths["sr"] is not None or out_paths["seg"]:
         sources = outputs.dicom_sources(inputs, list(inputs), label=weights.voi_label(cards[0]))
 
-    result = service.predict(inputs, cards, heatmap=not args.no_heatmap,
-                             clinical=clinical_hook.clinical_input(args.clinical))
+    result = service.predict(inputs, cards, heatmap=not args.no_heatmap, clinical=clinical_values)
     result.read_seconds = read_seconds
     _print_table(result)
+    for note in notes:
+        print(note)
     written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite)
     print()
     print("report: {}".format(Path(args.out).resolve()))
@@ -174,8 +189,9 @@ def _print_table(result):
     for p in result.predictions:
         print("{:<30} {:>11.3f} {:>6} {:>9.3f} {:>6}".format(p.model_id, p.probability, "LVI+" if p.label else "LVI-",
                                                             p.threshold, p.device))
+        role = "(its imaging model)" if p.architecture == kinds.COMBINED else "(late-fusion member)"
         for member, probability in p.member_probabilities.items():
-            print("  {:<28} {:>11.3f}   (late-fusion member)".format(member, probability))
+            print("  {:<28} {:>11.3f}   {}".format(member, probability, role))
     for w in result.warnings():
         print("warning: {}".format(w))
 
@@ -195,7 +211,10 @@ def _predict_cohort(args):
     cohort = load_cohort(args.cohort)
     validate_cohort(cohort, read_images=False, labels=False).raise_if_problems()
     service = CaseService(device=args.device)
-    cards = _cards(args) or service.choose(sequences.SEQUENCES, architecture=None)[0]
+    # Bundled combined models run too when the cohort has clinical columns with values (each case its own).
+    values = next((case.clinical for case in cohort.cases if clinical_given(
+        {name: case.clinical.get(name) for name in clinical.NAMES})), None)
+    cards = _cards(args) or service.choose(sequences.SEQUENCES, clinical=values)[0]
     rows, errors = [], []
     for number, case in enumerate(cohort.cases, start=1):
         for _card, prediction in predict_cohort_case(service, case, cards, args.dce_phase, errors,

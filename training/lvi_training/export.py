@@ -221,7 +221,18 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
 
     if atomic.load_json(Path(run_dir) / "config.json").get("model") in clinical_fit.MODELS:
         # A logistic regression on clinical columns: a card, no weights file (clinical_export.py).
-        return None, clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
+        if reference_case is not None and imaging_card is None:
+            raise InputError(str(run_dir), "--reference-case needs a combined (clinical + imaging) run: a "
+                                           "clinical-only card reads no images")
+        card_path = clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
+        if reference_case is not None:
+            from .reference import record_combined_reference
+            try:
+                record_combined_reference(card_path, reference_case)
+            except Exception:
+                card_path.unlink()  # no card without the reference the user asked for
+                raise
+        return None, card_path
     if imaging_card is not None:
         raise InputError(str(imaging_card), "--imaging-card goes with a combined (clinical + imaging) run only")
     check_run_finished(run_dir)

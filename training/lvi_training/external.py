@@ -15,7 +15,7 @@ import numpy as np
 from LVIPredictorLib import weights
 from LVIPredictorLib.errors import InputError, LVIError
 from LVIPredictorLib.service import CaseService, series_from_files
-from LVIPredictorLib.vocabulary import sequences
+from LVIPredictorLib.vocabulary import kinds, sequences
 
 from . import atomic, metrics
 from .cohort import load_cohort, validate_cohort
@@ -85,7 +85,8 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
 
 
 def predict_cohort_case(service, case, cards, dce_phase, errors, label=None):
-    """[(card, Prediction)] for every card whose series ``case`` has; each series is read once, and a
+    """[(card, Prediction)] for every card whose series ``case`` has (a combined card with the case's
+    clinical columns); each series is read once, and a
     case/model pair that fails goes to ``errors`` as [case id, model id, message]. ``label`` keeps one
     label of a multi-label mask (``lvi predict --label``)."""
     needed = sorted({n for card in cards if case.has(card["sequence"]) for n in sequences.channels(card["sequence"])})
@@ -104,7 +105,10 @@ def predict_cohort_case(service, case, cards, dce_phase, errors, label=None):
         problem = next((failed[n] for n in names if n in failed), None)
         if problem is None:
             try:
-                done.append((card, service.predict({n: inputs[n] for n in names}, [card]).predictions[0]))
+                # A combined card reads the case's clinical columns (cohort.csv); a case without any is refused.
+                values = case.clinical if kinds.needs_clinical(card) else None
+                done.append((card, service.predict({n: inputs[n] for n in names}, [card],
+                                                   clinical=values).predictions[0]))
                 continue
             except LVIError as exc:
                 problem = exc

@@ -62,9 +62,42 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
     return _write_reference(card_path, card, case_dir, stored, p32)
 
 
-def _write_reference(card_path, card, case_dir, stored, p32):
+def sample_clinical(case_dir):
+    """The case's clinical values, from its case.json: {column: value}."""
+    from LVIPredictorLib import clinical
+
+    return dict(clinical.values_from_case_json(Path(case_dir) / "case.json"))
+
+
+def record_combined_reference(card_path, case_dir=None):
+    """Add ``reference_prediction`` to a combined (clinical + imaging) card: its probability on the sample
+    case with that case's clinical values, and beside it the regression applied to its imaging model's
+    float32-weight probability."""
+    from LVIPredictorLib import clinical
+
+    case_dir = Path(case_dir) if case_dir else default_sample_case()
+    card = weights.load_card(card_path)
+    imaging = card["_imaging_card"]
+    images, masks = sample_inputs(case_dir, imaging["sequence"])
+    values = sample_clinical(case_dir)
+    stored = inference.Predictor(card, device="cpu").predict_case(images, masks, clinical_values=values)
+    imaging_reference = imaging.get("reference_prediction") or {}
+    if imaging_reference.get("case") != case_dir.name or "probability_float32_weights" not in imaging_reference:
+        raise RuntimeError("{}: its imaging card needs a reference prediction on {} (lvi export "
+                           "--reference-case)".format(card_path, case_dir.name))
+    parsed = clinical.parse_clinical(values, card)
+    p32 = clinical.predict(card, parsed, imaging_reference["probability_float32_weights"])["probability"]
+    if abs(stored.probability - p32) > FLOAT16_TOLERANCE:
+        raise RuntimeError("{}: stored imaging weights move the sample probability by {:.2e} (> {})".format(
+            card_path, abs(stored.probability - p32), FLOAT16_TOLERANCE))
+    reference = _write_reference(card_path, card, case_dir, stored, p32, clinical_values=values)
+    return reference
+
+
+def _write_reference(card_path, card, case_dir, stored, p32, clinical_values=None):
     names = sequences.channels(card["sequence"])
     card.pop("_card_path", None)
+    card.pop("_imaging_card", None)
     card["reference_prediction"] = {
         "case": case_dir.name, "image": " + ".join(CASE_FILES[n][0] for n in names),
         "mask": " + ".join(CASE_FILES[n][1] for n in names), "device": "cpu",
@@ -72,6 +105,8 @@ def _write_reference(card_path, card, case_dir, stored, p32):
         "note": "recomputed by the test suite from the stored weights; must match to 1e-5"}
     if stored.member_probabilities:
         card["reference_prediction"]["member_probabilities"] = stored.member_probabilities
+    if clinical_values is not None:
+        card["reference_prediction"]["clinical"] = clinical_values
     write_json_atomic(card_path, card)
     return card["reference_prediction"]
 

@@ -58,6 +58,9 @@ class Prediction:
     dce_phase: Optional[int] = None
     # The card's out-of-fold AUC 95 % CI (None when the card has none): readers are warned when it includes 0.5.
     auc_ci: Optional[Tuple[float, float]] = None
+    # A combined (clinical + imaging) model: the clinical values it read ({name: value, None = missing}),
+    # the values filled in for missing ones, and each feature's term on the log-odds scale.
+    clinical: Optional[Dict[str, dict]] = None
 
     @property
     def heatmap(self):
@@ -90,6 +93,8 @@ class Prediction:
         d["timings"] = dict(self.timings)
         if self.member_probabilities:
             d["member_probabilities"] = dict(self.member_probabilities)
+        if self.clinical is not None:
+            d["clinical"] = {k: dict(v) for k, v in self.clinical.items()}
         if self.heatmaps:  # which map was drawn where, by which method (the images go to the figure)
             d["heatmaps"] = [{"model_id": m.model_id, "sequence": m.sequence, "method": m.method}
                              for m in self.heatmaps]
@@ -259,10 +264,11 @@ class Predictor:
 
 def _combined_prediction(card, imaging, clinical_values, device):
     """A combined card's answer from its imaging model's Prediction and the case's clinical values."""
-    if clinical_values is None:
-        raise InputError(card.get("_card_path"), "model {} needs the case's clinical data: {}".format(
+    values = clinical.parse_clinical(clinical_values, card) if clinical_values is not None else {}
+    if not any(v is not None for v in values.values()):
+        # Every value filled in by the card's rule would be a prediction about nobody in particular.
+        raise InputError(card.get("_card_path"), "model {} needs the case's clinical data (none given): {}".format(
             card["model_id"], ", ".join(n + "=..." for n in clinical.card_fields(card))))
-    values = clinical.parse_clinical(clinical_values, card)
     result = clinical.predict(card, values, imaging.probability)
     warnings = []
     if result["imputed"]:
@@ -276,7 +282,8 @@ def _combined_prediction(card, imaging, clinical_values, device):
         weights_sha256=card["weights_sha256"], device=device, warnings=warnings, timings=dict(imaging.timings),
         demo=bool(card.get("demo")) or imaging.demo, heatmaps=list(imaging.heatmaps),
         member_probabilities={imaging.model_id: imaging.probability}, dce_phase=imaging.dce_phase,
-        auc_ci=auc_interval(card))
+        auc_ci=auc_interval(card),
+        clinical={"values": dict(values), "imputed": dict(result["imputed"]), "log_odds": result["contributions"]})
 
 
 def auc_interval(card):

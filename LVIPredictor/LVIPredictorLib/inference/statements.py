@@ -4,9 +4,11 @@
   "0.418, LVI+" never reads as a contradiction of a 0.5 cut-off the reader assumed.
 - :func:`chance_banner`: a warning when the model's own out-of-fold AUC confidence interval
   (the card's ``metrics``) includes 0.5: nothing shows it does better than a coin.
+- :func:`basis`: what else the probability rests on: each late-fusion member's probability, or a
+  combined model's imaging probability and the clinical values it read (missing ones and their fill).
 """
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 
 def verdict(probability, threshold, label):
@@ -29,3 +31,19 @@ def chance_banner(model_id, auc_ci):
         return None
     return ("{}: its own out-of-fold AUC 95% CI {:.2f}-{:.2f} includes 0.5, so it has not been shown to "
             "predict LVI better than chance; do not rely on this result").format(model_id, auc_ci[0], auc_ci[1])
+
+
+def basis(prediction):
+    # type: (object) -> List[str]
+    """Lines under a verdict: the models and values the probability was computed from."""
+    clinical = getattr(prediction, "clinical", None)
+    role = "imaging model" if clinical is not None else "member"
+    lines = ["{} {}: {:.3f}".format(role, member, probability)
+             for member, probability in prediction.member_probabilities.items()]
+    if clinical is not None:
+        imputed = clinical.get("imputed") or {}
+        values = ["{} {}".format(name, "not recorded, filled with {:g}".format(imputed[name]) if name in imputed
+                                 else "{:g}".format(value))
+                  for name, value in clinical["values"].items()]
+        lines.append("clinical values: " + ", ".join(values))
+    return lines

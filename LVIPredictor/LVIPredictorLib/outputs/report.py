@@ -109,8 +109,7 @@ def footer_lines(predictions):
     lines, banners = [], []
     for p in predictions:
         lines.append("{}: {}".format(p.model_id, statements.verdict(p.probability, p.threshold, p.label)))
-        for member, probability in p.member_probabilities.items():
-            lines.append("    member {}: {:.3f}".format(member, probability))
+        lines.extend("    " + line for line in statements.basis(p))
         banner = statements.chance_banner(p.model_id, p.auc_ci)
         if banner:
             banners.append(banner)
@@ -176,11 +175,13 @@ def write_report(out_dir, series, predictions, payload, case_label=None, files=N
                     heat.model_id, prediction.model_id)
                 ax.set_title("{}\n{}".format(whose, heat.method), fontsize=8, loc="left")
             _decorate(ax, shown.image, window, letters)
-    colour_axes = fig.add_axes([0.92, bottom_in / height + 0.05, 0.018, 1 - (top_in + bottom_in) / height - 0.1])
-    bar = fig.colorbar(cm.ScalarMappable(norm=heat_norm, cmap="jet"), cax=colour_axes)
-    bar.set_label("heat-map: evidence that raised the LVI score\n(1 = the map's maximum; below {:.2f} not drawn)"
-                  .format(HEAT_FLOOR), fontsize=8)
-    bar.ax.tick_params(labelsize=7)
+    if any(maps.values()):  # a colour bar beside no map would suggest one is drawn
+        colour_axes = fig.add_axes([0.92, bottom_in / height + 0.05, 0.018,
+                                    1 - (top_in + bottom_in) / height - 0.1])
+        bar = fig.colorbar(cm.ScalarMappable(norm=heat_norm, cmap="jet"), cax=colour_axes)
+        bar.set_label("heat-map: evidence that raised the LVI score\n(1 = the map's maximum; below {:.2f} not "
+                      "drawn)".format(HEAT_FLOOR), fontsize=8)
+        bar.ax.tick_params(labelsize=7)
 
     fig.text(0.02, 1 - 0.25 / height, "Case {} · VOI outlined in green · each series on its largest VOI "
              "cross-section".format(case_label or "?"), fontsize=10, fontweight="bold", va="center")

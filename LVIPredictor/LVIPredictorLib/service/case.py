@@ -48,6 +48,18 @@ def card_of(model):
     return model if isinstance(model, dict) else weights.load_card(weights.resolve_card(model))
 
 
+def clinical_given(clinical):
+    # type: (object) -> bool
+    """Whether ``clinical`` ("age=61,..." text or a {name: value} mapping) holds at least one value."""
+    if clinical is None:
+        return False
+    if isinstance(clinical, str):
+        parts = [part.strip() for part in clinical.split(",") if part.strip()]
+        # A part without "=" counts as given, so that parse_clinical refuses it by name instead of it being ignored.
+        return any("=" not in part or part.split("=", 1)[1].strip() for part in parts)
+    return any(value is not None and str(value).strip() != "" for value in dict(clinical).values())
+
+
 def fits(card, given):
     # type: (dict, Sequence[str]) -> bool
     return set(sequences.channels(card["sequence"])) <= set(given)
@@ -64,24 +76,22 @@ class CaseService(object):
     # --- which models --------------------------------------------------------------------
 
     @staticmethod
-    def choose(given, models=None, architecture=None, sequence=None):
-        # type: (Sequence[str], Optional[list], Optional[str], Optional[str]) -> Tuple[list, list]
+    def choose(given, models=None, architecture=None, sequence=None, clinical=None):
+        # type: (Sequence[str], Optional[list], Optional[str], Optional[str], object) -> Tuple[list, list]
         """(cards that fit the series ``given``, [(card, why not)] for chosen cards that do not).
 
         ``models``: bundled ids, card paths or card dicts; None means every bundled model, filtered
-        by ``architecture`` (a registry name or ``late_fusion``) and ``sequence`` (e.g. only the
-        fused "t2+dce" models).
+        by ``architecture`` (a registry name, ``late_fusion`` or ``clinical_combined``) and ``sequence``
+        (e.g. only the fused "t2+dce" models). Bundled models that read clinical data are among them
+        only when ``clinical`` holds a value: a case without clinical data is not refused by a model
+        nobody asked for (:meth:`skipped_for_clinical` names them).
         """
         if models:
             cards = [card_of(m) for m in models]
         else:
-            catalog = weights.bundled_catalog()
-            if not catalog:
-                raise LVIError(str(weights.models_dir()), "no bundled models found (catalog.json missing); "
-                                                          "choose a model card file")
-            cards = [weights.load_card(e["card_path"]) for e in catalog
-                     if (architecture is None or e["architecture"] == architecture)
-                     and (sequence is None or e["sequence"] == sequence) and fits(e, given)]
+            cards = [weights.load_card(e["card_path"])
+                     for e in CaseService._catalog_fitting(given, architecture, sequence)
+                     if not kinds.needs_clinical(e) or clinical_given(clinical)]
         chosen, refused = [], []
         for card in cards:
             if fits(card, given):
@@ -90,6 +100,23 @@ class CaseService(object):
                 lacking = [sequences.LABELS[s] for s in sequences.channels(card["sequence"]) if s not in given]
                 refused.append((card, "model {} needs {} as well".format(card["model_id"], " and ".join(lacking))))
         return chosen, refused
+
+    @staticmethod
+    def skipped_for_clinical(given, architecture=None, sequence=None, clinical=None):
+        # type: (Sequence[str], Optional[str], Optional[str], object) -> List[dict]
+        """Catalog entries :meth:`choose` leaves out for want of clinical data ([] when ``clinical`` has some)."""
+        if clinical_given(clinical):
+            return []
+        return [e for e in CaseService._catalog_fitting(given, architecture, sequence) if kinds.needs_clinical(e)]
+
+    @staticmethod
+    def _catalog_fitting(given, architecture, sequence):
+        catalog = weights.bundled_catalog()
+        if not catalog:
+            raise LVIError(str(weights.models_dir()), "no bundled models found (catalog.json missing); "
+                                                      "choose a model card file")
+        return [e for e in catalog if (architecture is None or e["architecture"] == architecture)
+                and (sequence is None or e["sequence"] == sequence) and fits(e, given)]
 
     def predictor(self, card):
         from LVIPredictorLib.inference import Predictor
@@ -181,13 +208,14 @@ def _phase_read(inputs, card):
 
 
 def predict_case(inputs, models=None, device="auto", heatmap=False, architecture=None, sequence=None,
-                 progress=None, cancel=None):
+                 progress=None, cancel=None, clinical=None):
     """One case with the chosen models (default: every bundled model that fits the given series)."""
     service = CaseService(device=device)
     started = time.perf_counter()
-    cards, refused = service.choose(list(inputs), models, architecture=architecture, sequence=sequence)
+    cards, refused = service.choose(list(inputs), models, architecture=architecture, sequence=sequence,
+                                    clinical=clinical)
     if refused:
         raise InputError(refused[0][0].get("_card_path"), refused[0][1])
-    result = service.predict(inputs, cards, heatmap=heatmap, progress=progress, cancel=cancel)
+    result = service.predict(inputs, cards, heatmap=heatmap, progress=progress, cancel=cancel, clinical=clinical)
     result.read_seconds = time.perf_counter() - started
     return result

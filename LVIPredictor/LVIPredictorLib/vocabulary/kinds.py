@@ -20,12 +20,15 @@ COMBINED = "clinical_combined"
 
 
 class ModelKind(object):
-    def __init__(self, name, label, heatmap, no_heatmap_reason=None, has_network=True):
+    def __init__(self, name, label, heatmap, no_heatmap_reason=None, has_network=True, needs_clinical=False):
         self.name = name
         self.label = label
         self.heatmap = heatmap
         self.no_heatmap_reason = no_heatmap_reason
         self.has_network = has_network  # an nn.Module of its own, stored in a safetensors file
+        # Reads the case's clinical values besides its series: run only when they are given, never
+        # picked among "every model that fits" a case that has none.
+        self.needs_clinical = needs_clinical
 
     def __repr__(self):
         return "ModelKind({!r})".format(self.name)
@@ -37,7 +40,8 @@ KINDS = {
         architectures.RADIOMICS, "radiomics + logistic regression", heatmap=False,
         no_heatmap_reason="no heat-map for the radiomics model: it reads features of the whole VOI, not pixels"),
     LATE_FUSION: ModelKind(LATE_FUSION, "late fusion (networks averaged)", heatmap=True, has_network=False),
-    COMBINED: ModelKind(COMBINED, "clinical + imaging (logistic regression)", heatmap=True, has_network=False),
+    COMBINED: ModelKind(COMBINED, "clinical + imaging (logistic regression)", heatmap=True, has_network=False,
+                        needs_clinical=True),
 }
 
 
@@ -64,10 +68,17 @@ def is_combined(card):
     return isinstance(card, dict) and card.get("architecture") == COMBINED
 
 
+def needs_clinical(card):
+    # type: (dict) -> bool
+    """Whether a card (or a catalog entry: it has the card's ``architecture``) reads clinical data."""
+    return kind_of(card).needs_clinical
+
+
 # Names shown where a person picks an architecture (the Slicer panel): the registry's networks and
 # baseline, then the late fusion. None = every model that fits the given series.
 def display_choices():
     choices = [("All matching models", None)]
     choices += [(a.short_label, a.name) for a in architectures.REGISTRY.values()]
     choices.append(("Late fusion (networks averaged)", LATE_FUSION))
+    choices.append(("Clinical + imaging (combined)", COMBINED))
     return choices
