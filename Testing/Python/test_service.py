@@ -109,3 +109,13 @@ def test_the_adaptive_decision_is_reused_for_a_moment_not_sampled_per_case(monke
     policy = threads.ThreadPolicy("adaptive")
     assert [policy.threads() for _ in range(5)] == [1] * 5
     assert len(samples) == 1
+
+
+def test_the_report_names_a_dicom_case_by_its_patient_id_and_study_date_not_its_folder():
+    from LVIPredictorLib.service.outputs import case_label
+
+    dicom = series_from_files("dce", SAMPLE / "dicom" / "dce", SAMPLE / "dce_mask.nii.gz")
+    nifti = series_from_files("t2", SAMPLE / "t2.nii.gz", SAMPLE / "t2_mask.nii.gz")
+    assert case_label({"dce": dicom}) == "SAMPLE001 (DICOM patient ID, study 2012-10-24)"
+    assert case_label({"t2": nifti, "dce": dicom}) == "SAMPLE001 (DICOM patient ID, study 2012-10-24)"
+    assert case_label({"t2": nifti}) == "SampleData/LVI-Sample-001"

@@ -408,6 +408,19 @@ class SeriesAttributes:
     frame_of_reference_uid: str = ""
 
 
+def patient_and_study_date(path: str) -> Tuple[str, str]:
+    """(PatientID, StudyDate as YYYY-MM-DD) of a DICOM file, "" where absent or unreadable: a report names
+    the case by them rather than by the folder it was read from."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientID", "StudyDate"])
+    except Exception:  # the label is a courtesy: an unreadable header only loses it
+        return "", ""
+    date = str(ds.get("StudyDate", "") or "").strip()
+    if len(date) == 8 and date.isdigit():
+        date = "{}-{}-{}".format(date[:4], date[4:6], date[6:])
+    return str(ds.get("PatientID", "") or "").strip(), date
+
+
 def read_series_attributes(path: str, dataset=None) -> SeriesAttributes:
     """Read the full header of ``path`` (or use ``dataset``) for :class:`SeriesAttributes`. An
     enhanced (multi-frame) image keeps most of them in its functional groups: a value missing at

@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional
 import SimpleITK as sitk
 
 from LVIPredictorLib.atomic_files import StagedFiles
-from LVIPredictorLib.dicom import sr_seg
+from LVIPredictorLib.dicom import headers, sr_seg
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.inputs import readers
 from LVIPredictorLib.outputs import report
@@ -241,8 +241,21 @@ def write_case_report(out_dir, result, files=None):
         shown[name] = report.ShownSeries(series.image, mask, sequences.LABELS[name],
                                          series.description or os.path.basename(str(series.image_source)))
     payload = record.payload(result, {"read_seconds": result.read_seconds, "shown": list(shown)})
-    case = report.case_label_of([s.image_source for s in result.inputs.values()])
+    case = case_label(result.inputs)
     return report.write_report(out_dir, shown, result.predictions, payload, case_label=case, files=files)
+
+
+def case_label(inputs):
+    # type: (Dict[str, object]) -> Optional[str]
+    """How the report names the case: its DICOM patient ID and study date when a series was read from
+    DICOM, else the folder its files were read from."""
+    for series in inputs.values():
+        files = getattr(series.info, "files", None) or []
+        if files:
+            patient, date = headers.patient_and_study_date(files[0])
+            if patient:
+                return "{} (DICOM patient ID{})".format(patient, ", study " + date if date else "")
+    return report.case_label_of([s.image_source for s in inputs.values()])
 
 
 def write_case_outputs(result, paths, sources=None, overwrite=False, voi_author=None):
