@@ -71,6 +71,27 @@ def test_a_card_scored_on_another_cohort_gives_run_style_results_at_its_frozen_t
     assert "already holds metrics.json" in capsys.readouterr().err
 
 
+def test_the_four_result_files_are_written_together_or_not_at_all(card, other_cohort, tmp_path, monkeypatch,
+                                                                     capsys):
+    from lvi_training import plots
+
+    out = tmp_path / "ext"
+    assert lvi(["evaluate", "--model", str(card), "--cohort", str(other_cohort), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == sorted(["metrics.json", "predictions.csv", "roc.png", "calibration.png"])
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plots, "calibration_plot", full_disk)  # after predictions.csv and roc.png were drawn
+    with pytest.raises(OSError, match="No space left"):
+        lvi(["evaluate", "--model", str(card), "--cohort", str(other_cohort), "--out", str(out), "--overwrite"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the earlier results, whole
+    with pytest.raises(OSError, match="No space left"):
+        lvi(["evaluate", "--model", str(card), "--cohort", str(other_cohort), "--out", str(tmp_path / "new")])
+    assert not (tmp_path / "new").exists() or list((tmp_path / "new").iterdir()) == []
+
+
 def test_scoring_a_model_on_its_own_training_cohort_says_so(card, blob_cohort, tmp_path, capsys):  # noqa: F811
     assert lvi(["evaluate", "--model", str(card), "--cohort", str(blob_cohort), "--out", str(tmp_path)]) == 0
     assert "this is the cohort the model was trained on" in capsys.readouterr().out

@@ -12,10 +12,12 @@ Metrics are per case; 2D models give one score per case by ``aggregate_slice_sco
 
 import csv
 import io
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from LVIPredictorLib.atomic_files import StagedFiles
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.models.late_fusion import mean_logit
 
@@ -124,8 +126,13 @@ def evaluate_run(run_dir):
     return out
 
 
+RESULT_FILES = ("metrics.json", "predictions.csv", "roc.png", "calibration.png")
+
+
 def write_results(rows, out, folder, title):
-    """predictions.csv, roc.png, calibration.png and metrics.json (``out``) into ``folder``.
+    """predictions.csv, roc.png, calibration.png and metrics.json (``out``) into ``folder``, all four or
+    none: they are drawn in a scratch folder first and renamed into place together, so a failure (a
+    full disk, a plot that cannot be drawn) leaves no metrics beside stale or missing figures.
 
     ``rows``: one dict per case with case_id, patient_id, lvi, fold, probability, threshold
     and slice_probabilities.
@@ -136,13 +143,17 @@ def write_results(rows, out, folder, title):
     thresholds = np.array([r["threshold"] for r in rows], dtype=float)
     for r in rows:
         r["predicted"] = int(r["probability"] >= r["threshold"])
-    _write_predictions(rows, folder / "predictions.csv")
-    plots.roc_plot(labels, probs, folder / "roc.png", title, threshold=thresholds,
-                   auc_text="AUC {:.3f} (DeLong 95% CI {:.3f}-{:.3f})".format(out["auc"], *out["auc_ci_delong"]))
-    plots.calibration_plot(labels, probs, folder / "calibration.png", title,
-                           slope_text="slope {:.2f}, intercept {:.2f}".format(out["calibration_slope"],
-                                                                          out["calibration_intercept"]))
-    atomic.save_json(out, folder / "metrics.json")
+    with tempfile.TemporaryDirectory(prefix="lvi-results-") as scratch, StagedFiles() as files:
+        scratch = Path(scratch)
+        _write_predictions(rows, scratch / "predictions.csv")
+        plots.roc_plot(labels, probs, scratch / "roc.png", title, threshold=thresholds,
+                       auc_text="AUC {:.3f} (DeLong 95% CI {:.3f}-{:.3f})".format(out["auc"], *out["auc_ci_delong"]))
+        plots.calibration_plot(labels, probs, scratch / "calibration.png", title,
+                               slope_text="slope {:.2f}, intercept {:.2f}".format(out["calibration_slope"],
+                                                                              out["calibration_intercept"]))
+        atomic.save_json(out, scratch / "metrics.json")
+        for name in RESULT_FILES:
+            files.write_bytes(folder / name, (scratch / name).read_bytes())
 
 
 def _fold_summary(result):

@@ -19,10 +19,10 @@ from LVIPredictorLib.vocabulary import kinds, sequences
 
 from . import atomic, metrics
 from .cohort import load_cohort, validate_cohort
-from .evaluate import write_results
+from .evaluate import RESULT_FILES, write_results
 from .run_record import file_sha256
 
-OUTPUTS = ("metrics.json", "predictions.csv", "roc.png", "calibration.png")
+OUTPUTS = RESULT_FILES
 
 
 def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, overwrite=False, progress=None):
