@@ -4,31 +4,45 @@ What each column is, given the case's latent signs (phantom.signs) and its class
 
 - ``tumour_size_mm``: the tumour's nominal diameter (the ``log_diameter`` sign the images render),
   rounded to 1 mm. So size is not new information for a model that reads the images.
-- ``peritumoral_edema``: the ``oedema`` sign as rendered on T2 (a perfect read). Its rates are the
-  generator's existing literature anchor: oedema in ~46 % of LVI+ vs ~31 % of LVI- tumours (as in
-  signs.py and DESIGN §7), i.e. a single-factor AUC of 0.5 + (0.46 - 0.31) / 2 = 0.575.
+- ``peritumoral_edema``: the ``oedema`` sign as rendered on T2 (a perfect read), in ~46 % of LVI+ vs
+  ~31 % of LVI- tumours (signs.py, DESIGN §7), i.e. a single-factor AUC of 0.5 + (0.46 - 0.31) / 2 = 0.575.
 - ``mri_aln``, ``her2``, ``ki67``: new latent variables, independent of the image signs given the
   class (no image shows them).
 - ``age``: drawn as before (mean 57.9, SD 12, 26-91 years: the study's cohort), independent of LVI.
 
-Effect sizes, and where they come from. Honestly: this machine reaches no literature database, so
-the numbers below were NOT read off a specific paper here. They are chosen to reproduce the
-figures quoted in issue 28 and in the study's discussion (DESIGN §1): single clinical/radiological
-factors reach AUCs of about 0.58-0.61 for LVI, HER2 + Ki-67 + size together about 0.67, and clinical
-+ imaging models 0.84-0.94. For a 0/1 factor with rates p+ and p- the AUC is 0.5 + (p+ - p-) / 2:
+Effect sizes and their sources. The literature was read through this project's search tool
+(2026-12-06), which returned abstracts and excerpts, not every paper's table of patient
+characteristics; what each number rests on is said below. For a 0/1 factor with rates p+ and p-
+the AUC is 0.5 + (p+ - p-) / 2.
 
-- ``mri_aln`` suspicious in 47 % of LVI+ vs 25 % of LVI- -> AUC 0.61 (nodal involvement is the
-  factor most tied to LVI in the radiomics-nomogram literature, hence the upper end of the range);
-- ``her2`` positive in 27 % vs 17 % -> AUC 0.55 (the association is weak and inconsistent across
-  studies; ~20 % HER2+ overall is the usual share in breast cancer);
-- ``ki67`` truncated normal on 0-100 %, mean 27 vs 20 %, SD 18 -> AUC ~0.59;
-- size, from signs.py (log-diameter 17 vs 22.5 mm, SD 0.45) -> AUC ~0.66 alone, more than the
-  quoted single-factor range; it is kept because the images are rendered from it.
-Together (all recorded) HER2 + Ki-67 + size reach 0.69 here against the quoted 0.67; all six columns
-0.735 (with the missing cells), and clinical + one DCE phase 0.84, at the low end of the quoted 0.84-0.94
-(Monte-Carlo, 200,000 draws, seed 12345; the per-column values: ``single_column_auc``).
-The bounds below (``best_auc_*``) are computed from this model, so whatever the literature's exact
-values, the "best possible AUC" printed beside a clinical or combined model is exact for the phantom.
+- Peritumoral oedema: 45.9 % (28/61) of LVI+ vs 30.6 % (56/183) of LVI- node-negative invasive
+  cancers, propensity-matched on age, grade, size and hormone receptors ("Preoperative MRI features
+  associated with lymphovascular invasion in node-negative invasive breast cancer: a propensity-
+  matched analysis", J Magn Reson Imaging 2017). The phantom: 46 % vs 31 %.
+- HER2: single-factor AUC 0.614 (95 % CI 0.544-0.683) for HER2 positivity in 392 patients (Medicine
+  2018, PMC6221560); no group difference (p > 0.05) in a 325-patient MRI study of invasive ductal
+  cancers (161 LVI+). The phantom takes a weak association between the two: 27 % vs 17 % HER2+
+  (AUC 0.55; ~20 % HER2+ overall, the usual share).
+- Ki-67: single-factor AUC 0.596 for high Ki-67 (Medicine 2018, as above); Ki-67 >= 20 % more frequent
+  in LVI+ in a 280-patient MRI study (Chin J Med Imaging 2025;33(10):1035). The phantom: truncated normal on
+  0-100 %, mean 27 vs 20 %, SD 18 -> AUC ~0.59.
+- MRI-reported axillary node: an independent predictor of LVI in every MRI study found (BMC Cancer
+  2020, 10.1186/s12885-020-6578-0, n = 301; RSNA 2022 abstract, n = 575; p = 0.002 in the 325-patient
+  study); none of the excerpts gave its rates by group. The phantom: 47 % vs 25 % suspicious -> AUC
+  0.61, the top of the single-factor range, as nodal status is the factor most often retained.
+- Size: tumour > 2 cm, single-factor AUC 0.575 (Medicine 2018). The phantom's size is the rendered
+  log-diameter of signs.py (17 vs 22.5 mm, SD 0.45) -> AUC ~0.66 as a continuous value: larger than
+  the dichotomised literature figure, and kept because the images are drawn from it.
+- Together: HER2 + Ki-67 + size AUC 0.670 (0.607-0.734) (Medicine 2018); the phantom 0.69 (all
+  recorded). Clinical + imaging models for LVI on MRI: 0.843 (deep learning + clinical, n = 341,
+  Cancer Med 2024, PMC10905682), 0.854 (n = 303, 10.1177/15330338251391862), 0.857 (n = 206), 0.888 / 0.856 / 0.853
+  (radiomics score + MRI node status + oedema, n = 366, PMC12397653), up to 0.94-0.95 in two 2025
+  studies; their clinical or imaging-feature models alone 0.72-0.76. The phantom: all six columns
+  0.735 (with the missing cells), clinical + one DCE phase 0.84, at the low end of that range.
+(Monte-Carlo, 200,000 draws, seed 12345; the per-column values: ``single_column_auc``, checked by
+Testing/Python/test_clinical_columns.py.) The bounds below (``best_auc_*``) are computed from this
+model, so whatever the literature's exact values, the "best possible AUC" printed beside a clinical or
+combined model is exact for the phantom.
 
 Missing cells are missing completely at random, at the rates in ``MISSING_RATE``.
 
