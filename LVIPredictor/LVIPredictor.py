@@ -308,10 +308,13 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
         if not path or self._lastRun is None:
             return
         predictions, volumes, segmentation, segmentId = self._lastRun
+        # Empty (or Cancel): the report says the VOI's author is unknown.
+        author = qt.QInputDialog.getText(slicer.util.mainWindow(), _("Who drew the tumour VOI?"),
+                                         _("Name as Family^Given (leave empty if unknown):"))
         stem = path[:-4] if path.lower().endswith(".dcm") else path
         with slicer.util.tryWithErrorDisplay(_("Could not write the DICOM report."), waitCursor=True):
             written = self.logic.writeDicomReport(predictions, volumes, segmentation, segmentId, path,
-                                                  segmentationPath=stem + "-seg.dcm")
+                                                  segmentationPath=stem + "-seg.dcm", voiAuthor=author or None)
             slicer.util.infoDisplay(_("Written:\n{files}").format(
                 files="\n".join([written["sr"]] + list(written["seg"].values()))))
 
@@ -526,7 +529,8 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
     def writeDicomReport(self, predictions, volumeNodes, segmentationNode, segmentId, reportPath,
                          segmentationPath: Optional[str] = None, sourceFiles: Optional[dict] = None,
-                         dcePhase: int = sequences.DEFAULT_DCE_PHASE, overwrite: bool = False) -> dict:
+                         dcePhase: int = sequences.DEFAULT_DCE_PHASE, overwrite: bool = False,
+                         voiAuthor: Optional[str] = None) -> dict:
         """Write ``predictions`` (from predict/predictCase/predictAll on ``volumeNodes``) as a DICOM SR
         (TID 1500 measurement report) and, with ``segmentationPath``, the segment as a DICOM SEG on each
         series' own DICOM images (two series: ``<stem>-t2.dcm`` and ``<stem>-dce.dcm``).
@@ -534,11 +538,12 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
         ``volumeNodes``: {"t2": node, "dce": node}. The DICOM images of each series are
         ``sourceFiles[sequence]`` (a folder or a list of files) when given, else the files Slicer's DICOM
         database holds for the series the volume was loaded from (its ``DICOM.instanceUIDs``); a dynamic
-        series is read at ``dcePhase``. Nothing is overwritten unless ``overwrite``. Returns
-        {"sr": path, "seg": {sequence: path}}.
+        series is read at ``dcePhase``. ``voiAuthor``: who drew the VOI, a DICOM person name ("Doe^Jane"),
+        recorded as the SR's person observer and the SEG's creator (unknown when not given). Nothing is
+        overwritten unless ``overwrite``. Returns {"sr": path, "seg": {sequence: path}}.
         """
         return dicom_report.writeDicomReport(predictions, volumeNodes, segmentationNode, segmentId, reportPath,
-                                             segmentationPath, sourceFiles, dcePhase, overwrite)
+                                             segmentationPath, sourceFiles, dcePhase, overwrite, voiAuthor)
 
     @staticmethod
     def showHeatmap(prediction, volumeNode, sequence=None):

@@ -12,12 +12,14 @@ from LVIPredictorSlicerLib import mrml_adapter, scene
 
 def writeDicomReport(predictions, volumeNodes, segmentationNode, segmentId, reportPath,
                      segmentationPath: Optional[str] = None, sourceFiles: Optional[dict] = None,
-                     dcePhase: int = sequences.DEFAULT_DCE_PHASE, overwrite: bool = False) -> dict:
+                     dcePhase: int = sequences.DEFAULT_DCE_PHASE, overwrite: bool = False,
+                     voiAuthor: Optional[str] = None) -> dict:
     """See LVIPredictorLogic.writeDicomReport."""
     from LVIPredictorLib.dicom import sr_seg
     from LVIPredictorLib.inputs import readers
     from LVIPredictorLib.service import outputs
 
+    voiAuthor = sr_seg.check_person_name(voiAuthor or None, "voiAuthor")
     volumeNodes = {name: node for name, node in volumeNodes.items() if node is not None}
     used = sorted({n for p in predictions for n in sequences.channels(p.sequence)})
     missing = [sequences.LABELS[n] for n in used if n not in volumeNodes]
@@ -52,7 +54,7 @@ def writeDicomReport(predictions, volumeNodes, segmentationNode, segmentId, repo
                              "images the prediction was made on".format(info.series_uid, info.source))
         mask = mrml_adapter.maskFromSegment(segmentationNode, segmentId, volumeNode, shown)
         sources[name] = sr_seg.dicom_source(name, image, mask, info)
-    outputs.write_dicom(predictions, sources, paths, overwrite=overwrite)
+    outputs.write_dicom(predictions, sources, paths, overwrite=overwrite, voi_author=voiAuthor)
     logging.info("LVIPredictor: DICOM SR %s%s", reportPath,
                  "".join(", SEG {}".format(path) for path in paths["seg"].values()))
     return {"sr": str(reportPath), "seg": paths["seg"]}

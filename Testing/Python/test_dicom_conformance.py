@@ -160,3 +160,20 @@ def test_a_known_voi_author_is_the_seg_creator_and_the_sr_person_observer(tmp_pa
     assert names == ["Doe^Jane"]
     for name in ("seg.dcm", "sr.dcm"):
         assert dicom_errors(tmp_path / name) == [], name
+
+
+def test_lvi_predict_names_the_voi_author_given_on_the_command_line(tmp_path, capsys):
+    args = ["predict", "--t2", str(SAMPLE / "dicom" / "t2"), str(SAMPLE / "t2_mask.nii.gz"), "--model",
+            "demo-t2-radiomics_lr", "--out", str(tmp_path / "r"), "--dicom-sr", str(tmp_path / "sr.dcm"),
+            "--dicom-seg", str(tmp_path / "seg.dcm")]
+    assert main(args + ["--voi-author", " Doe^Jane "]) == 0
+    assert str(pydicom.dcmread(str(tmp_path / "seg.dcm")).ContentCreatorName) == "Doe^Jane"
+    names = [str(i.PersonName) for i in pydicom.dcmread(str(tmp_path / "sr.dcm")).ContentSequence
+             if i.ValueType == "PNAME"]
+    assert names == ["Doe^Jane"]
+    capsys.readouterr()
+    # A name no DICOM PN can hold is refused before anything is read or written.
+    assert main(args[:-4] + ["--dicom-sr", str(tmp_path / "sr2.dcm"), "--voi-author", "Doe\\Jane"]) == 2
+    assert "is not a DICOM person name" in capsys.readouterr().err and not (tmp_path / "sr2.dcm").exists()
+    assert main(args[:-4] + ["--voi-author", "Doe^Jane"]) == 2  # no DICOM output to put it in
+    assert "give --dicom-sr and/or --dicom-seg as well" in capsys.readouterr().err

@@ -40,10 +40,13 @@ def test_report_and_seg_reference_the_source_series_and_hold_the_segment(dceCase
     source = sorted(str(p) for p in folder.iterdir()) if asFileList else folder
     written = dceCase["logic"].writeDicomReport(
         dceCase["predictions"], {"dce": dceCase["volume"]}, dceCase["segmentation"], dceCase["segmentId"],
-        tmp_path / "sr.dcm", segmentationPath=str(tmp_path / "seg.dcm"), sourceFiles={"dce": source})
+        tmp_path / "sr.dcm", segmentationPath=str(tmp_path / "seg.dcm"), sourceFiles={"dce": source},
+        voiAuthor="Doe^Jane")
     assert written == {"sr": str(tmp_path / "sr.dcm"), "seg": {"dce": str(tmp_path / "seg.dcm")}}
     image, info = readers.read_image_with_info(folder)
     sr, seg = pydicom.dcmread(tmp_path / "sr.dcm"), hd.seg.segread(tmp_path / "seg.dcm")
+    assert str(seg.ContentCreatorName) == "Doe^Jane"
+    assert [str(i.PersonName) for i in sr.ContentSequence if i.ValueType == "PNAME"] == ["Doe^Jane"]
     assert _evidence(sr) == {info.series_uid: {h.sop_instance_uid for h in info.images},
                              seg.SeriesInstanceUID: {seg.SOPInstanceUID}}
     [prediction] = dceCase["predictions"]

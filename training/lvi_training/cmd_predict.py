@@ -7,6 +7,7 @@ from pathlib import Path
 
 from LVIPredictorLib import clinical, weights
 from LVIPredictorLib.atomic_files import StagedFiles
+from LVIPredictorLib.dicom import sr_seg
 from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.service import CaseService, outputs, record, series_from_files
 from LVIPredictorLib.service.case import clinical_given
@@ -59,6 +60,9 @@ def register(subparsers):
     p.add_argument("--dicom-seg", metavar="OUT.dcm",
                    help="also write the VOI as a DICOM Segmentation on the source series' geometry (with --t2 and "
                         "--dce both DICOM: OUT-t2.dcm and OUT-dce.dcm); the SR then references it")
+    p.add_argument("--voi-author", metavar="FAMILY^GIVEN",
+                   help="who drew the VOI, as a DICOM person name (e.g. 'Doe^Jane'): the SR's person observer and "
+                        "the SEG's content creator. Without it both say the author is unknown")
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out (and existing "
                                                               "--dicom-sr / --dicom-seg files)")
     p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
@@ -150,6 +154,10 @@ def run(args):
         return _predict_cohort(args)
     cards = _cards(args)
     paths = _inputs(args, cards)
+    if args.voi_author is not None and not (args.dicom_sr or args.dicom_seg):
+        raise LVIError("--voi-author", "names the VOI's author in the DICOM SR and SEG: give --dicom-sr and/or "
+                                       "--dicom-seg as well")
+    voi_author = sr_seg.check_person_name(args.voi_author, "--voi-author")
     # Every output checked (writable, distinct, not an input, no link) before any work.
     out_paths = outputs.case_outputs(args.out, args.dicom_sr, args.dicom_seg, list(paths),
                                      inputs=[p for pair in paths.values() for p in pair], overwrite=args.overwrite)
@@ -175,7 +183,7 @@ def run(args):
     _print_table(result)
     for note in notes:
         print(note)
-    written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite)
+    written = outputs.write_case_outputs(result, out_paths, sources, overwrite=args.overwrite, voi_author=voi_author)
     print()
     print("report: {}".format(Path(args.out).resolve()))
     for line in written:

@@ -50,6 +50,22 @@ SR_SERIES_NUMBER = 9901
 # One SEG series per sequence, so a PACS shows the T2 and the DCE VOI apart.
 SEG_SERIES_NUMBERS = {name: 9902 + index for index, name in enumerate(sequences.REGISTRY)}
 UNKNOWN_PERSON = "Unknown^"  # a family name alone (a bare word is ambiguous as a PN)
+
+
+def check_person_name(name, source=None):
+    # type: (Optional[str], Optional[str]) -> Optional[str]
+    """``name`` (who drew the VOI) as a DICOM person name, or None; refused when no PN can hold it."""
+    if name is None:
+        return None
+    name = name.strip()
+    groups = name.split("=")
+    if (not name or len(groups) > 3 or any(g.count("^") > 4 or len(g) > 64 for g in groups)
+            or "\\" in name or any(ord(c) < 32 for c in name)):
+        raise InputError(source, "{!r} is not a DICOM person name: Family^Given (up to five parts split by "
+                                 "'^', 64 characters, no backslash)".format(name))
+    return name
+
+
 # A fixed UID for LVIPredictor as the observing device (name-based UUID, "2.25." form).
 DEVICE_UID = "2.25.{}".format(uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/lvipredictor/LVIPredictor").int)
 
