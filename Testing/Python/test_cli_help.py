@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from lvi_training import recipes
+from lvi_training import commands, recipes
 from lvi_training.cli import build_parser
 from LVIPredictorLib.vocabulary import architectures
 
@@ -89,3 +89,20 @@ def test_export_help_says_a_default_cv5_run_exports_its_fold_models_averaged():
     text = " ".join(COMMANDS["export"].description.split())
     assert "for cv5, the five fold models averaged when the run's recipe has a fold ensemble (the {} default), " \
            "else the model trained on all cases after CV".format(recipes.DEFAULT_RECIPE) in text
+
+
+@pytest.mark.parametrize("argv, imported", [(["--help"], []), (["validate-cohort", "--help"], ["cmd_validate"]),
+                                            (["phantom", "--help"], ["cmd_phantom"])])
+def test_help_and_light_commands_import_only_their_own_command_and_no_torch(argv, imported):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom lvi_training.cli import main\ntry:\n    main({!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('lvi_training.cmd_')), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code.format(argv)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "{} False".format(["lvi_training." + m for m in imported])
+    if argv == ["--help"]:  # every command listed, with the one-line help its own parser has
+        for name, parser in COMMANDS.items():
+            assert name in done.stdout
+        listed = {a.dest: a.help for a in PARSER._subparsers._group_actions[0]._choices_actions}
+        assert listed == {name: help_text for name, (_module, help_text) in commands.COMMANDS.items()}

@@ -7,12 +7,13 @@ from LVIPredictorLib.errors import LVIError
 from LVIPredictorLib.service import outputs
 
 from . import external
+from .commands import help_of
 from .evaluate import evaluate_run, headline
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "evaluate", help="recompute a run's metrics, or score a trained model on another cohort",
+        "evaluate", help=help_of("evaluate"),
         description="Two forms. `lvi evaluate RUN` recomputes RUN/metrics.json, predictions.csv, roc.png and "
                     "calibration.png from the frozen fold results (nothing is retrained). `lvi evaluate --model M "
                     "--cohort C --out DIR` scores a bundled model or exported card on every case of cohort C that "

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from LVIPredictorLib.errors import InputError
 
+from .commands import help_of
 from .export import export_run
 from .interchange_formats import FORMATS, export_card, interchange_path
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "export", help="write a run's model as STEM.safetensors + STEM.json (model card), optionally TorchScript/ONNX",
+        "export", help=help_of("export"),
         description="Export the model of a finished run: the paper split's single model (threshold: Youden's J on "
                     "its training predictions); for cv5, the five fold models averaged when the run's recipe has a "
                     "fold ensemble (the small-data default), else the model trained on all cases after CV "

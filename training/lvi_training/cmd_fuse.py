@@ -1,11 +1,12 @@
 """``lvi fuse --member CARD RUN --member CARD RUN [...] --out STEM``: a late-fusion model card."""
 
+from .commands import help_of
 from .fusion import write_card
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "fuse", help="write a late-fusion model card (exported models, their logits averaged)",
+        "fuse", help=help_of("fuse"),
         description="Combine two or more exported models into one late-fusion model: an FS-T2WI and a DCE model "
                     "(the card reads both series), several models of one sequence (an ensemble of architectures "
                     "on that series), or models that include a fused FS-T2WI + DCE one (the card reads both). "

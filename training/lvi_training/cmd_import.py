@@ -3,12 +3,13 @@
 from LVIPredictorLib.vocabulary.sequences import SEQUENCES
 
 from . import importers
+from .commands import help_of
 from .progress import print_problems
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "import", help="write COHORT/cohort.csv over an nnU-Net-style dataset or a MONAI datalist (no copying)",
+        "import", help=help_of("import"),
         description="Build a cohort folder's cohort.csv from data in the field's formats, without copying images: "
                     "the CSV names the dataset's own files by paths relative to it. All problems (missing files, "
                     "cases without an LVI label, ambiguous channels) are reported together and nothing is "

@@ -5,10 +5,11 @@ import platform
 
 from LVIPredictorLib.vocabulary import architectures, kinds, sequences
 
+from .commands import help_of
+
 
 def register(subparsers):
-    p = subparsers.add_parser("info", help="print library versions, the compute device and the bundled models; "
-                                           "with MODEL, that model's card")
+    p = subparsers.add_parser("info", help=help_of("info"))
     p.add_argument("model", nargs="?", metavar="MODEL",
                    help="bundled model id or model card JSON: print the card (what the model reads, how it was "
                         "trained, its metrics and threshold) and verify its weights")

@@ -5,10 +5,12 @@ import time
 
 from LVIPredictorLib.vocabulary import sequences
 
+from .commands import help_of
+
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "phantom", help="generate a synthetic breast-MRI cohort with a known best-possible AUC",
+        "phantom", help=help_of("phantom"),
         description="Write N phantom cases (FS-T2WI + multi-phase DCE, DICOM and/or NIfTI, radiologist-style VOIs) "
         "with cohort.csv and cohort.json (which records the best AUC the generative model allows). "
         "Same seed, same bytes.")

@@ -14,11 +14,12 @@ from LVIPredictorLib.service.case import clinical_given
 from LVIPredictorLib.vocabulary import kinds, sequences
 
 from . import clinical_predict as clinical_hook
+from .commands import help_of
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "predict", help="predict LVI for one case (image + VOI) with bundled or trained weights",
+        "predict", help=help_of("predict"),
         description="Predict lymphovascular invasion for one case. Give one series with --image/--mask/--sequence, "
                     "or FS-T2WI and/or DCE with --t2 IMAGE MASK / --dce IMAGE MASK (both for fused t2+dce "
                     "models). Images are NIfTI/NRRD/MHA files or DICOM series folders; masks label images "

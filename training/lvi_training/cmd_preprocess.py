@@ -14,12 +14,13 @@ from LVIPredictorLib.vocabulary.sequences import ALL
 from . import cache
 from .cmd_train import add_training_options, request_from_args
 from .cohort import load_cohort, validate_cohort
+from .commands import help_of
 from .request import build_spec
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "preprocess", help="build the preprocessed-input cache of a cohort in parallel, before training",
+        "preprocess", help=help_of("preprocess"),
         description="Preprocess every case of COHORT that has SEQUENCE into the cache `lvi train` reads "
                     "(COHORT/.lvi_cache unless --cache-dir), with --workers processes, and stack them into the "
                     "memory-mapped file training shares between ranks. Takes the same options as `lvi train` so "

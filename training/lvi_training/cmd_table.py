@@ -11,6 +11,7 @@ from LVIPredictorLib.errors import InputError
 
 from . import atomic, bounds, clinical_table, fusion, recipes, table
 from .cmd_train import add_training_options, request_from_args
+from .commands import help_of
 from .progress import notice
 from .request import CNN_ONLY_OPTIONS
 from .run import train_run
@@ -18,7 +19,7 @@ from .run import train_run
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "table", help="train and evaluate every sequence x model combination; print the paper's Table 1 with CIs",
+        "table", help=help_of("table"),
         description="Train every combination of sequence (DCE, FS-T2WI) and model (2D VanillaCNN, 2D ResNet10, "
                     "3D ResNet10, and the radiomics + logistic-regression baseline) into DIR/<sequence>_<model>/ "
                     "(each an ordinary, resumable run), then print and write DIR/table1.md, .csv and .json with our "

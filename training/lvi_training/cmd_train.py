@@ -9,6 +9,7 @@ from LVIPredictorLib.vocabulary import architectures, sequences
 from LVIPredictorLib.errors import InputError
 
 from . import cache, clinical_fit, distributed, engine, recipes, splits
+from .commands import help_of
 from .recipes import AUGMENTATIONS
 from .evaluate import headline
 from .request import RECIPE_OPTIONS, RunRequest
@@ -121,7 +122,7 @@ def _add_recipe_options(g):
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "train", help="train one model on one sequence (or both fused); writes a run folder",
+        "train", help=help_of("train"),
         description=("Train one of the study's models on a cohort into a run folder. The default recipe is {default} "
                      "({sd.epochs} epochs, AdamW with weight decay {sd.weight_decay}, the epoch chosen on an inner "
                      "validation split, the five fold models averaged for export); --recipe paper is the study's "

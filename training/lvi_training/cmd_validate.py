@@ -6,12 +6,13 @@ from LVIPredictorLib.vocabulary.sequences import ALL
 
 from .cache import DEFAULT_WORKERS
 from .cohort import format_prevalence, load_cohort, prevalence_table, validate_cohort
+from .commands import help_of
 from .progress import print_problems
 
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "validate-cohort", help="check a cohort folder (cohort.csv + images + masks) and print its prevalence",
+        "validate-cohort", help=help_of("validate-cohort"),
         description="Check every row of COHORT/cohort.csv and report ALL problems at once, with the case and "
                     "file: missing or unreadable files, labels not 0/1, duplicate case ids, a patient with "
                     "conflicting labels, empty masks, masks that do not fit their image, and rows without the "
