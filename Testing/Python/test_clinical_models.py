@@ -239,8 +239,14 @@ def test_a_cohort_is_predicted_and_evaluated_with_each_case_s_own_clinical_colum
         image = readers.read_image(cohort / row["dce_image"])
         imaging_p = predictor.predict(image, readers.read_mask(cohort / row["dce_mask"], reference=image)).probability
         assert imaging[case_id] == pytest.approx(imaging_p, abs=1e-6)  # predictions.csv holds 6 decimals
-        expected = clinical.predict(card, clinical.parse_clinical(row, card), imaging_p)
+        values = clinical.parse_clinical(row, card)
+        expected = clinical.predict(card, values, imaging_p)
         assert probability == pytest.approx(expected["probability"], abs=1e-6)
+    # The table says what each combined probability rests on: the imaging probability and the values read.
+    based_on = next(r["based_on"] for r in rows if r["model_id"] == card["model_id"] and r["case_id"] == case_id)
+    assert based_on.startswith("{}=".format(imaging_id))
+    assert all("; {}={}".format(n, "missing" if v is None else "{:g}".format(v)) in based_on
+               for n, v in values.items())
 
     capsys.readouterr()
     assert lvi(["predict", "--cohort", str(cohort), "--model", str(models / "combined.json"), "--clinical", "age=50",

@@ -104,6 +104,9 @@ def test_the_bundled_combined_model_runs_in_slicer_with_the_case_s_clinical_valu
                                      device="cpu", clinical=sampleClinical())
     assert viaSlicer.probability == pytest.approx(reference["probability"], abs=1e-4)
     assert viaSlicer.clinical["values"]["age"] == reference["clinical"]["age"]
+    table = logic.addResultsToTable([viaSlicer], volumeNode=dce)
+    basedOn = table.GetCellText(0, table.GetColumnIndex("based_on"))
+    assert basedOn.startswith("demo-dce-radiomics_lr=0.8") and "; age=52; tumour_size_mm=25;" in basedOn
     lines = scene.resultLines([viaSlicer])
     assert any(line.strip().startswith("imaging model demo-dce-radiomics_lr:") for line in lines)
     assert any("clinical values: age 52" in line for line in lines)

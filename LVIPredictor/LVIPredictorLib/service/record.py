@@ -8,6 +8,16 @@ predictions.csv — and :func:`payload` is the JSON of ``result.json``. The DICO
 
 from collections import OrderedDict
 
+def based_on(prediction):
+    """What else the probability was computed from, in one cell: each late-fusion member's (or a combined
+    model's imaging model's) probability, and a combined model's clinical values (missing = not given)."""
+    parts = ["{}={:.6f}".format(model, probability) for model, probability in prediction.member_probabilities.items()]
+    if prediction.clinical is not None:
+        parts += ["{}={}".format(name, "missing" if value is None else "{:g}".format(value))
+                  for name, value in prediction.clinical["values"].items()]
+    return "; ".join(parts)
+
+
 # (column, how a Prediction fills it)
 COLUMNS = (
     ("model_id", lambda p: p.model_id),
@@ -20,6 +30,7 @@ COLUMNS = (
     ("demo", lambda p: "yes" if p.demo else "no"),
     ("device", lambda p: p.device),
     ("weights_sha256", lambda p: p.weights_sha256),
+    ("based_on", based_on),
     ("warnings", lambda p: " | ".join(p.warnings)),
 )
 COLUMN_NAMES = tuple(name for name, _fill in COLUMNS)
