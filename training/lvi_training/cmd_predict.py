@@ -23,7 +23,7 @@ def register(subparsers):
         description="Predict lymphovascular invasion for one case. Give one series with --image/--mask/--sequence, "
                     "or FS-T2WI and/or DCE with --t2 IMAGE MASK / --dce IMAGE MASK (both for fused t2+dce "
                     "models). Images are NIfTI/NRRD/MHA files or DICOM series folders; masks label images "
-                    "(ITK-SNAP NIfTI). Prints a table and writes result.json and overview.png (VOI and Grad-CAM "
+                    "(ITK-SNAP NIfTI). Prints a table and writes result.json and overview.png (VOI and heat-maps "
                     "on the largest tumour slice); with --dicom-sr / --dicom-seg also a DICOM SR and SEG for PACS.")
     p.add_argument("--image", help="image file or DICOM series folder of one series (say which with --sequence)")
     p.add_argument("--mask", help="VOI label image for --image (any non-zero voxel = tumour)")
@@ -41,7 +41,8 @@ def register(subparsers):
     which.add_argument("--model", action="append", metavar="ID_OR_CARD",
                        help="bundled model id or path to a model card JSON (repeatable)")
     which.add_argument("--all", action="store_true",
-                       help="every bundled model whose sequences were given (default)")
+                       help="every bundled model whose sequences were given (default; the combined clinical + imaging "
+                            "model only with --clinical)")
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
     p.add_argument("--dce-phase", type=int, default=None,
                    help="read this phase of a dynamic DCE series for every model (1 = pre-contrast, 2 = first "
@@ -66,7 +67,8 @@ def register(subparsers):
                         "the SEG's content creator. Without it both say the author is unknown")
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out (and existing "
                                                               "--dicom-sr / --dicom-seg files)")
-    p.add_argument("--no-heatmap", action="store_true", help="skip Grad-CAM")
+    p.add_argument("--no-heatmap", action="store_true",
+                   help="skip the heat-maps (each card names its method, e.g. Grad-CAM at a chosen layer)")
     p.add_argument("--clinical", metavar="NAME=VALUE,...|ROW.csv",
                    help="the case's clinical values for a combined (clinical + imaging) model: e.g. "
                         "age=61,tumour_size_mm=24,mri_aln=1,peritumoral_edema=0,her2=0,ki67=30 (an empty or absent "
