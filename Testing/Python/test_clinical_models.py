@@ -259,3 +259,32 @@ def test_a_cohort_is_predicted_and_evaluated_with_each_case_s_own_clinical_colum
 
     labels = [int(columns[c]["lvi"]) for c in combined]
     assert _metrics(tmp_path / "e")["auc"] == pytest.approx(roc_auc_score(labels, list(combined.values())))
+
+
+def test_a_combined_card_records_its_sample_case_reference_or_is_not_written(imaging_run, combined_run, tmp_path,
+                                                                            capsys):
+    from lvi_training.reference import default_sample_case
+
+    sample = default_sample_case()
+    models = tmp_path / "models"
+    assert lvi(["export", str(imaging_run), "--out", str(models / "dce_radiomics"), "--reference-case",
+                str(sample)]) == 0
+    combined = ["export", str(combined_run), "--out", str(models / "combined"), "--imaging-card",
+                str(models / "dce_radiomics.json"), "--reference-case"]
+    assert lvi(combined + [str(sample)]) == 0
+    card = json.loads((models / "combined.json").read_text())
+    reference = card["reference_prediction"]
+    assert reference["clinical"]["age"] == 52 and reference["case"] == sample.name
+    assert card["model_id"] == "combined"
+    # A case folder without its clinical values (no case.json): the export fails and the card already
+    # there is kept whole, with no staged file left beside it.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("dce_phase2.nii.gz", "dce_mask.nii.gz"):
+        shutil.copy(sample / name, bare / name)
+    before = (models / "combined.json").read_bytes()
+    assert lvi(combined + [str(bare), "--overwrite"]) == 2
+    assert "case.json: not found: a combined model's reference prediction reads" in capsys.readouterr().err
+    assert (models / "combined.json").read_bytes() == before
+    assert sorted(p.name for p in models.iterdir()) == ["combined.json", "dce_radiomics.json",
+                                                        "dce_radiomics.safetensors"]

@@ -7,6 +7,7 @@ The card's metrics are the run's held-out metrics (OOF for cv5) with their CIs: 
 best available estimate of how the exported model performs on new patients.
 """
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -224,15 +225,24 @@ def export_run(run_dir, out_stem, model_id=None, overwrite=False, dtype=None, re
         if reference_case is not None and imaging_card is None:
             raise InputError(str(run_dir), "--reference-case needs a combined (clinical + imaging) run: a "
                                            "clinical-only card reads no images")
-        card_path = clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
-        if reference_case is not None:
-            from .reference import record_combined_reference
-            try:
-                record_combined_reference(card_path, reference_case)
-            except Exception:
-                card_path.unlink()  # no card without the reference the user asked for
-                raise
-        return None, card_path
+        if reference_case is None:
+            return None, clinical_export.export_card(run_dir, out_stem, model_id, overwrite, imaging_card)
+        # The reference is recorded in a staged card that replaces the destination only when complete: a
+        # failure leaves neither a card without its reference nor the loss of a card being overwritten.
+        from .reference import record_combined_reference
+
+        final = Path(str(out_stem) + ".json")
+        if final.exists() and not overwrite:
+            raise WeightsError(str(final), "already exists; refusing to overwrite (pass --overwrite)")
+        staged = final.parent / (".partial-" + final.stem)
+        card_path = clinical_export.export_card(run_dir, staged, model_id or final.stem, True, imaging_card)
+        try:
+            record_combined_reference(card_path, reference_case)
+        except Exception:
+            card_path.unlink()
+            raise
+        os.replace(str(card_path), str(final))
+        return None, final
     if imaging_card is not None:
         raise InputError(str(imaging_card), "--imaging-card goes with a combined (clinical + imaging) run only")
     check_run_finished(run_dir)

@@ -65,8 +65,13 @@ def record_reference_prediction(card_path, float32_model, case_dir=None):
 def sample_clinical(case_dir):
     """The case's clinical values, from its case.json: {column: value}."""
     from LVIPredictorLib import clinical
+    from LVIPredictorLib.errors import InputError
 
-    return dict(clinical.values_from_case_json(Path(case_dir) / "case.json"))
+    path = Path(case_dir) / "case.json"
+    if not path.is_file():
+        raise InputError(str(path), "not found: a combined model's reference prediction reads the case's clinical "
+                                    "values from it (as the phantom writes them)")
+    return dict(clinical.values_from_case_json(path))
 
 
 def record_combined_reference(card_path, case_dir=None):
