@@ -123,3 +123,11 @@ def test_info_on_a_tampered_model_says_so(tmp_path, capsys):
     (tmp_path / card["weights_file"]).write_bytes(bytes(data))
     assert main(["info", str(tmp_path / "card.json")]) == 2
     assert "SHA-256 mismatch" in capsys.readouterr().err
+
+
+def test_clinical_values_no_chosen_model_reads_are_refused_not_ignored(tmp_path, capsys):
+    rc = main(["predict", "--sequence", "t2", "--all", "--image", str(SAMPLE / "t2.nii.gz"), "--mask",
+               str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path / "r"), "--clinical", "age=61"])
+    assert rc == 2 and not (tmp_path / "r").exists()
+    assert "no bundled combined (clinical + imaging) model reads FS-T2WI; clinical data would not be used" in \
+        capsys.readouterr().err

@@ -133,18 +133,22 @@ def _chosen(service, args, given, cards, clinical_values=None):
         card, why = refused[0]
         raise LVIError(card["_card_path"], why + ": give --t2 IMAGE MASK and --dce IMAGE MASK")
     if not chosen:
-        raise LVIError(str(weights.models_dir()), "no bundled model reads {}".format(
-            only or " and ".join(sorted(given))))
+        raise LVIError(str(weights.models_dir()), "no bundled model reads {}".format(_series_words(only, given)))
     if cards:
         return chosen, []
     if args.clinical and not any(kinds.needs_clinical(card) for card in chosen):
         raise LVIError("--clinical", "no bundled combined (clinical + imaging) model reads {}; clinical data "
-                                     "would not be used".format(only or " and ".join(sorted(given))))
+                                     "would not be used".format(_series_words(only, given)))
     clinical_hook.check_cards(chosen, args)  # a bad value stops the command before any image is read
     notes = ["not run: {} combines clinical data with the images; give them with --clinical {}".format(
         entry["model_id"], ",".join(n + "=..." for n in entry.get("clinical_inputs", [])))
         for entry in service.skipped_for_clinical(given, sequence=only, clinical=clinical_values)]
     return chosen, notes
+
+
+def _series_words(only, given):
+    """E.g. "FS-T2WI" or "FS-T2WI and DCE", as the user knows the series."""
+    return sequences.LABELS[only] if only else " and ".join(sequences.LABELS[n] for n in sorted(given))
 
 
 def run(args):
