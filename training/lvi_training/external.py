@@ -86,9 +86,9 @@ def evaluate_model(model, cohort_dir, out_dir, device="auto", dce_phase=None, ov
 
 def predict_cohort_case(service, case, cards, dce_phase, errors, label=None):
     """[(card, Prediction)] for every card whose series ``case`` has (a combined card with the case's
-    clinical columns); each series is read once, and a
-    case/model pair that fails goes to ``errors`` as [case id, model id, message]. ``label`` keeps one
-    label of a multi-label mask (``lvi predict --label``)."""
+    clinical columns); each series is read once, and a case/model pair that fails goes to ``errors``
+    as [case id, model id, message]. ``label`` keeps one label of a multi-label mask (``lvi predict
+    --label``)."""
     needed = sorted({n for card in cards if case.has(card["sequence"]) for n in sequences.channels(card["sequence"])})
     inputs, failed = {}, {}
     for name in needed:
