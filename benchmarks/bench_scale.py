@@ -1,10 +1,13 @@
 """Per-case overheads of the cache and of validation at cohort scale (issue 27, item 4).
 
     python benchmarks/bench_scale.py --sizes 100 1000 5000 [--workdir DIR] [--keep]
+    python benchmarks/bench_scale.py --full-size --sizes 24     # clinical-size phantom cases
 
 For each N it writes a cohort of N small cases (T2 only, 32x32x8 voxels at 1.5x1.5x3 mm,
 NIfTI image + mask, the unit tests' blob cohort with file times set a minute back, as an
-exported cohort's are) and measures, with the default model/recipe (vanilla_cnn_2d, small-data):
+exported cohort's are) — or, with ``--full-size``, N phantom cases at the clinical matrix
+(``lvi phantom --size full --outputs nifti``: T2 448x448x40 and DCE phase 2 448x448x96 with
+their VOIs, ~26 MB a case) — and measures, with the default model/recipe (vanilla_cnn_2d, small-data):
 
 - the start-up every command below pays once: ``lvi preprocess --help``;
 - cold cache build: ``lvi preprocess --workers 1`` and ``--workers 2`` into empty caches;
@@ -51,12 +54,17 @@ def lvi(*args):
     return elapsed
 
 
-def write_cohort(root, n):
-    from training_helpers import write_blob_cohort
+def write_cohort(root, n, full_size=False):
+    if full_size:
+        lvi("phantom", "--out", root, "--n", n, "--seed", 27, "--size", "full", "--outputs", "nifti", "--workers", 2)
+        images = root / "cases"
+    else:
+        from training_helpers import write_blob_cohort
 
-    write_blob_cohort(root, n=n, seed=27, shape=(8, 32, 32), sequences=("t2",))
+        write_blob_cohort(root, n=n, seed=27, shape=(8, 32, 32), sequences=("t2",))
+        images = root / "images"
     past = time.time() - 60
-    for path in (root / "images").iterdir():
+    for path in images.rglob("*"):
         os.utime(path, (past, past))
 
 
@@ -142,11 +150,11 @@ def memory(cohort, cache_dir, mode, ranks, work):
     return rows
 
 
-def measure(n, work, build_workers=(1, 2), validate_workers=(1, 2)):
-    root = work / "n{}".format(n)
+def measure(n, work, build_workers=(1, 2), validate_workers=(1, 2), full_size=False):
+    root = work / "n{}{}".format(n, "-full" if full_size else "")
     cohort = root / "cohort"
     start = time.perf_counter()
-    write_cohort(cohort, n)
+    write_cohort(cohort, n, full_size)
     print("N={}: cohort written in {:.0f} s".format(n, time.perf_counter() - start), file=sys.stderr, flush=True)
     args = ["--cohort", cohort, "--model", MODEL, "--sequence", SEQUENCE, "--quiet"]
     times = {"`lvi preprocess --help` (interpreter + imports, no work)": lvi("preprocess", "--help")}
@@ -200,6 +208,8 @@ def main(argv=None):
                         help="worker counts timed for validate-cohort (default 1 2)")
     parser.add_argument("--workdir", help="where the cohorts go (default: a temporary folder, removed)")
     parser.add_argument("--keep", action="store_true", help="keep the cohorts and caches")
+    parser.add_argument("--full-size", action="store_true",
+                        help="phantom cases at the clinical matrix instead of the 32x32x8 blob cases")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="lvi_scale_"))
@@ -207,7 +217,7 @@ def main(argv=None):
     try:
         results = []
         for n in args.sizes:
-            results.append(measure(n, work, args.build_workers, args.validate_workers))
+            results.append(measure(n, work, args.build_workers, args.validate_workers, args.full_size))
             print(report(results), flush=True)  # the table so far: a long run leaves figures if stopped
         if args.json:
             Path(args.json).write_text(json.dumps(
