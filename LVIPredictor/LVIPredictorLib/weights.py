@@ -243,7 +243,10 @@ def card_spec(card):
 
 
 def voi_label(card):
-    """The VOI label a card's model reads (None: any non-zero voxel), for a late-fusion card its members'."""
+    """The VOI label a card's model reads (None: any non-zero voxel): for a late-fusion card its members',
+    for a combined (clinical + imaging) card its imaging model's."""
+    if kinds.is_combined(card):
+        return voi_label(card["_imaging_card"])
     if not kinds.is_late_fusion(card):
         return card_spec(card).label
     labels = {card_spec(member).label for member in member_cards(card)}

@@ -288,3 +288,16 @@ def test_a_combined_card_records_its_sample_case_reference_or_is_not_written(ima
     assert (models / "combined.json").read_bytes() == before
     assert sorted(p.name for p in models.iterdir()) == ["combined.json", "dce_radiomics.json",
                                                         "dce_radiomics.safetensors"]
+
+
+def test_a_combined_card_is_no_late_fusion_member(imaging_run, combined_run, tmp_path, capsys):
+    models = tmp_path / "models"
+    assert lvi(["export", str(imaging_run), "--out", str(models / "dce_radiomics")]) == 0
+    assert lvi(["export", str(combined_run), "--out", str(models / "combined"),
+                "--imaging-card", str(models / "dce_radiomics.json")]) == 0
+    capsys.readouterr()
+    assert lvi(["fuse", "--member", str(models / "combined.json"), str(combined_run), "--member",
+                str(models / "dce_radiomics.json"), str(imaging_run), "--out", str(models / "fused")]) == 2
+    assert "is a clinical + imaging model; a late-fusion member reads images only (fuse its imaging model, " \
+           "dce_radiomics.json)" in capsys.readouterr().err
+    assert not (models / "fused.json").exists()

@@ -231,3 +231,18 @@ def test_seg_on_one_phase_of_a_dynamic_enhanced_image_is_refused_clearly(tmp_pat
     with pytest.raises(InputError, match="one phase of a dynamic enhanced \\(multi-frame\\) image is not supported"):
         sr_seg.write_segmentation(source, tmp_path / "seg.dcm")
     assert not (tmp_path / "seg.dcm").exists()
+
+
+def test_a_combined_model_s_report_records_its_imaging_probability_and_the_clinical_values(tmp_path):
+    out = tmp_path / "case"
+    assert main(["predict", "--dce", str(SAMPLE / "dicom" / "dce"), str(SAMPLE / "dce_mask.nii.gz"), "--model",
+                 "demo-dce-clinical_combined", "--clinical", "age=52,tumour_size_mm=25,mri_aln=0,her2=",
+                 "--out", str(out / "r"), "--dicom-sr", str(out / "sr.dcm")]) == 0
+    [prediction] = json.loads((out / "r" / "result.json").read_text())["predictions"]
+    texts = {str(i.TextValue) for i in _items(pydicom.dcmread(out / "sr.dcm")) if i.ValueType == "TEXT"}
+    [(imaging_id, imaging_p)] = prediction["member_probabilities"].items()
+    assert "imaging model {} probability {:.6f}".format(imaging_id, imaging_p) in texts
+    assert {"clinical age 52", "clinical tumour_size_mm 25", "clinical mri_aln 0"} <= texts
+    imputed = prediction["clinical"]["imputed"]
+    assert set(imputed) == {"peritumoral_edema", "her2", "ki67"}
+    assert "clinical her2 not recorded, filled with {:g}".format(imputed["her2"]) in texts

@@ -40,6 +40,9 @@ def _member(card_path, run_dir):
     if kinds.is_late_fusion(card):
         raise WeightsError(str(card_path), "is a late-fusion model; a member must be a model of its own (fuse "
                                            "its members directly)")
+    if kinds.needs_clinical(card):
+        raise WeightsError(str(card_path), "is a clinical + imaging model; a late-fusion member reads images only "
+                                           "(fuse its imaging model, {})".format(card["imaging_model"]["card"]))
     weights.load_model(card)  # its weights file: present, checksum and tensors as the card says
     config = load_run_config(run_dir)
     if config.get("split") != "cv5":
