@@ -56,7 +56,8 @@ def network_cards():
     cards = []
     for entry in catalog:
         card = weights.load_card(weights.models_dir() / entry["card"])
-        if kinds.kind_of(card).heatmap and not kinds.is_late_fusion(card):
+        # Networks only: a late fusion's and a combined model's maps are their members' / imaging model's.
+        if kinds.kind_of(card).heatmap and kinds.kind_of(card).has_network:
             cards.append(card)
     return cards
 
