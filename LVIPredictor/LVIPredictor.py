@@ -345,7 +345,8 @@ class LVIPredictorWidget(ScriptedLoadableModuleWidget, slicer.util.VTKObservatio
             row = self.logic.exportCaseToCohort(
                 cohortDir, self.ui.caseIdLineEdit.text, self.ui.patientIdLineEdit.text,
                 1 if self.ui.lviPositiveRadioButton.checked else 0,
-                segmentationNode=segmentation, segmentId=segmentId, t2Volume=p.t2Volume, dceVolume=p.dceVolume)
+                segmentationNode=segmentation, segmentId=segmentId, t2Volume=p.t2Volume, dceVolume=p.dceVolume,
+                clinical=self._clinicalValues())
             slicer.util.infoDisplay(_("Case {case} was added to {csv}.").format(
                 case=row["case_id"], csv=os.path.join(cohortDir, cohort_export.COHORT_CSV)))
 
@@ -568,8 +569,9 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
         The same segment serves both series unless ``dceSegmentId`` is given. A DCE volume that
         shows one acquisition of a whole dynamic series is exported as phase ``dcePhase`` of it
-        (the cohort holds one DCE phase per case), whichever acquisition is on screen. Returns
-        the row appended to cohort.csv.
+        (the cohort holds one DCE phase per case), whichever acquisition is on screen. ``clinical``:
+        the case's clinical values ({"age": 61, ...}; empty ones are left empty), checked against
+        their columns; a new cohort.csv gets all six clinical columns. Returns the row appended.
         """
         return case_inputs.exportCase(cohortDir, caseId, patientId, lvi, segmentationNode, segmentId, t2Volume,
                                       dceVolume, dceSegmentId, clinical, dcePhase)

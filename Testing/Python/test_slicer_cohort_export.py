@@ -98,3 +98,26 @@ def test_a_whole_dynamic_series_exports_its_phase_2_not_the_acquisition_on_scree
     written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / row["dce_image"])))
     assert np.array_equal(written, sitk.GetArrayFromImage(phases[1]))
     assert not np.array_equal(written, sitk.GetArrayFromImage(phases[0]))
+
+
+def test_clinical_values_are_checked_and_a_new_table_gets_every_clinical_column(module_file, twoSeries, tmp_path):
+    import csv
+
+    from lvi_training import cohort
+
+    from LVIPredictorLib import clinical
+    from LVIPredictorLib.errors import InputError
+
+    for bad, message in (({"ki67": "140"}, "ki67 = 140 is outside the allowed values"),
+                         ({"ki-67": "14"}, "unknown clinical column"), ({"her2": "yes"}, "her2 = 'yes' is not")):
+        with pytest.raises(InputError, match=message):
+            _export(module_file, twoSeries, tmp_path, clinical=bad)
+        assert list(tmp_path.iterdir()) == []  # nothing written
+    # What the panel's fields give: text, "" for a value not recorded.
+    _export(module_file, twoSeries, tmp_path, clinical={"age": "52", "mri_aln": "", "her2": "1", "ki67": " 14 "})
+    with open(tmp_path / "cohort.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[7:] == list(clinical.NAMES)
+    assert [rows[0][n] for n in clinical.NAMES] == ["52", "", "", "", "1", "14"]
+    report = cohort.validate_cohort(cohort.load_cohort(tmp_path))
+    assert report.ok, [str(problem) for problem in report.problems]

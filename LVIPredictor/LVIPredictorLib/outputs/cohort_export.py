@@ -20,6 +20,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 import SimpleITK as sitk
 
+from LVIPredictorLib import clinical as clinical_columns
 from LVIPredictorLib.atomic_files import write_bytes_atomic
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.vocabulary.sequences import COHORT_COLUMNS, SEQUENCES, cohort_columns
@@ -101,6 +102,18 @@ def appendRow(csvPath, row: Mapping[str, object]) -> None:
     write_bytes_atomic(csvPath, existing + addition)
 
 
+def _clinicalCells(clinical: Optional[Mapping[str, object]], source: str) -> Dict[str, str]:
+    """The given clinical values as cohort.csv cells ({column: text}; empty ones left out), each
+    checked against its column's allowed values so the table never holds what training would refuse."""
+    mapping = dict(clinical or {})
+    unknown = [name for name in mapping if name not in clinical_columns.FIELDS]
+    if unknown:
+        raise InputError(source, "unknown clinical column(s) {}; the columns are {}.".format(
+            ", ".join(unknown), ", ".join(clinical_columns.NAMES)))
+    parsed = clinical_columns.parse_row(mapping, list(mapping), source)
+    return {name: "{:g}".format(value) for name, value in parsed.items() if value is not None}
+
+
 def _writeNew(image: sitk.Image, path: Path) -> None:
     if path.exists():
         raise InputError(str(path), "already exists; exporting never overwrites cohort files.")
@@ -138,7 +151,8 @@ def exportCase(cohortDir, caseId, patientId, lvi,
     if caseId in existingCaseIds(csvPath):
         raise InputError(str(csvPath), "already has a case '{}'; choose another case ID.".format(caseId))
     header = readHeader(csvPath)
-    unknown = [column for column in (clinical or {}) if header is not None and column not in header]
+    values = _clinicalCells(clinical, str(csvPath))
+    unknown = [column for column in values if header is not None and column not in header]
     if unknown:
         raise InputError(str(csvPath), "has no column(s) {}; add them to the table first.".format(", ".join(unknown)))
 
@@ -160,6 +174,8 @@ def exportCase(cohortDir, caseId, patientId, lvi,
         _writeNew(image, cohortDir / imagePath)
         _writeNew(mask, cohortDir / maskPath)
         row.update(zip(cohort_columns(sequence), (imagePath.as_posix(), maskPath.as_posix())))
-    row.update(clinical or {})
+    if values and header is None:
+        row.update(dict.fromkeys(clinical_columns.NAMES, ""))  # a new table gets every clinical column
+    row.update(values)
     appendRow(csvPath, row)
     return {key: str(value) for key, value in row.items()}
