@@ -423,11 +423,12 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
     def predict(self, volumeNode, segmentationNode, segmentId, model, device: str = "auto", heatmap: bool = False,
                 progressCallback: Optional[Callable[[str, float], None]] = None,
-                cancelCheck: Optional[Callable[[], bool]] = None):
+                cancelCheck: Optional[Callable[[], bool]] = None, clinical=None):
         """One model on one series; returns LVIPredictorLib.inference.Prediction.
 
         ``model``: a bundled model id, a model card path, or a card dict. A fused (t2+dce)
-        model needs both series: use :meth:`predictCase`.
+        model needs both series: use :meth:`predictCase`. ``clinical``: the case's clinical values,
+        which a combined (clinical + imaging) model reads.
         """
         from LVIPredictorLib.service import case
 
@@ -438,7 +439,7 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
                              "model {} reads FS-T2WI and DCE together; call predictCase({{'t2': t2Volume, "
                              "'dce': dceVolume}}, ...) with both series.".format(card["model_id"]))
         return self._run({names[0]: volumeNode}, segmentationNode, segmentId, [card], device, heatmap,
-                         progressCallback, cancelCheck)[0]
+                         progressCallback, cancelCheck, clinical)[0]
 
     def predictCase(self, volumeNodes, segmentationNode, segmentId, model=None, architecture: Optional[str] = None,
                     device: str = "auto", heatmap: bool = False, progressCallback=None, cancelCheck=None,
@@ -470,8 +471,9 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
 
     def predictAll(self, volumeNode, segmentationNode, segmentId, sequence: Optional[str] = None, model=None,
                    architecture: Optional[str] = None, device: str = "auto", heatmap: bool = False,
-                   progressCallback=None, cancelCheck=None) -> list:
-        """Every bundled model for the volume's sequence (or just ``model`` when given).
+                   progressCallback=None, cancelCheck=None, clinical=None) -> list:
+        """Every bundled model for the volume's sequence (or just ``model`` when given); the bundled
+        combined (clinical + imaging) models only when ``clinical`` holds a value.
 
         ``sequence`` ("t2" or "dce") is what the series is; None reads it from the
         volume (attribute ``LVIPredictor.Sequence``, else its name / series description).
@@ -485,15 +487,16 @@ class LVIPredictorLogic(ScriptedLoadableModuleLogic):
             if sequence is not None and card.get("sequence") != sequence:
                 return []
             return [self.predict(volumeNode, segmentationNode, segmentId, card, device=device, heatmap=heatmap,
-                                 progressCallback=progressCallback, cancelCheck=cancelCheck)]
-        cards, _refused = self._service(device).choose([sequence], architecture=architecture, sequence=sequence)
+                                 progressCallback=progressCallback, cancelCheck=cancelCheck, clinical=clinical)]
+        cards, _refused = self._service(device).choose([sequence], architecture=architecture, sequence=sequence,
+                                                       clinical=clinical)
         if not cards:
             raise InputError(mrml_adapter.nodeSource(volumeNode),
                              "no bundled {} model{} is installed; choose a model card file.".format(
                                  sequences.LABELS.get(sequence, sequence),
                                  " with architecture " + architecture if architecture else ""))
         return self._run({sequence: volumeNode}, segmentationNode, segmentId, cards, device, heatmap,
-                         progressCallback, cancelCheck)
+                         progressCallback, cancelCheck, clinical)
 
     def _run(self, volumeNodes, segmentationNode, segmentId, cards, device, heatmap, progressCallback, cancelCheck,
              clinical=None):

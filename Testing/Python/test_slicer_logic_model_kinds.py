@@ -103,6 +103,13 @@ def test_the_bundled_combined_model_runs_in_slicer_with_the_case_s_clinical_valu
     (viaSlicer,) = logic.predictCase({"dce": dce}, segmentation, segmentId, model="demo-dce-clinical_combined",
                                      device="cpu", clinical=sampleClinical())
     assert viaSlicer.probability == pytest.approx(reference["probability"], abs=1e-4)
+    alone = logic.predict(dce, segmentation, segmentId, "demo-dce-clinical_combined", device="cpu",
+                          clinical=sampleClinical())
+    assert alone.probability == pytest.approx(viaSlicer.probability, abs=1e-9)
+    assert "demo-dce-clinical_combined" not in [p.model_id for p in logic.predictAll(
+        dce, segmentation, segmentId, sequence="dce", device="cpu")]
+    assert "demo-dce-clinical_combined" in [p.model_id for p in logic.predictAll(
+        dce, segmentation, segmentId, sequence="dce", device="cpu", clinical={"age": 52})]
     assert viaSlicer.clinical["values"]["age"] == reference["clinical"]["age"]
     table = logic.addResultsToTable([viaSlicer], volumeNode=dce)
     basedOn = table.GetCellText(0, table.GetColumnIndex("based_on"))
