@@ -35,3 +35,26 @@ def test_each_members_map_gets_its_node(headless_slicer, module_file):
     names = [n.GetName() for n in slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")]
     assert "T2 LVI heat-map (m-a, Grad-CAM at layer2)" in names and "T2 LVI heat-map (m-b, Grad-CAM at layer2)" in names
     assert first.GetName().startswith("T2 LVI heat-map (m-a")
+
+
+def test_the_figures_slice_numbers_are_slicers_own(headless_slicer, module_file):
+    """The caption's k is the K of Slicer's IJK (the same voxels) and its S the RAS S of that slice's voxels."""
+    import slicer
+    import vtk
+
+    from LVIPredictorLib.inputs import readers
+    from LVIPredictorLib.outputs import report
+    from lvi_training.reference import default_sample_case
+
+    for name in ("t2.nii.gz", "dce_phase2.nii.gz"):
+        path = default_sample_case() / name
+        node = slicer.util.loadVolume(str(path), {"singleFile": True})
+        image = readers.read_image(path)
+        ijkToRas = vtk.vtkMatrix4x4()
+        node.GetIJKToRASMatrix(ijkToRas)
+        voxels = slicer.util.arrayFromVolume(node)
+        for k in (0, image.GetSize()[2] // 2, image.GetSize()[2] - 1):
+            assert (voxels[k] == sitk.GetArrayViewFromImage(image)[k]).all()
+            s = ijkToRas.MultiplyPoint((0, 0, k, 1))[2]
+            assert report.slice_caption(image, k) == "slice k={} of 0-{}, S {:.1f} mm".format(
+                k, image.GetSize()[2] - 1, s)

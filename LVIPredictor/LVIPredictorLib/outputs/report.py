@@ -62,7 +62,9 @@ SLICE_CONVENTION = ("slice k = the IJK index k, 0-based, as Slicer's Data Probe 
 
 
 def slice_caption(image, k):
-    """E.g. "slice k=23 of 0-39, S 12.5 mm" (see :data:`SLICE_CONVENTION`)."""
+    """E.g. "slice k=23 of 0-39, S 12.5 mm" (see :data:`SLICE_CONVENTION`). Checked against MRML on the
+    sample series (test_slicer_result_lines.py): k indexes the same voxels as Slicer's IJK, and S is the
+    RAS S of the slice's voxels (for an axial series, the axial slice view's offset there)."""
     s = image.TransformIndexToPhysicalPoint((0, 0, int(k)))[2]
     return "slice k={} of 0-{}, S {:.1f} mm".format(k, image.GetSize()[2] - 1, s)
 
