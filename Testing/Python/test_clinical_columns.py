@@ -154,6 +154,17 @@ def test_clinical_data_can_come_from_a_one_row_csv(tmp_path):
     path.write_text("case_id,age,mri_aln,ki67\nX1,70,0,\n")
     assert clinical.parse_clinical(_clinical_input(str(path)))["age"] == 70.0
     assert clinical.parse_clinical(_clinical_input(str(path)))["ki67"] is None
+    from lvi_training.clinical_predict import unread_columns
+
+    assert unread_columns(_clinical_input(str(path))) == []  # case_id is a cohort column, not a typo
+    path.write_text("case_id,age,bmi\nX1,70,24\n")  # another column: named in a note, not read
+    assert unread_columns(_clinical_input(str(path))) == ["bmi"]
+    for misspelt, meant in (("Ki-67", "ki67"), ("Her2", "her2"), ("tumor_size_mm", "tumour_size_mm"),
+                            ("Peritumoral Edema", "peritumoral_edema")):
+        path.write_text("case_id,age,{}\nX1,70,1\n".format(misspelt))
+        with pytest.raises(InputError, match="column '{}' looks like the clinical column {}".format(misspelt, meant)):
+            unread_columns(_clinical_input(str(path)))
+    assert unread_columns("age=70") == []
     path.write_text("case_id,age\nX1,70\nX2,71\n")
     with pytest.raises(InputError, match="holds 2 rows; --clinical reads a CSV with a header and exactly one row"):
         _clinical_input(str(path))

@@ -6,12 +6,14 @@ that it goes with the chosen cards, before any image is read.
 """
 
 import csv
+import difflib
+import re
 from pathlib import Path
 
 from LVIPredictorLib import clinical
 from LVIPredictorLib.errors import InputError
 from LVIPredictorLib.service.case import clinical_given
-from LVIPredictorLib.vocabulary import kinds
+from LVIPredictorLib.vocabulary import kinds, sequences
 
 
 def check_cards(cards, args):
@@ -33,6 +35,22 @@ def check_cards(cards, args):
         if not clinical_given(values):
             raise InputError(card["_card_path"], "model {} needs clinical data (none given): --clinical {}".format(
                 card["model_id"], ",".join(n + "=..." for n in clinical.card_fields(card))))
+
+
+def unread_columns(values, source="--clinical"):
+    """Columns of a ``--clinical`` CSV row that are neither clinical columns nor a cohort's own (case_id,
+    image paths, ...), to be named in a note. One that looks like a clinical column ("Ki-67", "tumor_size_mm")
+    is refused instead: its value would otherwise be replaced by the card's fill value."""
+    if not isinstance(values, dict):
+        return []
+    other = [k for k in values if k and k not in clinical.FIELDS and k not in sequences.COHORT_COLUMNS]
+    squeezed = {re.sub(r"[^a-z0-9]", "", name): name for name in clinical.NAMES}
+    for column in other:
+        close = difflib.get_close_matches(re.sub(r"[^a-z0-9]", "", column.lower()), list(squeezed), n=1, cutoff=0.8)
+        if close:
+            raise InputError(source, "column {!r} looks like the clinical column {}: name it exactly so (its value "
+                                     "would not be read)".format(column, squeezed[close[0]]))
+    return other
 
 
 def clinical_input(value):

@@ -171,6 +171,10 @@ def run(args):
     service = CaseService(device=args.device)
     clinical_values = clinical_hook.clinical_input(args.clinical)
     cards, notes = _chosen(service, args, list(paths), cards, clinical_values)
+    unread = clinical_hook.unread_columns(clinical_values, args.clinical)
+    if unread:
+        notes.append("note: {} column(s) {} are not clinical columns and were not read (the columns are {})".format(
+            args.clinical, ", ".join(unread), ", ".join(clinical.NAMES)))
 
     started = time.perf_counter()
     inputs = {}
