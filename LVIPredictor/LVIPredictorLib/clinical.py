@@ -224,6 +224,20 @@ def predict(card, values, imaging_probability=None):
             "imputed": {n: fill[n] for n in filled}, "contributions": dict(contributions)}
 
 
+def resembled(column):
+    # type: (str) -> Optional[str]
+    """The clinical column a differently spelt one stands for ("Ki-67" -> ki67, "tumor_size_mm" ->
+    tumour_size_mm), else None: such a column would be ignored and its values taken as missing."""
+    import difflib
+    import re
+
+    if column in FIELDS:
+        return None
+    squeezed = {re.sub(r"[^a-z0-9]", "", name): name for name in NAMES}
+    close = difflib.get_close_matches(re.sub(r"[^a-z0-9]", "", str(column).lower()), list(squeezed), n=1, cutoff=0.8)
+    return squeezed[close[0]] if close else None
+
+
 def values_from_case_json(path):
     # type: (object) -> Dict[str, object]
     """The clinical values a case description (a phantom's or the sample case's ``case.json``) records:

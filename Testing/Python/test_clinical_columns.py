@@ -1,6 +1,8 @@
 """The clinical columns' contract (LVIPredictorLib.clinical), their validation in a cohort, and the
 phantom generator's clinical columns and bounds."""
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,21 @@ def test_validate_cohort_reports_every_bad_clinical_cell_with_its_line(tmp_path)
     assert "line 3" in text[0] and "ki67 = 120 is outside the allowed values (0 to 100 %)" in text[0]
     assert "line 5" in text[1] and "mri_aln = 'yes' is not a number" in text[1]
     assert "line 6" in text[2] and "age = 7 is outside" in text[2]
+
+
+def test_validate_cohort_refuses_a_column_spelt_like_a_clinical_one(tmp_path):
+    write_blob_cohort(tmp_path, n=4, shape=(6, 12, 12))
+    rows = add_clinical_columns(tmp_path, missing=0.0)
+    for row in rows:
+        row["Ki-67"], row["notes"] = row.pop("ki67"), "x"
+    with open(tmp_path / "cohort.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    report = validate_cohort(load_cohort(tmp_path), read_images=False)
+    assert [str(p) for p in report.problems] == [
+        "{}: column 'Ki-67' looks like the clinical column ki67: name it exactly so (as it is, its values are not "
+        "read)".format(tmp_path / "cohort.csv")]
 
 
 def _image_bytes(case):

@@ -6,8 +6,6 @@ that it goes with the chosen cards, before any image is read.
 """
 
 import csv
-import difflib
-import re
 from pathlib import Path
 
 from LVIPredictorLib import clinical
@@ -44,12 +42,11 @@ def unread_columns(values, source="--clinical"):
     if not isinstance(values, dict):
         return []
     other = [k for k in values if k and k not in clinical.FIELDS and k not in sequences.COHORT_COLUMNS]
-    squeezed = {re.sub(r"[^a-z0-9]", "", name): name for name in clinical.NAMES}
     for column in other:
-        close = difflib.get_close_matches(re.sub(r"[^a-z0-9]", "", column.lower()), list(squeezed), n=1, cutoff=0.8)
-        if close:
+        meant = clinical.resembled(column)
+        if meant:
             raise InputError(source, "column {!r} looks like the clinical column {}: name it exactly so (its value "
-                                     "would not be read)".format(column, squeezed[close[0]]))
+                                     "would not be read)".format(column, meant))
     return other
 
 

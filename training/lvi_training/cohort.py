@@ -301,6 +301,11 @@ def _check_structure(cohort, sequences, problems, labels=True):
         if not wanted and not any(case.has(s) for s in SEQUENCES):
             problems.append(Problem(case.case_id, where, "neither t2 nor dce image+mask given"))
         problems.extend(Problem(case.case_id, where, message) for _, message in clinical.row_problems(case.clinical, where))
+    for column in cohort.cases[0].clinical if cohort.cases else ():
+        meant = clinical.resembled(column)
+        if meant:
+            problems.append(Problem(None, csv_name, "column {!r} looks like the clinical column {}: name it exactly so "
+                                                    "(as it is, its values are not read)".format(column, meant)))
     for patient, by_label in sorted(patient_labels.items()):
         if len(by_label) > 1:
             detail = "; ".join("lvi={} in {}".format(lab, ", ".join(ids)) for lab, ids in sorted(by_label.items()))
