@@ -8,7 +8,7 @@ value left "not recorded", and the result names it: nothing becomes zero silentl
 """
 
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from LVIPredictorLib import clinical
 
@@ -67,7 +67,3 @@ def values(texts: Dict[str, str], choices: Dict[str, int]) -> "OrderedDict[str, 
         elif column in texts:
             out[column] = texts[column].strip()
     return out
-
-
-def shownColumns(cards: Sequence[dict]) -> List[str]:
-    return list(inputs(cards))

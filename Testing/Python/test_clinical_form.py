@@ -60,7 +60,7 @@ def test_the_fields_values_are_what_lvi_predict_reads(clinical_form):
 
 def test_the_section_says_which_model_reads_the_values_and_what_missing_means(clinical_form):
     card = _combined_card()
-    assert clinical_form.shownColumns([card]) == list(clinical.NAMES)
+    assert list(clinical_form.inputs([card])) == list(clinical.NAMES)
     required = clinical_form.introText([card], required=True)
     optional = clinical_form.introText([card], required=False)
     assert "demo-dce-clinical_combined combines these values with the images; give at least one" in required

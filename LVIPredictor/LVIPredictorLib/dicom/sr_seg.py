@@ -42,6 +42,7 @@ import pydicom
 import SimpleITK as sitk
 
 from LVIPredictorLib import __version__
+from LVIPredictorLib.inference import statements
 from LVIPredictorLib.vocabulary import sequences
 from LVIPredictorLib.errors import InputError
 
@@ -346,15 +347,10 @@ def _parameters(prediction, used: Sequence[DicomSource]) -> List[str]:
                   "threshold {:.6f}".format(prediction.threshold)]
     # A late-fusion report keeps what each member said, so a reader can see which sequence drove it; a
     # combined model's, its imaging model's probability and the clinical values it read (filled ones named).
-    clinical = getattr(prediction, "clinical", None)
-    role = "imaging model" if clinical is not None else "member"
     for model_id, probability in prediction.member_probabilities.items():
-        parameters.append("{} {} probability {:.6f}".format(role, model_id, probability))
-    if clinical is not None:
-        imputed = clinical.get("imputed") or {}
-        for name, value in clinical["values"].items():
-            parameters.append("clinical {} {}".format(name, "not recorded, filled with {:g}".format(imputed[name])
-                                                      if name in imputed else "{:g}".format(value)))
+        parameters.append("{} {} probability {:.6f}".format(statements.member_role(prediction), model_id,
+                                                            probability))
+    parameters += ["clinical {} {}".format(name, text) for name, text in statements.clinical_words(prediction)]
     for source in used:
         parameters.append("{} series {}".format(sequences.LABELS[source.sequence], source.series_uid))
         if source.info.phase is not None:

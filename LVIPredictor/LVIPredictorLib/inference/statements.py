@@ -8,7 +8,7 @@
   combined model's imaging probability and the clinical values it read (missing ones and their fill).
 """
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 
 def verdict(probability, threshold, label):
@@ -33,17 +33,31 @@ def chance_banner(model_id, auc_ci):
             "predict LVI better than chance; do not rely on this result").format(model_id, auc_ci[0], auc_ci[1])
 
 
+def member_role(prediction):
+    # type: (object) -> str
+    """What the models under ``member_probabilities`` are to the prediction: a combined model's imaging
+    model, else a late fusion's members."""
+    return "imaging model" if getattr(prediction, "clinical", None) is not None else "member"
+
+
+def clinical_words(prediction):
+    # type: (object) -> List[Tuple[str, str]]
+    """[(column, its value in words)] of a combined prediction's clinical values ([] otherwise); a value
+    not given says what the card's rule filled in."""
+    clinical = getattr(prediction, "clinical", None)
+    if clinical is None:
+        return []
+    imputed = clinical.get("imputed") or {}
+    return [(name, "not recorded, filled with {:g}".format(imputed[name]) if name in imputed
+             else "{:g}".format(value)) for name, value in clinical["values"].items()]
+
+
 def basis(prediction):
     # type: (object) -> List[str]
     """Lines under a verdict: the models and values the probability was computed from."""
-    clinical = getattr(prediction, "clinical", None)
-    role = "imaging model" if clinical is not None else "member"
-    lines = ["{} {}: {:.3f}".format(role, member, probability)
+    lines = ["{} {}: {:.3f}".format(member_role(prediction), member, probability)
              for member, probability in prediction.member_probabilities.items()]
-    if clinical is not None:
-        imputed = clinical.get("imputed") or {}
-        values = ["{} {}".format(name, "not recorded, filled with {:g}".format(imputed[name]) if name in imputed
-                                 else "{:g}".format(value))
-                  for name, value in clinical["values"].items()]
-        lines.append("clinical values: " + ", ".join(values))
+    words = clinical_words(prediction)
+    if words:
+        lines.append("clinical values: " + ", ".join("{} {}".format(name, text) for name, text in words))
     return lines
