@@ -22,6 +22,12 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 from .errors import InputError, WeightsError
 
 
+def is_missing(cell):
+    # type: (object) -> bool
+    """Whether a cell (or --clinical value) says "not recorded": empty, None, NA, NaN or "none"."""
+    return cell is None or str(cell).strip().lower() in ("", "na", "nan", "none")
+
+
 class ClinicalField(object):
     """One clinical column: name, unit, ``binary`` (0/1) or ``continuous`` with an allowed range."""
 
@@ -44,11 +50,9 @@ class ClinicalField(object):
 
     def parse(self, cell, source=None):
         """The value of a cell (str or number) as a float; None when the cell is empty (missing)."""
-        if cell is None:
+        if is_missing(cell):
             return None
         text = str(cell).strip()
-        if text == "" or text.lower() in ("na", "nan", "none"):
-            return None
         try:
             value = float(text)
         except ValueError:

@@ -125,9 +125,14 @@ def test_info_on_a_tampered_model_says_so(tmp_path, capsys):
     assert "SHA-256 mismatch" in capsys.readouterr().err
 
 
-def test_clinical_values_no_chosen_model_reads_are_refused_not_ignored(tmp_path, capsys):
+def test_clinical_values_unused_or_all_missing_are_refused_not_ignored(tmp_path, capsys):
     rc = main(["predict", "--sequence", "t2", "--all", "--image", str(SAMPLE / "t2.nii.gz"), "--mask",
                str(SAMPLE / "t2_mask.nii.gz"), "--out", str(tmp_path / "r"), "--clinical", "age=61"])
     assert rc == 2 and not (tmp_path / "r").exists()
     assert "no bundled combined (clinical + imaging) model reads FS-T2WI; clinical data would not be used" in \
         capsys.readouterr().err
+
+    rc = main(["predict", "--sequence", "dce", "--all", "--image", str(SAMPLE / "dce_phase2.nii.gz"), "--mask",
+               str(SAMPLE / "dce_mask.nii.gz"), "--out", str(tmp_path / "r"), "--clinical", "age=NA,ki67="])
+    assert rc == 2 and not (tmp_path / "r").exists()
+    assert "--clinical: gives no value (each is empty or NA)" in capsys.readouterr().err

@@ -25,6 +25,10 @@ def test_choose_takes_the_bundled_models_whose_series_are_given():
     assert {card["model_id"] for card in with_clinical} == {e["model_id"] for e in catalog}
     empty, _ = CaseService.choose(["t2", "dce"], clinical="age=, her2=")  # every value missing: none given
     assert {card["model_id"] for card in empty} == {card["model_id"] for card in both}
+    # Missing as the clinical columns define it (NA, NaN, none), not only empty.
+    for missing in ("age=NA, ki67=nan", {"age": "NA", "her2": None, "ki67": " none "}):
+        chosen, _ = CaseService.choose(["t2", "dce"], clinical=missing)
+        assert {card["model_id"] for card in chosen} == {card["model_id"] for card in both}
     assert CaseService.skipped_for_clinical(["t2", "dce"], clinical="age=61") == []
     fused, _ = CaseService.choose(["t2", "dce"], sequence="t2+dce")
     assert fused and all(card["sequence"] == "t2+dce" for card in fused)

@@ -128,6 +128,9 @@ def _chosen(service, args, given, cards, clinical_values=None):
     every bundled model that fits (with --sequence and --t2/--dce: only that sequence's models, e.g. the
     fused ones); bundled combined (clinical + imaging) models only with --clinical."""
     only = args.sequence if args.sequence and args.image is None else None
+    if args.clinical and not clinical_given(clinical_values):
+        raise LVIError("--clinical", "gives no value (each is empty or NA); leave --clinical out, or give at least "
+                                     "one of {}".format(", ".join(clinical.NAMES)))
     chosen, refused = service.choose(given, cards, sequence=only, clinical=clinical_values)
     if refused:
         card, why = refused[0]

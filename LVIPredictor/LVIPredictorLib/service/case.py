@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from LVIPredictorLib import weights
+from LVIPredictorLib import clinical as clinical_columns, weights
 from LVIPredictorLib.errors import InputError, LVIError, PredictionCancelled
 from LVIPredictorLib.service import threads
 from LVIPredictorLib.service.inputs import SeriesInput
@@ -56,8 +56,8 @@ def clinical_given(clinical):
     if isinstance(clinical, str):
         parts = [part.strip() for part in clinical.split(",") if part.strip()]
         # A part without "=" counts as given, so that parse_clinical refuses it by name instead of it being ignored.
-        return any("=" not in part or part.split("=", 1)[1].strip() for part in parts)
-    return any(value is not None and str(value).strip() != "" for value in dict(clinical).values())
+        return any("=" not in part or not clinical_columns.is_missing(part.split("=", 1)[1]) for part in parts)
+    return any(not clinical_columns.is_missing(value) for value in dict(clinical).values())
 
 
 def fits(card, given):
